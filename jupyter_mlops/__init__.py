@@ -1,0 +1,73 @@
+"""jupyter-mlops: MLOps inside the notebook — tracked cells, versioned data, inline views.
+
+Public names are imported lazily so ``%load_ext jupyter_mlops`` and the server extension stay
+fast; ``from jupyter_mlops import compare_runs`` loads only what it needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "track": "jupyter_mlops.core.tracking",
+    "TrackedRun": "jupyter_mlops.core.tracking",
+    "snapshot": "jupyter_mlops.core.snapshot",
+    "Snapshot": "jupyter_mlops.core.snapshot",
+    "checkout_data": "jupyter_mlops.core.snapshot",
+    "data_lineage": "jupyter_mlops.core.lineage",
+    "compare_runs": "jupyter_mlops.widgets.compare",
+    "registry": "jupyter_mlops.widgets.registry",
+    "register": "jupyter_mlops.core.registry",
+    "promote": "jupyter_mlops.core.registry",
+    "demote": "jupyter_mlops.core.registry",
+    "detect_drift": "jupyter_mlops.core.drift",
+    "DriftReport": "jupyter_mlops.core.drift",
+    "Monitor": "jupyter_mlops.core.monitor",
+    "drift": "jupyter_mlops.widgets.drift",
+}
+
+__all__ = [
+    "__version__",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    *_EXPORTS,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_mlops``: register the magics."""
+    from jupyter_mlops.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_mlops``: stop any open tracked run cleanly."""
+    from jupyter_mlops.magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "jupyter_mlops.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyter-mlops"}]

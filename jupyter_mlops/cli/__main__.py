@@ -1,0 +1,3 @@
+from jupyter_mlops.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Shared names from DESIGN.md's Contracts: tags, artifact paths, env vars, exit codes.
+
+Every other module imports these constants instead of spelling the strings again.
+"""
+
+from __future__ import annotations
+
+# --- run tags (MLflow's own) -------------------------------------------------------------
+TAG_RUN_NAME = "mlflow.runName"
+TAG_SOURCE_NAME = "mlflow.source.name"
+TAG_SOURCE_TYPE = "mlflow.source.type"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_PARENT_RUN_ID = "mlflow.parentRunId"
+TAG_USER = "mlflow.user"
+SOURCE_TYPE_NOTEBOOK = "NOTEBOOK"
+
+# --- run tags (ours) ---------------------------------------------------------------------
+PREFIX = "jupyter_mlops."
+TAG_CELL_HASH = PREFIX + "cell.hash"
+TAG_CELL_ID = PREFIX + "cell.id"
+TAG_CELL_EXECUTION_COUNT = PREFIX + "cell.execution_count"
+TAG_CELL_PREVIOUS_RUN_ID = PREFIX + "cell.previous_run_id"
+TAG_GIT_DIRTY = PREFIX + "git.dirty"
+TAG_KERNEL_ID = PREFIX + "kernel.id"
+TAG_KERNEL_HOST = PREFIX + "kernel.host"
+TAG_KERNEL_PID = PREFIX + "kernel.pid"
+TAG_HEARTBEAT = PREFIX + "heartbeat"
+TAG_PIPELINE_RUN_ID = PREFIX + "pipeline.run_id"
+
+# --- artifact paths ----------------------------------------------------------------------
+ART_CELL_SOURCE = "cell/source.py"
+ART_CELL_DIFF = "cell/diff.patch"
+ART_CELL_TRACEBACK = "cell/traceback.txt"
+ART_GIT_DIFF = "git/diff.patch"
+ART_REQUIREMENTS = "environment/requirements.txt"
+ART_PYTHON = "environment/python.txt"
+ART_FIGURES_DIR = "figures"  # figures/<n>.png
+ART_MODEL_DIR = "model"
+ART_NOTEBOOK_DIR = "notebook"  # notebook/<name>.ipynb, notebook/<name>.html
+ART_DRIFT_REPORT = "drift/report.json"
+ART_MONITOR_DIR = "monitor"  # monitor/batch-<k>.json
+
+# --- environment variables ---------------------------------------------------------------
+ENV_DISABLE = "JUPYTER_MLOPS_DISABLE"
+ENV_NOTEBOOK_PATH = "JUPYTER_MLOPS_NOTEBOOK_PATH"
+ENV_PARENT_RUN_ID = "JUPYTER_MLOPS_PARENT_RUN_ID"
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+
+# --- CLI exit codes ----------------------------------------------------------------------
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_NOTEBOOK_FAILED = 2
+EXIT_USAGE = 64
+
+
+def tracking_disabled() -> bool:
+    """True when ``JUPYTER_MLOPS_DISABLE=1``: every magic passes its cell through untracked."""
+    import os
+
+    return os.environ.get(ENV_DISABLE, "").strip().lower() in {"1", "true", "yes"}

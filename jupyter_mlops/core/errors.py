@@ -1,0 +1,23 @@
+"""Our error types: MLflow/DVC failures are translated into these at the core's border."""
+
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """Base of every error jupyter-mlops raises on purpose; its message is one actionable line."""
+
+
+class UsageProblem(MlopsError):
+    """Bad input from the user (a flag, a path, a name); adapters show it as one line."""
+
+
+class TrackingUnavailable(MlopsError):
+    """The MLflow tracking store could not be reached or refused a request."""
+
+
+class DataVersionError(MlopsError):
+    """A DVC or git operation for data versioning failed."""
+
+
+class RegistryError(MlopsError):
+    """A model-registry operation failed (unknown model, version or alias)."""

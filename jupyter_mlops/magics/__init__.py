@@ -1,0 +1,48 @@
+"""IPython adapter: one module of magics per theme, each a thin call of a core function."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each module defines a ``Magics`` subclass listed here (module, class name).
+MAGICS_CLASSES: list[tuple[str, str]] = [
+    ("jupyter_mlops.magics.track", "MlopsMagics"),
+    ("jupyter_mlops.magics.data", "DataMagics"),
+    ("jupyter_mlops.magics.views", "ViewMagics"),
+    ("jupyter_mlops.magics.monitoring", "MonitoringMagics"),
+    ("jupyter_mlops.magics.team", "TeamMagics"),
+]
+
+
+def _magics_classes() -> list[type]:
+    found = []
+    for module_name, class_name in MAGICS_CLASSES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        found.append(getattr(module, class_name))
+    return found
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register every magics class with the shell (idempotent)."""
+    for cls in _magics_classes():
+        ipython.register_magics(cls)
+    hook = getattr(importlib.import_module("jupyter_mlops.magics.track"), "on_load", None)
+    if hook is not None:
+        hook(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Let the tracking magics close anything they hold open."""
+    try:
+        module = importlib.import_module("jupyter_mlops.magics.track")
+    except ModuleNotFoundError:
+        return
+    hook = getattr(module, "on_unload", None)
+    if hook is not None:
+        hook(ipython)

@@ -1,0 +1,1 @@
+"""ipywidgets views over core results: Python computes, the front end only renders."""
