@@ -1,0 +1,76 @@
+"""Fixtures shared by every area's tests: real sqlite MLflow stores, real git repos, real shells."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GIT_TERMINAL_PROMPT", "0")
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` with a test identity; return stdout."""
+    env = {**os.environ, **GIT_IDENTITY}
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh git repo (local identity, one commit) as the working directory."""
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Test User")
+    git(root, "config", "user.email", "test@example.invalid")
+    (root / "README.md").write_text("test project\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-q", "-m", "init")
+    monkeypatch.chdir(root)
+    yield root
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real sqlite MLflow store in ``tmp_path``, made the default through the env var."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def shell(project: Path, tracking_uri: str) -> Iterator[object]:
+    """A real IPython ``InteractiveShell`` (history off) with jupyter_mlops loaded."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    InteractiveShell.clear_instance()
+    ip = InteractiveShell.instance(config=cfg)
+    ip.run_line_magic("load_ext", "jupyter_mlops")
+    yield ip
+    ip.run_line_magic("unload_ext", "jupyter_mlops")
+    InteractiveShell.clear_instance()
