@@ -46,12 +46,31 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield root
 
 
+@pytest.fixture(scope="session")
+def empty_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly migrated, empty MLflow sqlite file, made once per session.
+
+    Creating MLflow's schema takes seconds; every test copies this file instead.
+    """
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments(max_results=1)
+    return db
+
+
 @pytest.fixture
-def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def tracking_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store_template: Path
+) -> str:
     """A real sqlite MLflow store in ``tmp_path``, made the default through the env var."""
+    import shutil
+
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(empty_store_template, db)
+    uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     yield uri

@@ -24,9 +24,9 @@ DB_NAME = "mlflow.db"
 # MLflow's HTTP client retries for minutes by default; a cell must never wait that long.
 HTTP_BOUNDS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "4",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # an int in MLflow
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",  # seconds, an int in MLflow
 }
 
 _opened: set[str] = set()
