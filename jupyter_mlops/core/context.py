@@ -1,0 +1,427 @@
+"""What a tracked cell runs in: notebook path, kernel identity, git state, environment, secrets.
+
+Pure functions over the process, the file system and git; no IPython. The notebook path is
+found without help from the front end where possible (env vars, the parent process chain, a
+notebook in the working directory holding the cell), because nbconvert and papermill tell the
+kernel nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jupyter_mlops.core.contracts import (
+    ENV_NOTEBOOK_PATH,
+    TAG_KERNEL_HOST,
+    TAG_KERNEL_ID,
+    TAG_KERNEL_PID,
+)
+
+DIFF_CAP_BYTES = 2 * 1024 * 1024
+UNTRACKED_FILE_CAP_BYTES = 256 * 1024
+# Our own store files never make a work tree "dirty" (the default store lives at the root).
+_OWN_FILES = re.compile(
+    r"(^|/)(mlflow\.db([.-].*)?|mlruns/.*|mlartifacts/.*|\.ipynb_checkpoints/.*)$"
+)
+_SERVER_COMMANDS = {
+    "lab", "notebook", "server", "nbclassic", "jupyter-lab", "jupyter-notebook", "jupyter-server",
+    "jupyterlab", "jupyter_server",
+}  # fmt: skip
+_OPTIONS_WITH_PATH = {"--output", "-o", "--output-dir", "--output_dir", "--cwd"}
+
+
+# --- notebook path --------------------------------------------------------------------------
+
+
+def notebook_path(cell_source: str | None = None, *, root: Path | None = None) -> str | None:
+    """The running notebook's path relative to the project root, or None when unknown."""
+    found = _notebook_from_env() or _notebook_from_parents()
+    if found is None and cell_source and cell_source.strip():
+        found = _notebook_holding(cell_source, Path.cwd())
+    if found is None:
+        return None
+    from jupyter_mlops.core.store import project_root
+
+    base = Path(root).resolve() if root is not None else project_root(str(found.parent))
+    try:
+        return found.relative_to(base).as_posix()
+    except ValueError:
+        return found.as_posix()
+
+
+def _notebook_from_env() -> Path | None:
+    ours = os.environ.get(ENV_NOTEBOOK_PATH, "").strip()
+    if ours:
+        return Path(ours).expanduser().resolve()
+    session = os.environ.get("JPY_SESSION_NAME", "").strip()
+    if session.endswith(".ipynb"):
+        return _resolve_session_name(session, os.getcwd())
+    return None
+
+
+@lru_cache(maxsize=8)
+def _resolve_session_name(session: str, cwd: str) -> Path:
+    """JPY_SESSION_NAME is absolute (jupyter-server >= 2) or relative to the server root."""
+    path = Path(session)
+    if path.is_absolute():
+        return path.resolve()
+    here = Path(cwd).resolve()
+    for base in (here, *here.parents):  # the server root is the cwd or one of its parents
+        if (base / path).is_file():
+            return (base / path).resolve()
+    return (here / path.name).resolve()  # kernels start in the notebook's folder
+
+
+_parent_scan: list[Path | None] = []
+
+
+def _notebook_from_parents() -> Path | None:
+    """An ``.ipynb`` argument of an ancestor process (nbconvert, papermill); scanned once."""
+    if not _parent_scan:
+        _parent_scan.append(_scan_parents())
+    return _parent_scan[0]
+
+
+def _scan_parents() -> Path | None:
+    try:
+        import psutil
+
+        parents = psutil.Process().parents()
+    except Exception:
+        return None
+    for proc in parents:
+        try:
+            argv, cwd = proc.cmdline(), proc.cwd()
+        except Exception:
+            continue
+        if _SERVER_COMMANDS & {os.path.basename(a) for a in argv[:3]}:
+            return None  # a notebook server: its arguments name what it opens, not this kernel
+        found = _notebook_argument(argv, cwd)
+        if found is not None:
+            return found
+    return None
+
+
+def _notebook_argument(argv: list[str], cwd: str) -> Path | None:
+    """The first positional ``.ipynb`` argument, preferring one that exists."""
+    candidates: list[Path] = []
+    skip_next = False
+    for arg in argv[1:]:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in _OPTIONS_WITH_PATH:
+            skip_next = True
+            continue
+        if arg.startswith("-") or not arg.lower().endswith(".ipynb"):
+            continue
+        candidates.append((Path(cwd) / arg).resolve())
+    existing = [c for c in candidates if c.is_file()]
+    return (existing or candidates or [None])[0]
+
+
+def _notebook_holding(cell_source: str, folder: Path) -> Path | None:
+    """A notebook in ``folder`` with a code cell containing ``cell_source`` (first match)."""
+    wanted = cell_source.strip()
+    try:
+        books = [p for p in folder.glob("*.ipynb") if p.is_file()]
+        # outputs of earlier `nbconvert --execute` runs hold the same cells: look at them last
+        books.sort(key=lambda p: (p.name.endswith(".nbconvert.ipynb"), -p.stat().st_mtime))
+    except OSError:
+        return None
+    for book in books:
+        try:
+            stat = book.stat()
+            sources = _code_cells(str(book), stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            continue
+        if any(wanted in source for source in sources):
+            return book.resolve()
+    return None
+
+
+@lru_cache(maxsize=64)
+def _code_cells(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """Code-cell sources of a notebook file (cached per file version)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            cells = json.load(handle).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return ()
+    out = []
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            out.append("".join(source) if isinstance(source, list) else str(source))
+    return tuple(out)
+
+
+# --- kernel identity ------------------------------------------------------------------------
+
+
+def kernel_identity() -> dict[str, str]:
+    """Tags naming this kernel: ``kernel.id`` (when a connection file is known), host, pid."""
+    tags = {TAG_KERNEL_HOST: socket.gethostname(), TAG_KERNEL_PID: str(os.getpid())}
+    kernel_id = _kernel_id()
+    if kernel_id:
+        tags[TAG_KERNEL_ID] = kernel_id
+    return tags
+
+
+def _kernel_id() -> str:
+    connection = ""
+    argv = sys.argv
+    for i, arg in enumerate(argv):
+        if arg in ("-f", "--f", "--file") and i + 1 < len(argv):
+            connection = argv[i + 1]
+        elif arg.startswith(("--f=", "--file=", "-f=")):
+            connection = arg.split("=", 1)[1]
+    kernelapp = sys.modules.get("ipykernel.kernelapp")  # only if already imported
+    if not connection and kernelapp is not None:
+        app_class = getattr(kernelapp, "IPKernelApp", None)
+        if app_class is not None and app_class.initialized():
+            connection = str(app_class.instance().connection_file or "")
+    if not connection.endswith(".json"):
+        return ""
+    stem = Path(connection).stem
+    return stem[len("kernel-") :] if stem.startswith("kernel-") else stem
+
+
+# --- git ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GitState:
+    """HEAD commit, whether the work tree differs from it, and that difference as a patch."""
+
+    commit: str | None
+    dirty: bool
+    diff: str
+    root: Path | None
+
+
+def git_state(root: Path) -> GitState:
+    """Git state of the work tree holding ``root``; never raises (no repo -> commit None)."""
+    try:
+        return _git_state(Path(root))
+    except Exception:
+        return GitState(None, False, "", None)
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    # Optional locks off: status must not take index.lock while the user runs git.
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, timeout=30)
+
+
+def _git_state(root: Path) -> GitState:
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        return GitState(None, False, "", None)
+    top_dir = Path(top.stdout.decode().strip())
+    status = _git(top_dir, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=normal")
+    if status.returncode != 0:
+        return GitState(None, False, "", top_dir)
+    commit, changed, untracked = _parse_status(status.stdout.decode("utf-8", "replace"))
+    if commit is None or not (changed or untracked):
+        return GitState(commit, bool(changed or untracked), "", top_dir)
+    return GitState(commit, True, _work_tree_diff(top_dir, untracked), top_dir)
+
+
+def _parse_status(text: str) -> tuple[str | None, list[str], list[str]]:
+    """(HEAD commit, changed tracked paths, untracked paths) from ``status --porcelain=v2 -z``."""
+    commit: str | None = None
+    changed: list[str] = []
+    untracked: list[str] = []
+    entries = iter(text.split("\0"))
+    for entry in entries:
+        if entry.startswith("# branch.oid "):
+            oid = entry.split()[-1]
+            commit = None if oid == "(initial)" else oid
+        elif entry.startswith(("1 ", "2 ", "u ")):
+            path = entry.split(" ", {"1": 8, "2": 9, "u": 10}[entry[0]])[-1]
+            if entry[0] == "2":
+                next(entries, None)  # the rename's original path
+            if not _OWN_FILES.search(path):
+                changed.append(path)
+        elif entry.startswith("? ") and not _OWN_FILES.search(entry[2:]):
+            untracked.append(entry[2:])
+    return commit, changed, untracked
+
+
+def _work_tree_diff(top: Path, untracked: list[str]) -> str:
+    """``git diff HEAD`` plus new-file hunks for small untracked text files, capped."""
+    head = _git(top, "diff", "HEAD", "--no-color", "--no-ext-diff")
+    parts = [head.stdout.decode("utf-8", "replace")]
+    if untracked:
+        listed = "".join(f"#   {path}\n" for path in untracked)
+        parts.insert(0, f"# jupyter-mlops: untracked files (not ignored):\n{listed}")
+        parts.extend(_new_file_hunk(top, path) for path in untracked if not path.endswith("/"))
+    text = "".join(parts)
+    data = text.encode("utf-8")
+    if len(data) <= DIFF_CAP_BYTES:
+        return text
+    cut = data[:DIFF_CAP_BYTES].decode("utf-8", "ignore").rsplit("\n", 1)[0]
+    return f"{cut}\n# jupyter-mlops: diff truncated at {DIFF_CAP_BYTES} of {len(data)} bytes\n"
+
+
+def _new_file_hunk(top: Path, path: str) -> str:
+    try:
+        file = top / path
+        if file.stat().st_size > UNTRACKED_FILE_CAP_BYTES:
+            return ""
+        data = file.read_bytes()
+    except OSError:
+        return ""
+    header = f"diff --git a/{path} b/{path}\nnew file mode 100644\n"
+    if b"\0" in data[:8192]:
+        return f"{header}Binary files /dev/null and b/{path} differ\n"
+    lines = data.decode("utf-8", "replace").splitlines()
+    if not lines:
+        return header
+    body = "".join(f"+{line}\n" for line in lines)
+    if not data.endswith(b"\n"):
+        body += "\\ No newline at end of file\n"
+    return f"{header}--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
+
+
+# --- environment ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Texts for ``environment/python.txt`` and ``environment/requirements.txt``."""
+
+    python: str
+    requirements: str
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """Python build and installed distributions, computed once per process (no pip call)."""
+    python = (
+        f"python {platform.python_version()} ({platform.python_implementation()})\n"
+        f"executable: {sys.executable}\n"
+        f"platform: {platform.platform()}\n"
+    )
+    pins: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():  # sys.path order: first one is imported
+        name = dist.metadata["Name"] if dist.metadata else None
+        if not name:
+            continue
+        pins.setdefault(re.sub(r"[-_.]+", "-", name).lower(), f"{name}=={dist.version}")
+    return Environment(python, "".join(f"{pins[key]}\n" for key in sorted(pins)))
+
+
+# --- secrets --------------------------------------------------------------------------------
+# A name is secret when one of its words (split at _ - . digits and camelCase) is a secret
+# word, or is one of the common run-together forms. Words are whole, so ``keyboard``,
+# ``monkey``, ``tokenizer`` and ``tokens`` are not secret; ``key``/``token`` next to a size word
+# (``max_token_length``, ``num_keys``) name a hyperparameter, not a credential.
+
+_SECRET_WORDS = {
+    "key", "keys", "token", "secret", "secrets", "password", "passwords", "passwd",
+    "credential", "credentials", "passphrase", "authorization",
+    "apikey", "accesskey", "secretkey", "privatekey", "authtoken", "accesstoken", "apitoken",
+    "hftoken", "bearertoken", "refreshtoken", "clientsecret", "apisecret",
+}  # fmt: skip
+_SIZE_WORDS = {"max", "min", "num", "n", "count", "len", "length", "size", "limit", "total", "ids"}
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+
+
+def is_secret_name(name: str) -> bool:
+    """True when ``name`` looks like it holds a credential (see the rule above)."""
+    words = {w.lower() for w in _WORD.findall(name)}
+    hits = words & _SECRET_WORDS
+    if not hits:
+        return False
+    return bool(hits - {"key", "keys", "token"}) or not (words & _SIZE_WORDS)
+
+
+_TRIPLE = r"""\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''"""
+_SINGLE = r""""(?!"")(?:[^"\\\n]|\\.)*"|'(?!'')(?:[^'\\\n]|\\.)*'"""
+_STR = rf"(?:[rRbBuUfF]{{0,2}}(?:{_TRIPLE}|{_SINGLE}))"
+_JSON_STR = r'(?:\\"[^"\n]*?\\")'  # a string literal inside a JSON-encoded notebook line
+_NUM = r"(?:-?\d[\d_]*(?:\.\d*)?(?:[eE][+-]?\d+)?)\b"
+_VALUE = rf"(?P<value>{_JSON_STR}|{_STR}(?:[ \t]*{_STR})*|{_NUM})"
+_OPEN_TRIPLE = r"(?P<value>[rRbBuUfF]{0,2}(?P<delim>\"\"\"|''')(?:(?!(?P=delim))[^\n])*)$"
+_QUOTE = r"""(?:\\?["'])"""
+_TARGETS = (
+    # name = v, name: T = v, f(name=v), self.name = v
+    r"(?<![\w.])(?:\w+\.)*(?P<name>[A-Za-z_]\w*)[ \t]*(?::[ \t]*[\w.\[\], |]+?[ \t]*)?=(?!=)[ \t]*",
+    # {"name": v}, x["name"] = v, f("name", v)
+    rf"{_QUOTE}(?P<name>[^\"'\\\n]+){_QUOTE}[ \t]*(?::|\][ \t]*=(?!=)|,)[ \t]*",
+    # %env NAME=v, %set_env NAME v, export NAME=v
+    r"(?:%env|%set_env|export)[ \t]+(?P<name>\w+)(?:=|[ \t]+)",
+)
+_PATTERNS = [re.compile(target + _VALUE) for target in _TARGETS[:2]]
+_SHELL_PATTERN = re.compile(_TARGETS[2] + r"(?P<value>[^\s=]\S*)")
+_OPEN_PATTERNS = [re.compile(target + _OPEN_TRIPLE, re.M) for target in _TARGETS[:2]]
+_MASK = "'***'"
+
+
+def mask_secrets(text: str) -> str:
+    """Replace literal values assigned to secret-looking names with ``'***'``; rest unchanged.
+
+    Works line by line on code that need not parse (magics, shell lines) and on unified diffs
+    (also of notebook JSON). A triple-quoted secret spanning lines keeps its line count (and a
+    diff its line prefixes): each of its lines becomes ``***``.
+    """
+    is_diff = re.search(r"^(?:@@ |diff --git |--- )", text, re.M) is not None
+    out: list[str] = []
+    closing: str | None = None
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        end = line[len(body) :]
+        prefix = ""
+        if closing is not None:
+            prefix, body = (body[:1], body[1:]) if is_diff else ("", body)
+            at = body.find(closing)
+            if at < 0:
+                out.append(prefix + ("***" if body else "") + end)
+                continue
+            prefix, body = prefix + "***", body[at:]
+            closing = None
+        body, closing = _mask_line(body)
+        out.append(prefix + body + end)
+    return "".join(out)
+
+
+def _mask_line(line: str) -> tuple[str, str | None]:
+    """Mask one line; returns it and the delimiter of a secret triple-quoted string left open."""
+
+    def replace(match: re.Match[str]) -> str:
+        if not is_secret_name(match.group("name")) or match.group("value") == _MASK:
+            return match.group(0)
+        start, stop = match.span("value")
+        return (
+            match.group(0)[: start - match.start()] + _MASK + match.group(0)[stop - match.start() :]
+        )
+
+    for pattern in _PATTERNS:
+        line = pattern.sub(replace, line)
+    line = _SHELL_PATTERN.sub(
+        lambda m: (
+            m.group(0)[: m.start("value") - m.start()] + "***"
+            if is_secret_name(m.group("name"))
+            else m.group(0)
+        ),
+        line,
+    )
+    for pattern in _OPEN_PATTERNS:
+        match = pattern.search(line)
+        if match and is_secret_name(match.group("name")):
+            delim = match.group("delim")
+            start = match.start("value") + match.group("value").index(delim) + 3
+            return line[:start] + "***", delim
+    return line, None
