@@ -1,0 +1,90 @@
+"""REST handlers for registered models: list, one model, champion comparison, promotion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado import web
+
+from jupyter_mlops.server.base import MlopsHandler
+from jupyter_mlops.server.errors import BadRequest
+
+
+class ModelsHandler(MlopsHandler):
+    """GET ``models``: registered models with their aliases."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """List registered models."""
+        await self.reply("list models", lambda: {"models": self.registry.models()})
+
+
+class ModelHandler(MlopsHandler):
+    """GET ``model?name=``: one model with its versions (names travel as a query argument)."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """One model with its versions."""
+        await self.reply("get model", lambda: self.registry.model(self._name()))
+
+    def _name(self) -> str:
+        name = self.get_query_argument("name", "")
+        if not name or len(name) > 500:
+            raise BadRequest("name (a registered model name) is required")
+        return name
+
+
+class CompareHandler(ModelHandler):
+    """GET ``model/compare?name=&version=&alias=champion``: candidate vs current alias holder."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Metric comparison shown in the promote confirmation dialog."""
+        await self.reply("compare versions", self._compare)
+
+    def _compare(self) -> dict[str, Any]:
+        version = self.get_query_argument("version", "")
+        if not version.isdigit():
+            raise BadRequest("version must be a version number")
+        alias = self.get_query_argument("alias", "champion")
+        return self.registry.compare(self._name(), version, alias)
+
+
+class PromoteHandler(MlopsHandler):
+    """POST ``model/promote``: {name, version, alias} sets an alias; with ``remove`` drops it."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        """Set or remove an alias through the registry's own promote/demote."""
+        body = self.json_body_or_fail()
+        if body is None:
+            return
+        await self.reply("promote", lambda: self._apply(body))
+
+    def json_body_or_fail(self) -> dict[str, Any] | None:
+        try:
+            return self.json_body()
+        except BadRequest as error:
+            self.fail(400, str(error))
+            return None
+
+    def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        name, alias = body.get("name"), body.get("alias", "champion")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("name (a registered model name) is required")
+        if not isinstance(alias, str):
+            raise BadRequest("alias must be a string")
+        if body.get("remove"):
+            return self.registry.demote(name, alias)
+        version = body.get("version")
+        if isinstance(version, bool) or not str(version).isdigit():
+            raise BadRequest("version must be a version number")
+        return self.registry.promote(name, str(version), alias)
+
+
+ROUTES: list[tuple[str, type[MlopsHandler]]] = [
+    (r"models", ModelsHandler),
+    (r"model", ModelHandler),
+    (r"model/compare", CompareHandler),
+    (r"model/promote", PromoteHandler),
+]

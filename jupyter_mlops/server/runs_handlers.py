@@ -1,0 +1,123 @@
+"""REST handlers for experiments, runs, metric histories and artifacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado import web
+
+from jupyter_mlops.server.base import ApiFailure, MlopsHandler
+from jupyter_mlops.server.errors import BadRequest
+
+MAX_OFFSET = 10_000_000
+
+
+class ExperimentsHandler(MlopsHandler):
+    """GET ``experiments``: active experiments, most recently updated first."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """List experiments."""
+        await self.reply("list experiments", lambda: {"experiments": self.store.experiments()})
+
+
+class RunsHandler(MlopsHandler):
+    """GET ``experiments/<id>/runs?offset&limit&order_by&filter``: one page of runs."""
+
+    @web.authenticated
+    async def get(self, experiment_id: str) -> None:
+        """One page of an experiment's runs."""
+        await self.reply("list runs", lambda: self._page(experiment_id))
+
+    def _page(self, experiment_id: str) -> dict[str, Any]:
+        exp_id = self.checked_id(experiment_id, "experiment")
+        offset = self.int_argument("offset", 0, 0, MAX_OFFSET)
+        limit = self.int_argument("limit", 50, 1, self.mlops.max_page_size)
+        order_by = [o for o in self.get_query_arguments("order_by") if o.strip()] or None
+        filter_string = self.get_query_argument("filter", "").strip() or None
+        if order_by and any(len(o) > 500 for o in order_by):
+            raise BadRequest("order_by clauses must be shorter than 500 characters")
+        return self.store.runs(
+            exp_id, filter_string=filter_string, order_by=order_by, offset=offset, limit=limit
+        )
+
+
+class RunHandler(MlopsHandler):
+    """GET ``runs/<run_id>``: params, metrics, tags, inputs and artifact list of one run."""
+
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        """Details of one run."""
+        await self.reply("get run", lambda: self.store.run(self.checked_id(run_id, "run")))
+
+
+class MetricHistoryHandler(MlopsHandler):
+    """GET ``runs/<run_id>/metric-history?key=``: every logged point of one metric."""
+
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        """History of one metric."""
+        await self.reply("metric history", lambda: self._history(run_id))
+
+    def _history(self, run_id: str) -> dict[str, Any]:
+        key = self.get_query_argument("key", "")
+        if not key or len(key) > 250:
+            raise BadRequest("key (a metric name) is required")
+        points = self.store.metric_history(self.checked_id(run_id, "run"), key)
+        return {"key": key, "points": points}
+
+
+class ArtifactHandler(MlopsHandler):
+    """GET ``runs/<run_id>/artifact?path=``: raw bytes of one text or image artifact."""
+
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        """Content of one artifact, served as text/plain or an image, never as HTML."""
+        try:
+            data, media = await self.call("read artifact", lambda: self._read(run_id))
+        except ApiFailure as failure:
+            self.fail(failure.status, failure.message)
+            return
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Disposition", "inline")
+        self.finish(data, set_content_type=media)
+
+    def _read(self, run_id: str) -> tuple[bytes, str]:
+        path = self.get_query_argument("path", "")
+        return self.store.artifact(self.checked_id(run_id, "run"), path)
+
+
+ROUTES: list[tuple[str, type[MlopsHandler]]] = [
+    (r"experiments", ExperimentsHandler),
+    (r"experiments/([^/]+)/runs", RunsHandler),
+    (r"runs/([^/]+)", RunHandler),
+    (r"runs/([^/]+)/metric-history", MetricHistoryHandler),
+    (r"runs/([^/]+)/artifact", ArtifactHandler),
+]
+
+
+def redact(uri: str) -> str:
+    """A tracking URI fit to show: any password in it replaced by ``***``."""
+    head, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return uri
+    creds, _, host = rest.partition("@")
+    user = creds.split(":", 1)[0]
+    return f"{head}://{user}:***@{host}" if ":" in creds else uri
+
+
+class StatusHandler(MlopsHandler):
+    """GET ``status``: which store the sidebar reads (password redacted) and our version."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Store and version."""
+        from jupyter_mlops import __version__
+
+        await self.reply(
+            "status",
+            lambda: {"tracking_uri": redact(self.store.tracking_uri), "version": __version__},
+        )
+
+
+ROUTES.append((r"status", StatusHandler))
