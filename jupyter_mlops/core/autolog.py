@@ -1,0 +1,41 @@
+"""MLflow autologging switched on only while a tracked cell runs, cheaply.
+
+``mlflow.sklearn.autolog()`` patches scikit-learn (hundreds of ms); turning it off reverts the
+patches. We install the patches once per process and then only flip the integration's
+``disable`` setting, which the patched functions read on every call. That setting lives in
+MLflow's ``AUTOLOGGING_INTEGRATIONS`` table — this module is the one place touching it, and it
+falls back to MLflow's public calls if that table ever changes shape.
+"""
+
+from __future__ import annotations
+
+_installed = False
+
+
+def _config() -> dict | None:
+    try:
+        from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
+    except ImportError:
+        return None
+    config = AUTOLOGGING_INTEGRATIONS.get("sklearn")
+    return config if isinstance(config, dict) and "disable" in config else None
+
+
+def switch(enable: bool) -> bool:
+    """Turn scikit-learn autologging (no model saving) on or off; True when it is now on."""
+    global _installed
+    try:
+        import mlflow.sklearn
+
+        config = _config()
+        if enable and (not _installed or config is None):
+            mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+            _installed = True
+        elif config is not None:
+            config["disable"] = not enable
+        elif not enable:
+            mlflow.sklearn.autolog(disable=True, silent=True)
+            _installed = False
+        return enable
+    except Exception:
+        return False
