@@ -1,0 +1,278 @@
+"""Run queries for tables of runs: one sorted, filtered page at a time, without loading them all.
+
+On a ``sqlite:///`` store the page is chosen by SQL over MLflow's own tables (read-only), so
+sorting 10,000 runs by a metric costs one indexed query; only the page's params, metrics and
+tags are then loaded. Other stores, and filters this module cannot translate exactly, go through
+``MlflowClient.search_runs`` with the same semantics. Nothing is cached: every call sees the
+store as it is now.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.store import get_client, sqlite_path
+
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+_LOWER_IS_BETTER = ("loss", "error", "err", "mse", "rmse", "mae", "mape", "perplexity", "latency")
+
+
+@dataclass
+class RunSummary:
+    """One run as a table row: attributes, latest metric values, params, tags, data versions."""
+
+    run_id: str
+    run_name: str | None
+    experiment_id: str
+    status: str
+    start_time: int | None
+    end_time: int | None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    data_versions: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def duration_ms(self) -> int | None:
+        """Wall time of the run in milliseconds, None while it has no end time."""
+        if self.start_time is None or self.end_time is None:
+            return None
+        return self.end_time - self.start_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form; NaN/inf metric values become None (JSON has no NaN)."""
+        data = asdict(self)
+        data["metrics"] = {k: _json_number(v) for k, v in self.metrics.items()}
+        return data
+
+
+@dataclass
+class RunPage:
+    """A page of runs in the requested order plus the number of runs matching the query."""
+
+    runs: list[RunSummary]
+    total: int
+    offset: int
+    limit: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "runs": [run.to_dict() for run in self.runs],
+            "total": self.total,
+            "offset": self.offset,
+            "limit": self.limit,
+        }
+
+
+def _json_number(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def higher_is_better(metric: str) -> bool:
+    """Default direction of a metric from its name: loss/error-like metrics are lower-is-better."""
+    name = metric.lower()
+    return not any(word in name for word in _LOWER_IS_BETTER)
+
+
+def query_runs(
+    tracking_uri: str,
+    experiment_ids: list[str],
+    *,
+    filter_string: str | None = None,
+    order_by: str | list[str] | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> RunPage:
+    """One page of active runs, ordered and filtered like ``MlflowClient.search_runs``."""
+    if offset < 0 or limit < 0:
+        raise UsageProblem("offset and limit must be non-negative")
+    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    orders = [o for o in orders if o and o.strip()]
+    filters = _parse_filter(filter_string)
+    parsed_orders = [_parse_order(o) for o in orders]
+    db = sqlite_path(tracking_uri)
+    if db is not None and db.exists():
+        from jupyter_mlops.core._runs_sql import SqlPlan
+
+        plan = SqlPlan.build(filters, parsed_orders)
+        if plan is not None:
+            try:
+                return plan.page(db, experiment_ids, offset, limit)
+            except sqlite3.Error:
+                pass  # an unknown schema version: MLflow's own query still works
+    return _query_with_client(tracking_uri, experiment_ids, filter_string, orders, offset, limit)
+
+
+def get_run_summary(tracking_uri: str, run_id: str) -> RunSummary:
+    """The summary of one run by id (any lifecycle stage)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = get_client(tracking_uri).get_run(run_id)
+    except MlflowException as exc:
+        raise UsageProblem(f"no run with id {run_id!r} in {tracking_uri}") from exc
+    return summary_from_run(run)
+
+
+def summary_from_run(run: Any) -> RunSummary:
+    """Convert an MLflow ``Run`` entity into a ``RunSummary``."""
+    versions = []
+    for dataset_input in run.inputs.dataset_inputs if run.inputs else []:
+        ds = dataset_input.dataset
+        context = next((t.value for t in dataset_input.tags if t.key == DATASET_CONTEXT_TAG), "")
+        versions.append(
+            {
+                "name": ds.name,
+                "digest": ds.digest,
+                "source_type": ds.source_type,
+                "source": ds.source,
+                "context": context,
+            }
+        )
+    return RunSummary(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name,
+        experiment_id=str(run.info.experiment_id),
+        status=run.info.status,
+        start_time=run.info.start_time,
+        end_time=run.info.end_time,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+        data_versions=versions,
+    )
+
+
+def _parse_filter(filter_string: str | None) -> list[dict[str, Any]]:
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.search_utils import SearchUtils
+
+    if not filter_string or not filter_string.strip():
+        return []
+    try:
+        return SearchUtils.parse_search_filter(filter_string)
+    except MlflowException as exc:
+        raise UsageProblem(f"bad filter {filter_string!r}: {exc.message}") from exc
+
+
+def _parse_order(order_by: str) -> tuple[str, str, bool]:
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.search_utils import SearchUtils
+
+    try:
+        key_type, key, ascending = SearchUtils.parse_order_by_for_search_runs(order_by)
+    except MlflowException as exc:
+        raise UsageProblem(f"bad order_by {order_by!r}: {exc.message}") from exc
+    return key_type, SearchUtils.translate_key_alias(key), ascending
+
+
+def _query_with_client(
+    tracking_uri: str,
+    experiment_ids: list[str],
+    filter_string: str | None,
+    orders: list[str],
+    offset: int,
+    limit: int,
+) -> RunPage:
+    """Fallback for non-sqlite stores: page through ``search_runs`` (it has no total count)."""
+    from mlflow.exceptions import MlflowException
+
+    client = get_client(tracking_uri)
+    rows: list[Any] = []
+    total = 0
+    token = None
+    try:
+        while True:
+            page = client.search_runs(
+                experiment_ids,
+                filter_string=filter_string or "",
+                order_by=orders or None,
+                max_results=1000,
+                page_token=token,
+            )
+            for run in page:
+                if offset <= total < offset + limit:
+                    rows.append(run)
+                total += 1
+            token = page.token
+            if not token:
+                break
+    except MlflowException as exc:
+        raise TrackingUnavailable(f"searching runs failed: {exc.message}") from exc
+    return RunPage([summary_from_run(r) for r in rows], total, offset, limit)
+
+
+def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list[str]:
+    """Experiment ids for a name or id; None means the active experiment, else all active ones."""
+    import mlflow
+
+    client = get_client(tracking_uri)
+    if experiment is None:
+        from mlflow.tracking import fluent
+
+        active = getattr(fluent, "_active_experiment_id", None)
+        if active:
+            return [str(active)]
+        return [e.experiment_id for e in client.search_experiments()]
+    found = client.get_experiment_by_name(experiment)
+    if found is None and experiment.isdigit():
+        try:
+            found = client.get_experiment(experiment)
+        except mlflow.exceptions.MlflowException:
+            found = None
+    if found is None:
+        raise UsageProblem(f"no experiment named {experiment!r} in {tracking_uri}")
+    return [found.experiment_id]
+
+
+def run_keys(tracking_uri: str, experiment_ids: list[str]) -> dict[str, list[str]]:
+    """Sorted metric and param names used by the active runs of the experiments."""
+    db = sqlite_path(tracking_uri)
+    if db is not None and db.exists():
+        from jupyter_mlops.core._runs_sql import run_keys as sql_keys
+
+        try:
+            return sql_keys(db, experiment_ids)
+        except sqlite3.Error:
+            pass
+    page = query_runs(tracking_uri, experiment_ids, limit=1000)
+    metrics = sorted({k for r in page.runs for k in r.metrics})
+    params = sorted({k for r in page.runs for k in r.params})
+    return {"metrics": metrics, "params": params}
+
+
+def metric_histories(
+    tracking_uri: str, run_ids: list[str], key: str
+) -> dict[str, list[tuple[int, float]]]:
+    """Per run id, the (step, value) history of one metric — fetched only for the given runs."""
+    client = get_client(tracking_uri)
+    out: dict[str, list[tuple[int, float]]] = {}
+    for run_id in run_ids:
+        history = client.get_metric_history(run_id, key)
+        out[run_id] = sorted((m.step, m.value) for m in history)
+    return out
+
+
+def cell_source(tracking_uri: str, run_id: str, path: str = "cell/source.py") -> str | None:
+    """The text of a run's cell-source artifact, None when the run has none."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    client = get_client(tracking_uri)
+    folder, _, _name = path.rpartition("/")
+    try:
+        listed = {f.path for f in client.list_artifacts(run_id, folder or None)}
+        if path not in listed:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            local = client.download_artifacts(run_id, path, tmp)
+            with open(local, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+    except (MlflowException, OSError):
+        return None
