@@ -31,6 +31,12 @@ def git(cwd: Path, *args: str) -> str:
     return out.stdout
 
 
+@pytest.fixture(autouse=True)
+def _private_spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test spools offline runs into its own folder, never the user's cache."""
+    monkeypatch.setenv("JUPYTER_MLOPS_SPOOL_DIR", str(tmp_path / "spool"))
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh git repo (local identity, one commit) as the working directory."""

@@ -506,7 +506,7 @@ class CellRun:
             self.messages.append("run not logged")
             return False
         try:
-            spool.spool_run(self.record)
+            spool.spool_run(self.record, tracking_uri=self.uri)
         except Exception as exc:
             self.messages.append(f"run not logged, spool failed: {_first_line(exc)}")
             return False
