@@ -333,6 +333,12 @@ def _check_target(root: Path, base: Path, raw: str | os.PathLike[str]) -> str:
         raise UsageProblem(f"no such file or directory: {raw}")
     if path.suffix == ".dvc":
         raise UsageProblem(f"{raw} is a .dvc file; snapshot the data it tracks instead")
+    owner = dvc_file_of(path)
+    if owner is not None and owner != path.with_name(path.name + ".dvc"):
+        whole = owner.with_suffix("").relative_to(root).as_posix()
+        raise UsageProblem(
+            f"{raw} is inside {whole}, which DVC tracks as a whole; snapshot {whole} instead"
+        )
     if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
         raise UsageProblem(f"permission denied: cannot read {raw}")
     if git(root, "ls-files", "--", rel.as_posix()).strip():

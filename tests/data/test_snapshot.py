@@ -18,9 +18,7 @@ def dvc_md5(dvcfile: Path) -> str:
     return yaml.safe_load(dvcfile.read_text())["outs"][0]["md5"]
 
 
-def test_snapshot_commits_only_its_files_and_links_the_run(
-    dvc_repo, git, new_run, dataset_inputs
-):
+def test_snapshot_commits_only_its_files_and_links_the_run(dvc_repo, git, new_run, dataset_inputs):
     # Given a CSV, a run, and an unrelated change the user has staged
     (dvc_repo / "data" / "train.csv").write_text("a,b\n1,x\n2,y\n3,z\n")
     (dvc_repo / "notes.txt").write_text("work in progress\n")
@@ -87,9 +85,7 @@ def test_unchanged_resnapshot_is_a_no_op_that_says_so(dvc_repo, git):
     assert second.dvc_hash == first.dvc_hash and second.git_rev == first.git_rev
 
 
-def test_no_commit_stages_only_and_run_records_uncommitted(
-    dvc_repo, git, new_run, dataset_inputs
-):
+def test_no_commit_stages_only_and_run_records_uncommitted(dvc_repo, git, new_run, dataset_inputs):
     (dvc_repo / "data" / "a.csv").write_text("a\n1\n")
     head = git(dvc_repo, "rev-parse", "HEAD")
     run_id = new_run()
