@@ -1,0 +1,198 @@
+// REST client for the jupyter-mlops server extension (/jupyter-mlops/api/...).
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export interface IExperiment {
+  experiment_id: string;
+  name: string;
+  last_update_time: number | null;
+}
+
+export interface IRunSummary {
+  run_id: string;
+  run_name: string | null;
+  experiment_id: string;
+  status: string;
+  start_time: number | null;
+  end_time: number | null;
+  params: Record<string, string>;
+  metrics: Record<string, number | null>;
+  tags: Record<string, string>;
+}
+
+export interface IRunPage {
+  runs: IRunSummary[];
+  total: number;
+  offset: number;
+  limit: number;
+  metric_keys?: string[];
+}
+
+export interface IArtifact {
+  path: string;
+  is_dir: boolean;
+  size: number | null;
+}
+
+export interface IRunDetail extends IRunSummary {
+  artifact_uri: string;
+  artifacts: IArtifact[];
+  artifacts_truncated: boolean;
+  data_versions: { name: string; digest: string; source: string; context: string }[];
+}
+
+export interface IMetricPoint {
+  step: number;
+  value: number;
+  timestamp: number;
+}
+
+export interface IModel {
+  name: string;
+  description: string;
+  aliases: Record<string, string>;
+  latest_version: string | null;
+}
+
+export interface IModelVersion {
+  version: string;
+  run_id: string | null;
+  status: string;
+  stage: string | null;
+  aliases: string[];
+  created: number | null;
+}
+
+export interface IModelDetail {
+  name: string;
+  aliases: Record<string, string>;
+  versions: IModelVersion[];
+}
+
+export interface IComparison {
+  name: string;
+  alias: string;
+  candidate: { version: string; run_id: string | null };
+  current: { version: string; run_id: string | null } | null;
+  metrics: {
+    key: string;
+    candidate: number | null;
+    current: number | null;
+    delta: number | null;
+  }[];
+}
+
+/** An API failure with the server's one-line message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message);
+  }
+}
+
+type Query = Record<string, string | string[] | undefined>;
+
+function queryString(query: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined) {
+      continue;
+    }
+    for (const item of Array.isArray(value) ? value : [value]) {
+      params.append(key, item);
+    }
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+async function send(
+  path: string,
+  query: Query = {},
+  init: RequestInit = {}
+): Promise<Response> {
+  const settings = ServerConnection.makeSettings();
+  const url =
+    URLExt.join(settings.baseUrl, 'jupyter-mlops', 'api', path) +
+    queryString(query);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ApiError(0, `jupyter-mlops server unreachable: ${String(error)}`);
+  }
+  if (!response.ok) {
+    let message = response.statusText;
+    try {
+      const body = await response.json();
+      message = body.error || body.message || message;
+    } catch {
+      // not JSON: keep the status text
+    }
+    throw new ApiError(response.status, message);
+  }
+  return response;
+}
+
+async function getJson<T>(path: string, query: Query = {}): Promise<T> {
+  return (await send(path, query)).json() as Promise<T>;
+}
+
+export const api = {
+  experiments: async (): Promise<IExperiment[]> =>
+    (await getJson<{ experiments: IExperiment[] }>('experiments')).experiments,
+  runs: (
+    experimentId: string,
+    options: { offset?: number; limit?: number; orderBy?: string; filter?: string }
+  ): Promise<IRunPage> =>
+    getJson<IRunPage>(
+      `experiments/${encodeURIComponent(experimentId)}/runs`,
+      {
+        offset: String(options.offset ?? 0),
+        limit: String(options.limit ?? 50),
+        order_by: options.orderBy || undefined,
+        filter: options.filter || undefined
+      }
+    ),
+  run: (runId: string): Promise<IRunDetail> =>
+    getJson<IRunDetail>(`runs/${encodeURIComponent(runId)}`),
+  metricHistory: async (runId: string, key: string): Promise<IMetricPoint[]> =>
+    (
+      await getJson<{ points: IMetricPoint[] }>(
+        `runs/${encodeURIComponent(runId)}/metric-history`,
+        { key }
+      )
+    ).points,
+  artifactText: async (runId: string, path: string): Promise<string> =>
+    (await send(`runs/${encodeURIComponent(runId)}/artifact`, { path })).text(),
+  artifactBlob: async (runId: string, path: string): Promise<Blob> =>
+    (await send(`runs/${encodeURIComponent(runId)}/artifact`, { path })).blob(),
+  models: async (): Promise<IModel[]> =>
+    (await getJson<{ models: IModel[] }>('models')).models,
+  model: (name: string): Promise<IModelDetail> =>
+    getJson<IModelDetail>('model', { name }),
+  compare: (name: string, version: string, alias: string): Promise<IComparison> =>
+    getJson<IComparison>('model/compare', { name, version, alias }),
+  promote: async (
+    name: string,
+    version: string,
+    alias: string
+  ): Promise<IModelDetail> =>
+    (
+      await send(
+        'model/promote',
+        {},
+        { method: 'POST', body: JSON.stringify({ name, version, alias }) }
+      )
+    ).json(),
+  demote: async (name: string, alias: string): Promise<IModelDetail> =>
+    (
+      await send(
+        'model/promote',
+        {},
+        { method: 'POST', body: JSON.stringify({ name, alias, remove: true }) }
+      )
+    ).json()
+};

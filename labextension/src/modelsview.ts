@@ -1,0 +1,162 @@
+// Sidebar tab: registered models, their versions and aliases; promote after a comparison.
+import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import { api, IComparison, IModel, IModelDetail, IModelVersion } from './api';
+import { button, clear, h, num, when } from './dom';
+import { loadModelCode } from './pyquote';
+
+/** Body of the confirmation dialog: candidate metrics beside the current alias holder. */
+export function comparisonBody(cmp: IComparison): Widget {
+  const body = new Widget();
+  body.addClass('jp-mlops-compare');
+  const who = cmp.current
+    ? `version ${cmp.current.version} holds "${cmp.alias}" now`
+    : `no version holds "${cmp.alias}" yet`;
+  body.node.appendChild(
+    h('p', {}, `Point "${cmp.alias}" of ${cmp.name} at version ${cmp.candidate.version}? (${who})`)
+  );
+  const table = h(
+    'table',
+    { className: 'jp-mlops-table' },
+    h(
+      'thead',
+      {},
+      h('tr', {}, h('th', {}, 'metric'), h('th', {}, `v${cmp.candidate.version}`), h('th', {}, cmp.current ? `v${cmp.current.version}` : cmp.alias), h('th', {}, 'Δ'))
+    )
+  );
+  const rows = h('tbody', {});
+  for (const row of cmp.metrics) {
+    const delta = row.delta === null ? '—' : (row.delta > 0 ? '+' : '') + num(row.delta);
+    rows.appendChild(
+      h('tr', { attrs: { 'data-metric': row.key } }, h('td', {}, row.key), h('td', {}, num(row.candidate)), h('td', {}, num(row.current)), h('td', {}, delta))
+    );
+  }
+  if (!cmp.metrics.length) {
+    rows.appendChild(h('tr', {}, h('td', { attrs: { colspan: '4' } }, 'No metrics logged on these runs.')));
+  }
+  table.appendChild(rows);
+  body.node.appendChild(table);
+  return body;
+}
+
+/** Models → versions with aliases, promote and load-code buttons. */
+export class ModelsView extends Widget {
+  private models: IModel[] = [];
+  private selected: string | null = null;
+  private readonly list = h('ul', { className: 'jp-mlops-models' });
+  private readonly detail = h('div', { className: 'jp-mlops-model-detail' });
+  private readonly message = h('div', { className: 'jp-mlops-message' });
+
+  constructor(
+    private readonly insert: (code: string) => Promise<boolean>,
+    private readonly openRun: (runId: string) => void
+  ) {
+    super();
+    this.addClass('jp-mlops-modelsview');
+    this.title.label = 'Models';
+    this.node.append(this.message, this.list, this.detail);
+  }
+
+  protected onAfterAttach(): void {
+    void this.refresh();
+  }
+
+  /** Reload the model list (and the open model). */
+  async refresh(): Promise<void> {
+    try {
+      this.models = await api.models();
+      this.message.textContent = '';
+    } catch (error) {
+      this.message.textContent = (error as Error).message;
+      return;
+    }
+    clear(this.list);
+    for (const model of this.models) {
+      const aliases = Object.entries(model.aliases).map(([alias, version]) =>
+        h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, `${alias} → v${version}`)
+      );
+      const item = h(
+        'li',
+        { className: 'jp-mlops-model', attrs: { 'data-model': model.name, tabindex: '0' } },
+        h('span', { className: 'jp-mlops-model-name' }, model.name),
+        ...aliases
+      );
+      item.classList.toggle('jp-mod-selected', model.name === this.selected);
+      item.addEventListener('click', () => void this.showModel(model.name));
+      this.list.appendChild(item);
+    }
+    if (!this.models.length) {
+      this.list.appendChild(h('li', { className: 'jp-mlops-empty' }, 'No registered models yet.'));
+    }
+    if (this.selected) {
+      await this.showModel(this.selected);
+    }
+  }
+
+  private async showModel(name: string): Promise<void> {
+    this.selected = name;
+    for (const item of Array.from(this.list.children)) {
+      item.classList.toggle('jp-mod-selected', (item as HTMLElement).dataset.model === name);
+    }
+    let detail: IModelDetail;
+    try {
+      detail = await api.model(name);
+    } catch (error) {
+      this.message.textContent = (error as Error).message;
+      return;
+    }
+    clear(this.detail);
+    this.detail.appendChild(h('h3', {}, detail.name));
+    const alias = h('input', { className: 'jp-mlops-alias-input', attrs: { value: 'champion', title: 'Alias to set', 'aria-label': 'alias' } });
+    this.detail.appendChild(h('label', { className: 'jp-mlops-alias-label' }, 'Alias ', alias));
+    const rows = h('ul', { className: 'jp-mlops-versions' });
+    for (const version of detail.versions) {
+      rows.appendChild(this.versionRow(detail, version, () => alias.value.trim() || 'champion'));
+    }
+    this.detail.appendChild(rows);
+  }
+
+  private versionRow(detail: IModelDetail, version: IModelVersion, alias: () => string): HTMLElement {
+    const badges = version.aliases.map(a => h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, a));
+    const uri = `models:/${detail.name}/${version.version}`;
+    const actions = h(
+      'div',
+      { className: 'jp-mlops-actions' },
+      button('Promote…', () => void this.promote(detail.name, version.version, alias()), { accept: true, className: 'jp-mlops-promote' }),
+      button('Insert load code', () => void this.insert(loadModelCode(uri)), { title: uri }),
+      version.run_id ? button('Open run', () => this.openRun(version.run_id as string)) : null
+    );
+    return h(
+      'li',
+      { className: 'jp-mlops-version', attrs: { 'data-version': version.version } },
+      h('div', {}, h('strong', {}, `v${version.version}`), ' ', h('span', { className: 'jp-mlops-dim' }, when(version.created)), ...badges),
+      actions
+    );
+  }
+
+  private async promote(name: string, version: string, alias: string): Promise<void> {
+    let cmp: IComparison;
+    try {
+      cmp = await api.compare(name, version, alias);
+    } catch (error) {
+      await showErrorMessage('Cannot compare', (error as Error).message);
+      return;
+    }
+    const result = await showDialog({
+      title: `Promote ${name} v${version} to "${alias}"?`,
+      body: comparisonBody(cmp),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Promote' })]
+    });
+    if (!result.button.accept) {
+      return;
+    }
+    try {
+      await api.promote(name, version, alias);
+    } catch (error) {
+      await showErrorMessage('Promotion failed', (error as Error).message);
+      return;
+    }
+    await this.refresh();
+  }
+}

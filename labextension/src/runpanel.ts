@@ -1,0 +1,161 @@
+// Main-area panel for one run: details, cell source, metric charts and code-inserting buttons.
+import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import { api, IRunDetail, IRunSummary } from './api';
+import { metricChart } from './chart';
+import { button, clear, h, num, statusBadge, when } from './dom';
+import { checkoutCode, compareCode, loadModelCode } from './pyquote';
+
+const CODE_ARTIFACT = 'cell/source.py';
+
+function table(rows: [string, string][], empty: string): HTMLElement {
+  if (!rows.length) {
+    return h('p', { className: 'jp-mlops-dim' }, empty);
+  }
+  const body = h('tbody', {});
+  for (const [key, value] of rows) {
+    body.appendChild(h('tr', {}, h('th', {}, key), h('td', {}, value)));
+  }
+  return h('table', { className: 'jp-mlops-table' }, body);
+}
+
+/** Body of the "Compare with…" dialog: checkboxes over other runs of the experiment. */
+class PickRuns extends Widget {
+  constructor(runs: IRunSummary[]) {
+    super();
+    this.addClass('jp-mlops-pick');
+    for (const run of runs) {
+      const box = h('input', { attrs: { type: 'checkbox', value: run.run_id } });
+      this.node.appendChild(
+        h('label', { className: 'jp-mlops-pick-row' }, box, ' ', run.run_name || run.run_id, ' ', h('span', { className: 'jp-mlops-dim' }, when(run.start_time)))
+      );
+    }
+    if (!runs.length) {
+      this.node.appendChild(h('p', {}, 'No other runs in this experiment.'));
+    }
+  }
+
+  getValue(): string[] {
+    return Array.from(this.node.querySelectorAll('input:checked')).map(b => (b as HTMLInputElement).value);
+  }
+}
+
+/** Details of one run, rendered as text (names and values are never parsed as HTML). */
+export class RunPanel extends Widget {
+  constructor(
+    readonly runId: string,
+    private readonly insert: (code: string) => Promise<boolean>
+  ) {
+    super();
+    this.id = `jupyter-mlops-run-${runId}`;
+    this.addClass('jp-mlops-runpanel');
+    this.title.label = `Run ${runId.slice(0, 8)}`;
+    this.title.closable = true;
+    void this.load();
+  }
+
+  /** Fetch the run again and re-render. */
+  async load(): Promise<void> {
+    let run: IRunDetail;
+    try {
+      run = await api.run(this.runId);
+    } catch (error) {
+      clear(this.node);
+      this.node.appendChild(h('p', { className: 'jp-mlops-message' }, (error as Error).message));
+      return;
+    }
+    this.render(run);
+  }
+
+  private render(run: IRunDetail): void {
+    clear(this.node);
+    const name = run.run_name || run.run_id;
+    this.title.label = `Run ${name}`;
+    this.title.caption = run.run_id;
+    const hasModel = run.artifacts.some(a => a.path === 'model' || a.path.startsWith('model/'));
+    const source = run.tags['mlflow.source.name'];
+    this.node.append(
+      h('h2', { className: 'jp-mlops-run-title' }, name, ' ', statusBadge(run.status)),
+      h('p', { className: 'jp-mlops-dim' }, `${run.run_id} · started ${when(run.start_time)}`, source ? ` · ${source}` : ''),
+      h(
+        'div',
+        { className: 'jp-mlops-actions' },
+        button('Insert code to load this model', () => void this.insert(loadModelCode(`runs:/${run.run_id}/model`)), {
+          accept: true,
+          title: hasModel ? 'Adds a cell that loads runs:/<id>/model' : 'This run has no model/ artifact'
+        }),
+        button('Compare with…', () => void this.compareWith(run)),
+        button('Check out its data', () => void this.insert(checkoutCode(run.run_id)), {
+          title: 'Adds a %dvc_checkout cell restoring the data versions of this run'
+        })
+      ),
+      h('h3', {}, 'Metrics'),
+      table(Object.entries(run.metrics).map(([k, v]) => [k, num(v)]), 'No metrics.')
+    );
+    const charts = h('div', { className: 'jp-mlops-charts' });
+    this.node.appendChild(charts);
+    for (const key of Object.keys(run.metrics).slice(0, 12)) {
+      void api.metricHistory(run.run_id, key).then(
+        points => charts.appendChild(metricChart(key, points)),
+        () => undefined
+      );
+    }
+    this.node.append(
+      h('h3', {}, 'Parameters'),
+      table(Object.entries(run.params), 'No parameters.'),
+      h('h3', {}, 'Data'),
+      table(run.data_versions.map(d => [d.name, `${d.source} @ ${d.digest}`]), 'No data versions.')
+    );
+    if (run.artifacts.some(a => a.path === CODE_ARTIFACT)) {
+      const code = h('pre', { className: 'jp-mlops-code' }, '…');
+      this.node.append(h('h3', {}, 'Code'), code);
+      api.artifactText(run.run_id, CODE_ARTIFACT).then(
+        text => (code.textContent = text),
+        error => (code.textContent = (error as Error).message)
+      );
+    }
+    this.renderFigures(run);
+    const tags = Object.entries(run.tags).filter(([k]) => !k.startsWith('mlflow.log-model'));
+    this.node.append(
+      h('h3', {}, 'Artifacts'),
+      table(run.artifacts.filter(a => !a.is_dir).map(a => [a.path, a.size === null ? '' : `${a.size} B`]), 'No artifacts.'),
+      h('details', {}, h('summary', {}, `Tags (${tags.length})`), table(tags, 'No tags.'))
+    );
+  }
+
+  private renderFigures(run: IRunDetail): void {
+    const images = run.artifacts.filter(a => !a.is_dir && /\.(png|jpe?g|gif|webp)$/i.test(a.path)).slice(0, 8);
+    if (!images.length) {
+      return;
+    }
+    const box = h('div', { className: 'jp-mlops-figures' });
+    this.node.append(h('h3', {}, 'Figures'), box);
+    for (const image of images) {
+      void api.artifactBlob(run.run_id, image.path).then(blob => {
+        const img = h('img', { title: image.path, attrs: { alt: image.path } });
+        img.src = URL.createObjectURL(blob);
+        box.appendChild(img);
+      }, () => undefined);
+    }
+  }
+
+  private async compareWith(run: IRunDetail): Promise<void> {
+    let others: IRunSummary[];
+    try {
+      const page = await api.runs(run.experiment_id, { limit: 50, orderBy: 'attributes.start_time DESC' });
+      others = page.runs.filter(r => r.run_id !== run.run_id);
+    } catch (error) {
+      await showErrorMessage('Cannot list runs', (error as Error).message);
+      return;
+    }
+    const result = await showDialog({
+      title: 'Compare with…',
+      body: new PickRuns(others),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Insert comparison' })]
+    });
+    if (result.button.accept) {
+      await this.insert(compareCode([run.run_id, ...(result.value ?? [])]));
+    }
+  }
+}
