@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 
 from jupyter_mlops.core.contracts import PREFIX, TAG_PARENT_RUN_ID
 from jupyter_mlops.core.errors import TrackingUnavailable
-from jupyter_mlops.core.record import ArtifactFile, RunRecord
+from jupyter_mlops.core.record import ArtifactFile, MetricPoint, RunRecord
+from jupyter_mlops.core.runlog import (
+    BATCH_METRICS,
+    log_files,
+    log_inputs,
+    log_values,
+    retry_locked,
+)
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -79,12 +86,14 @@ def write_durably(path: Path, data: bytes) -> None:
 
 
 def _copy_synced(src: Path, dest: Path) -> None:
+    """Copy a file or folder and fsync every file and folder of the copy."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest)
-    else:
+    if not src.is_dir():
         shutil.copyfile(src, dest)
-    for folder, _dirs, files in os.walk(dest) if src.is_dir() else [(dest.parent, [], [dest.name])]:
+        _fsync(dest)
+        return
+    shutil.copytree(src, dest)
+    for folder, _dirs, files in os.walk(dest):
         for name in files:
             _fsync(Path(folder) / name)
         _fsync(Path(folder))
@@ -164,6 +173,8 @@ class SpoolEntry:
         record = RunRecord.from_dict(data["record"])
         for art in record.artifacts:
             art.local_path = str(path / art.local_path)
+            if not os.path.exists(art.local_path):
+                raise ValueError(f"spooled file missing: {art.local_path}")
         progress = path / PROGRESS_FILE
         resumed = json.loads(progress.read_text())["run_id"] if progress.exists() else None
         return cls(path, str(data["spool_id"]), data.get("tracking_uri"), record, resumed)
@@ -287,8 +298,8 @@ def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_si
 class _Outcome:
     run_id: str | None = None
     metric_points: int = 0
-    unavailable: bool = False  # backend down: stop, keep this and later entries
-    refused: bool = False  # backend answered 4xx or the entry's files are gone: quarantine
+    unavailable: bool = False  # backend down or failing: stop, keep this and later entries
+    refused: bool = False  # backend answered 4xx for this entry: quarantine it
     message: str = ""
 
 
@@ -300,33 +311,23 @@ def _replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> _
         outcome.run_id, fresh = _target_run(client, entry)
         outcome.metric_points = _send(client, entry, outcome.run_id, fresh, batch_size)
     except MlflowException as exc:
-        outcome.message = _one_line(exc)
-        if 400 <= exc.get_http_status_code() < 500:
-            outcome.refused = True
-        else:
-            outcome.unavailable = True
-    except FileNotFoundError as exc:
-        outcome.refused = True
-        outcome.message = f"spooled file missing: {exc.filename}"
+        outcome.message = " ".join(str(exc).split())[:300]
+        outcome.refused = 400 <= exc.get_http_status_code() < 500
+        outcome.unavailable = not outcome.refused
     except Exception as exc:  # requests/urllib3/OS errors: the backend is not reachable
+        outcome.message = " ".join(str(exc).split())[:300] or type(exc).__name__
         outcome.unavailable = True
-        outcome.message = _one_line(exc)
     return outcome
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _experiment_id(client: MlflowClient, name: str) -> str:
     from mlflow.exceptions import MlflowException
 
-    found = client.get_experiment_by_name(name)
+    found = retry_locked(lambda: client.get_experiment_by_name(name))
     if found is not None:
         return str(found.experiment_id)
     try:
-        return str(client.create_experiment(name))
+        return str(retry_locked(lambda: client.create_experiment(name)))
     except MlflowException:  # created meanwhile by another kernel
         again = client.get_experiment_by_name(name)
         if again is None:
@@ -340,7 +341,7 @@ def _existing_run(client: MlflowClient, run_id: str | None) -> bool:
     if not run_id:
         return False
     try:
-        client.get_run(run_id)
+        retry_locked(lambda: client.get_run(run_id))
     except MlflowException as exc:
         if exc.get_http_status_code() == 404:
             return False
@@ -358,103 +359,67 @@ def _target_run(client: MlflowClient, entry: SpoolEntry) -> tuple[str, bool]:
             return str(known), False
     exp_id = _experiment_id(client, rec.experiment_name)
     # An earlier replay may have died between creating the run and writing progress.json.
-    found = client.search_runs(
-        [exp_id],
-        filter_string=f"tags.`{TAG_SPOOL_ID}` = '{entry.spool_id}'",
-        run_view_type=ViewType.ALL,
-        max_results=1,
+    found = retry_locked(
+        lambda: client.search_runs(
+            [exp_id],
+            filter_string=f"tags.`{TAG_SPOOL_ID}` = '{entry.spool_id}'",
+            run_view_type=ViewType.ALL,
+            max_results=1,
+        )
     )
     if found:
-        run_id = found[0].info.run_id
-        entry.mark_created(run_id)
-        return run_id, False
+        entry.mark_created(found[0].info.run_id)
+        return found[0].info.run_id, False
     tags = {**rec.tags, TAG_SPOOL_ID: entry.spool_id}
     if rec.parent_run_id:
         tags[TAG_PARENT_RUN_ID] = rec.parent_run_id
-    run = client.create_run(exp_id, start_time=rec.start_time_ms, tags=tags, run_name=rec.run_name)
+    run = retry_locked(
+        lambda: client.create_run(
+            exp_id, start_time=rec.start_time_ms, tags=tags, run_name=rec.run_name
+        )
+    )
     entry.mark_created(run.info.run_id)
     return run.info.run_id, True
 
 
-def _point_key(key: str, step: int, timestamp: int, value: float) -> tuple[str, int, int, str]:
-    return key, int(step), int(timestamp), repr(float(value))
+def _unsent_metrics(client: MlflowClient, run_id: str, points: list[MetricPoint]) -> list:
+    """``points`` minus those the server already holds (compared as a multiset)."""
 
+    def key(k: str, step: int, ts: int, value: float) -> tuple[str, int, int, str]:
+        return k, int(step), int(ts), repr(float(value))
 
-def _unsent_metrics(client: MlflowClient, run_id: str, entry: SpoolEntry) -> list:
-    """The record's metric points minus those the server already holds (a multiset)."""
     held: Counter[tuple[str, int, int, str]] = Counter()
-    for key in {m.key for m in entry.record.metrics}:
-        for m in client.get_metric_history(run_id, key):
-            held[_point_key(m.key, m.step, m.timestamp, m.value)] += 1
+    for name in {p.key for p in points}:
+        for m in retry_locked(lambda n=name: client.get_metric_history(run_id, n)):
+            held[key(m.key, m.step, m.timestamp, m.value)] += 1
     todo = []
-    for m in entry.record.metrics:
-        k = _point_key(m.key, m.step, m.timestamp_ms, m.value)
+    for p in points:
+        k = key(p.key, p.step, p.timestamp_ms, p.value)
         if held[k]:
             held[k] -= 1
         else:
-            todo.append(m)
+            todo.append(p)
     return todo
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _send(
     client: MlflowClient, entry: SpoolEntry, run_id: str, fresh: bool, batch_size: int
 ) -> int:
-    from mlflow.entities import Metric, Param, RunTag
-
+    """Log what the server does not hold yet; then files, inputs and the final status."""
     rec = entry.record
-    params = dict(rec.params)
-    tags = {**rec.tags, TAG_SPOOL_ID: entry.spool_id}
-    points = rec.metrics
+    params, points = dict(rec.params), list(rec.metrics)
+    tags = {} if fresh else {**rec.tags, TAG_SPOOL_ID: entry.spool_id}  # fresh: set at create
     if not fresh:
-        held = client.get_run(run_id).data.params
-        # a param the server holds keeps its value (MLflow params are write-once)
-        params = {k: v for k, v in params.items() if k not in held}
-        points = _unsent_metrics(client, run_id, entry)
-    for chunk in _chunks([Param(k, str(v)) for k, v in params.items()], 100):
-        client.log_batch(run_id, params=chunk)
-    if not fresh:
-        for chunk in _chunks([RunTag(k, str(v)) for k, v in tags.items()], 100):
-            client.log_batch(run_id, tags=chunk)
-    metrics = [Metric(m.key, float(m.value), int(m.timestamp_ms), int(m.step)) for m in points]
-    for chunk in _chunks(metrics, max(1, min(batch_size, 1000))):
-        client.log_batch(run_id, metrics=chunk)
-    _send_files(client, run_id, rec)
+        held = retry_locked(lambda: client.get_run(run_id)).data.params
+        params = {k: v for k, v in params.items() if k not in held}  # MLflow params: write-once
+        points = _unsent_metrics(client, run_id, points)
+    send = replace(rec, run_id=run_id, params=params, tags=tags, metrics=[])
+    log_values(client, send)
+    size = max(1, min(batch_size, BATCH_METRICS))
+    for start in range(0, len(points), size):
+        log_values(client, replace(send, params={}, tags={}, metrics=points[start : start + size]))
+    log_inputs(client, send)
+    log_files(client, send)
     if rec.status != "RUNNING":
-        client.set_terminated(run_id, rec.status, rec.end_time_ms)
-    return len(metrics)
-
-
-def _send_files(client: MlflowClient, run_id: str, rec: RunRecord) -> None:
-    from mlflow.entities import Dataset, DatasetInput, InputTag
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-
-    for artifact_file, text in rec.texts.items():
-        client.log_text(run_id, text, artifact_file)
-    for art in rec.artifacts:
-        path = Path(art.local_path)
-        if path.is_dir():  # a directory's contents go under artifact_path (like log_artifacts)
-            client.log_artifacts(run_id, str(path), art.artifact_path)
-        elif path.exists():
-            client.log_artifact(run_id, str(path), art.artifact_path)
-        else:
-            raise FileNotFoundError(2, "spooled file missing", str(path))
-    datasets = []
-    for item in rec.inputs:
-        dataset = Dataset(
-            name=item["name"],
-            digest=item["digest"],
-            source_type=item.get("source_type", "local"),
-            source=item.get("source", ""),
-            schema=item.get("schema"),
-            profile=item.get("profile"),
-        )
-        context = item.get("context")
-        input_tags = [InputTag(MLFLOW_DATASET_CONTEXT, context)] if context else []
-        datasets.append(DatasetInput(dataset, input_tags))
-    if datasets:
-        client.log_inputs(run_id, datasets)
+        retry_locked(lambda: client.set_terminated(run_id, rec.status, rec.end_time_ms))
+    return len(points)

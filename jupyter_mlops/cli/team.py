@@ -1,0 +1,130 @@
+"""``jupyter mlops server`` (a shared MLflow tracking server) and ``jupyter mlops sync``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyter_mlops.core.contracts import EXIT_OK, EXIT_USAGE
+from jupyter_mlops.core.errors import MlopsError
+
+# Proposed for DESIGN.md's exit codes (sysexits, like 64): spooled entries had to be skipped
+# (EX_DATAERR); the tracking backend could not be reached (EX_UNAVAILABLE, "try again later").
+EXIT_SKIPPED = 65
+EXIT_UNAVAILABLE = 69
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``server`` and ``sync`` subcommands."""
+    server = subparsers.add_parser(
+        "server",
+        help="run a shared MLflow tracking server (team mode)",
+        description="Run `mlflow server` with proxied artifacts, wait until it is healthy and "
+        "print how notebooks point at it. Ctrl-C stops it.",
+    )
+    server.add_argument(
+        "--backend-store-uri",
+        help="SQLAlchemy URI of the backend store, e.g. postgresql://user@db/mlflow "
+        "(default: the project's sqlite:///<root>/mlflow.db)",
+    )
+    server.add_argument(
+        "--artifacts-destination",
+        help="where the server keeps artifacts: a folder or s3://..., gs://... "
+        "(default: <project root>/mlartifacts)",
+    )
+    server.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
+    server.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    server.add_argument("--workers", type=int, default=2, help="server worker processes")
+    server.add_argument(
+        "--basic-auth",
+        action="store_true",
+        help="enable MLflow's basic-auth app (clients set MLFLOW_TRACKING_USERNAME/PASSWORD)",
+    )
+    server.set_defaults(func=run_server)
+
+    sync = subparsers.add_parser(
+        "sync",
+        help="replay runs spooled while the tracking server was unreachable",
+        description="Send every spooled run to the tracking store, oldest first. Exit 0 when "
+        "all arrived, 69 when the store is unreachable, 65 when entries had to be skipped.",
+    )
+    sync.add_argument(
+        "--tracking-uri", help="store to replay into (default: the tracking-URI rule)"
+    )
+    sync.add_argument("--spool-dir", type=Path, help="spool directory (default: the user's spool)")
+    sync.add_argument("--status", action="store_true", help="only print how many runs are spooled")
+    sync.set_defaults(func=run_sync)
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """Start the server in the foreground until interrupted."""
+    from jupyter_mlops.core.store import default_tracking_uri, project_root
+    from jupyter_mlops.core.teamserver import TeamServer
+
+    backend = args.backend_store_uri or default_tracking_uri()
+    artifacts = args.artifacts_destination or str(project_root() / "mlartifacts")
+    server = TeamServer(
+        backend_store_uri=backend,
+        artifacts_destination=artifacts,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        app_name="basic-auth" if args.basic_auth else None,
+    )
+    try:
+        server.start()
+    except MlopsError as exc:
+        print(f"jupyter mlops server: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    url = server.url if args.host not in {"0.0.0.0", "::"} else f"http://<this host>:{args.port}"
+    print(f"MLflow tracking server on {url} (backend {_redact(backend)}, artifacts {artifacts})")
+    print(f"point notebooks at it:  export MLFLOW_TRACKING_URI={url}")
+    print(f"  or in a notebook:     %config MlopsMagics.tracking_uri = '{url}'")
+    print(f"server log: {server.log_path}; Ctrl-C stops the server", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        assert server.process is not None
+        code = server.process.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        server.stop()
+    if code:
+        print(f"jupyter mlops server: mlflow server exited with {code}: {server.log_tail()}")
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _redact(uri: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` for printing."""
+    head, sep, tail = uri.partition("://")
+    creds, at, host = tail.rpartition("@")
+    if not (sep and at and ":" in creds):
+        return uri
+    return f"{head}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """Replay the spool into the resolved store; the summary line goes to stdout."""
+    from jupyter_mlops.core import spool
+    from jupyter_mlops.core.store import get_client, resolve_tracking_uri
+
+    if args.spool_dir is not None and not args.spool_dir.is_dir():
+        print(f"jupyter mlops sync: no spool directory {args.spool_dir}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.status:
+        print(f"{spool.pending_runs(args.spool_dir)} run(s) spooled")
+        return EXIT_OK
+    uri = resolve_tracking_uri(args.tracking_uri)
+    result = spool.replay(get_client(uri), args.spool_dir)
+    print(f"{_redact(uri)}: {result.summary()}")
+    if result.error:
+        return EXIT_UNAVAILABLE
+    return EXIT_SKIPPED if result.skipped else EXIT_OK

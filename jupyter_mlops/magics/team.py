@@ -1,0 +1,49 @@
+"""Team-mode magics: ``%mlops_sync`` replays runs spooled while the tracking server was down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from jupyter_mlops.core.errors import MlopsError
+
+
+@magics_class
+class TeamMagics(Magics):
+    """Work against a shared tracking server: offline spool status and replay."""
+
+    def _tracking_uri(self, explicit: str | None) -> str:
+        from jupyter_mlops.core.store import resolve_tracking_uri
+
+        track = self.shell.magics_manager.registry.get("MlopsMagics") if self.shell else None
+        return resolve_tracking_uri(explicit or getattr(track, "tracking_uri", None) or None)
+
+    @magic_arguments()
+    @argument("--tracking-uri", help="store to replay into (default: %%config MlopsMagics)")
+    @argument("--spool-dir", help="spool directory (default: $JUPYTER_MLOPS_SPOOL_DIR or ~/.cache)")
+    @argument("--status", action="store_true", help="only say how many runs are spooled")
+    @line_magic
+    def mlops_sync(self, line: str) -> None:
+        """Replay runs spooled while the tracking server was unreachable, oldest first.
+
+        Prints one line: runs and metric points replayed, entries skipped, runs still spooled.
+        Function twin: ``jupyter_mlops.core.spool.replay(client)``.
+        """
+        from jupyter_mlops.core import spool
+        from jupyter_mlops.core.store import get_client
+
+        args = parse_argstring(self.mlops_sync, line)
+        spool_dir = Path(args.spool_dir).expanduser() if args.spool_dir else None
+        if spool_dir is not None and not spool_dir.is_dir():
+            raise UsageError(f"%mlops_sync: no spool directory {spool_dir}")
+        if args.status:
+            print(f"{spool.pending_runs(spool_dir)} run(s) spooled")
+            return
+        try:
+            result = spool.replay(get_client(self._tracking_uri(args.tracking_uri)), spool_dir)
+        except MlopsError as exc:
+            raise UsageError(str(exc)) from None
+        print(result.summary())
