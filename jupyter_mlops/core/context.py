@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +29,8 @@ from jupyter_mlops.core.contracts import (
 )
 
 DIFF_CAP_BYTES = 2 * 1024 * 1024
-UNTRACKED_FILE_CAP_BYTES = 256 * 1024
+UNTRACKED_FILE_CAP_BYTES = 256 * 1024  # larger untracked files are listed, not included
+UNTRACKED_LISTED = 500
 # Our own store files never make a work tree "dirty" (the default store lives at the root).
 _OWN_FILES = re.compile(
     r"(^|/)(mlflow\.db([.-].*)?|mlruns/.*|mlartifacts/.*|\.ipynb_checkpoints/.*)$"
@@ -229,7 +231,7 @@ def _git_state(root: Path) -> GitState:
     if top.returncode != 0:
         return GitState(None, False, "", None)
     top_dir = Path(top.stdout.decode().strip())
-    status = _git(top_dir, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=normal")
+    status = _git(top_dir, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all")
     if status.returncode != 0:
         return GitState(None, False, "", top_dir)
     commit, changed, untracked = _parse_status(status.stdout.decode("utf-8", "replace"))
@@ -264,9 +266,11 @@ def _work_tree_diff(top: Path, untracked: list[str]) -> str:
     head = _git(top, "diff", "HEAD", "--no-color", "--no-ext-diff")
     parts = [head.stdout.decode("utf-8", "replace")]
     if untracked:
-        listed = "".join(f"#   {path}\n" for path in untracked)
+        listed = "".join(f"#   {path}\n" for path in untracked[:UNTRACKED_LISTED])
+        more = len(untracked) - UNTRACKED_LISTED
+        listed += f"#   ... and {more} more\n" if more > 0 else ""
         parts.insert(0, f"# jupyter-mlops: untracked files (not ignored):\n{listed}")
-        parts.extend(_new_file_hunk(top, path) for path in untracked if not path.endswith("/"))
+        parts.extend(_new_file_hunk(top, path) for path in untracked[:UNTRACKED_LISTED])
     text = "".join(parts)
     data = text.encode("utf-8")
     if len(data) <= DIFF_CAP_BYTES:
@@ -325,7 +329,8 @@ def environment() -> Environment:
 
 # --- secrets --------------------------------------------------------------------------------
 # A name is secret when one of its words (split at _ - . digits and camelCase) is a secret
-# word, or is one of the common run-together forms. Words are whole, so ``keyboard``,
+# word, or is one of the common run-together forms; a bare ``key`` alone is not. Words are
+# whole, so ``keyboard``,
 # ``monkey``, ``tokenizer`` and ``tokens`` are not secret; ``key``/``token`` next to a size word
 # (``max_token_length``, ``num_keys``) name a hyperparameter, not a credential.
 
@@ -345,6 +350,8 @@ def is_secret_name(name: str) -> bool:
     hits = words & _SECRET_WORDS
     if not hits:
         return False
+    if hits <= {"key", "keys"} and len(words) == 1:
+        return False  # a bare ``key`` is a dict/metric/sort key far more often than a credential
     return bool(hits - {"key", "keys", "token"}) or not (words & _SIZE_WORDS)
 
 
@@ -399,29 +406,31 @@ def mask_secrets(text: str) -> str:
 
 def _mask_line(line: str) -> tuple[str, str | None]:
     """Mask one line; returns it and the delimiter of a secret triple-quoted string left open."""
-
-    def replace(match: re.Match[str]) -> str:
-        if not is_secret_name(match.group("name")) or match.group("value") == _MASK:
-            return match.group(0)
-        start, stop = match.span("value")
-        return (
-            match.group(0)[: start - match.start()] + _MASK + match.group(0)[stop - match.start() :]
-        )
-
     for pattern in _PATTERNS:
-        line = pattern.sub(replace, line)
-    line = _SHELL_PATTERN.sub(
-        lambda m: (
-            m.group(0)[: m.start("value") - m.start()] + "***"
-            if is_secret_name(m.group("name"))
-            else m.group(0)
-        ),
-        line,
-    )
+        line = _replace_values(pattern, line, _MASK)
+    line = _replace_values(_SHELL_PATTERN, line, "***")
     for pattern in _OPEN_PATTERNS:
-        match = pattern.search(line)
-        if match and is_secret_name(match.group("name")):
+        for match in _secret_matches(pattern, line):
             delim = match.group("delim")
             start = match.start("value") + match.group("value").index(delim) + 3
             return line[:start] + "***", delim
     return line, None
+
+
+def _secret_matches(pattern: re.Pattern[str], line: str) -> Iterator[re.Match[str]]:
+    """Matches whose name is secret; a non-secret match does not hide one starting inside it."""
+    pos = 0
+    while (match := pattern.search(line, pos)) is not None:
+        if is_secret_name(match.group("name")):
+            yield match
+            pos = match.end()
+        else:
+            pos = match.start() + 1
+
+
+def _replace_values(pattern: re.Pattern[str], line: str, mask: str) -> str:
+    out, done = [], 0
+    for match in _secret_matches(pattern, line):
+        out += [line[done : match.start("value")], mask]
+        done = match.end("value")
+    return "".join(out) + line[done:]
