@@ -260,10 +260,13 @@ def push_to_remote(repo: Repo, root: Path, rels: list[str], remote: str) -> None
 def local_changes(repo: Repo, root: Path, rel: str) -> bool:
     """True when the workspace data of ``rel`` differs from what its ``.dvc`` file records."""
     dvcfile = root / (rel + ".dvc")
+    if not (root / rel).exists():
+        return False  # nothing in the work tree to lose
     if not dvcfile.exists():
-        return (root / rel).exists()
+        return True
     with _quiet_dvc(), dvc_errors(f"cannot check {rel}"):
         status = repo.status(targets=[str(dvcfile)])
+    # "modified", or "not in cache": the work tree holds the only local copy
     return bool(status)
 
 
