@@ -94,7 +94,7 @@ class DriftReport:
             "drifted_columns": self.drifted_columns,
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
-            "columns": {name: _finite(asdict(col)) for name, col in self.columns.items()},
+            "columns": {name: finite(asdict(col)) for name, col in self.columns.items()},
         }
 
     @classmethod
@@ -140,7 +140,8 @@ def metric_safe(name: str) -> str:
     return safe.strip() or "_"
 
 
-def _finite(data: dict[str, Any]) -> dict[str, Any]:
+def finite(data: dict[str, Any]) -> dict[str, Any]:
+    """The same mapping with non-finite floats replaced by None (strict JSON has no NaN)."""
     return {
         k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in data.items()
     }
