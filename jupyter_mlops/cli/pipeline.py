@@ -111,7 +111,7 @@ def _progress_bar(enabled: bool | None) -> Iterator[Callable[[int, int], None] |
 
 def run_command(args: argparse.Namespace) -> int:
     """``jupyter mlops run``: execute, log, gate; DESIGN.md's exit status."""
-    from jupyter_mlops.core.pipeline import collect_parameters, run_notebook
+    from jupyter_mlops.core.pipeline import browse_hint, collect_parameters, run_notebook
 
     try:
         parameters = collect_parameters(args.parameter, args.parameters_file)
@@ -133,9 +133,10 @@ def run_command(args: argparse.Namespace) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except MlopsError as exc:
         return _fail(str(exc), EXIT_NOTEBOOK_FAILED)
-    print(f"run {result.run_id} in experiment {result.experiment_id} at {result.tracking_uri}")
+    print(f"pipeline run {result.run_id} (experiment {result.experiment_id})")
     if result.output_path is not None:
         print(f"executed notebook: {result.output_path}")
+    print(browse_hint(result.tracking_uri))
     if result.failure is not None:
         return _fail(result.failure.describe(), EXIT_NOTEBOOK_FAILED)
     _print_gates(result.gates)

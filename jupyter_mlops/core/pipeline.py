@@ -218,7 +218,7 @@ def run_notebook(
     nb = read_notebook(notebook_file)
     params = dict(parameters or {})
     nb = inject_parameters(nb, params)
-    uri = resolve_tracking_uri(tracking_uri, start=notebook_file.parent)
+    uri = absolute_uri(resolve_tracking_uri(tracking_uri, start=notebook_file.parent))
     client = get_client(uri)
     source_name = _source_name(notebook_file)
     exp_name = experiment or notebook_experiment(nb) or os.environ.get("MLFLOW_EXPERIMENT_NAME")
@@ -242,6 +242,21 @@ def run_notebook(
     if result.failure is None:
         result.gates = evaluate_gates(client, run_id, gate_list, model)
     return result
+
+
+def absolute_uri(uri: str) -> str:
+    """A relative ``sqlite:///`` URI made absolute: the kernel (another cwd) opens the same file."""
+    db = sqlite_path(uri)
+    if db is None or db.is_absolute():
+        return uri
+    return f"sqlite:///{db.resolve()}"
+
+
+def browse_hint(uri: str) -> str:
+    """How to look at the runs of ``uri``: an ``mlflow ui`` command or the server's address."""
+    if uri.startswith(("http://", "https://")):
+        return f"browse the runs at {uri}"
+    return f"browse the runs: mlflow ui --backend-store-uri {uri}"
 
 
 def kernel_environment(
