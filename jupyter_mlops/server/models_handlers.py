@@ -74,12 +74,18 @@ class PromoteHandler(MlopsHandler):
             raise BadRequest("name (a registered model name) is required")
         if not isinstance(alias, str):
             raise BadRequest("alias must be a string")
+        user = self.user_name()
         if body.get("remove"):
-            return self.registry.demote(name, alias)
+            return self.registry.demote(name, alias, user)
         version = body.get("version")
         if isinstance(version, bool) or not str(version).isdigit():
             raise BadRequest("version must be a version number")
-        return self.registry.promote(name, str(version), alias)
+        return self.registry.promote(name, str(version), alias, user)
+
+    def user_name(self) -> str | None:
+        """The jupyter-server user making the request, recorded in the promotion history."""
+        user = self.current_user
+        return getattr(user, "username", None) or getattr(user, "name", None)
 
 
 ROUTES: list[tuple[str, type[MlopsHandler]]] = [

@@ -1,21 +1,10 @@
-"""Registered models for the sidebar's Models tab; promotion goes through ``core.registry``."""
+"""Registered models for the sidebar's Models tab, through ``core.registry`` (as the widget)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from jupyter_mlops.server.errors import BadRequest, NotFound
-
-MAX_VERSIONS = 500
-
-
-def name_filter(name: str) -> str | None:
-    """An MLflow filter selecting one model by name, or None when no quoting can express it."""
-    if "'" not in name:
-        return f"name='{name}'"
-    if '"' not in name:
-        return f'name="{name}"'
-    return None
 
 
 def check_alias(alias: str) -> str:
@@ -28,10 +17,15 @@ def check_alias(alias: str) -> str:
 
 
 class RegistryView:
-    """Models, versions and aliases of one store, through a core-opened MLflow client."""
+    """Models, versions, aliases and promotions of the store a ``StoreView`` reads."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
+
+    @property
+    def uri(self) -> str:
+        """The tracking URI every core registry call is given explicitly."""
+        return self.store.tracking_uri
 
     def models(self) -> list[dict[str, Any]]:
         """Registered models with their aliases (alias → version) and newest version."""
@@ -51,54 +45,32 @@ class RegistryView:
         return sorted(out, key=lambda m: m["name"].lower())
 
     def model(self, name: str) -> dict[str, Any]:
-        """One model with all its versions (newest first) and the aliases each carries."""
-        client = self.store.client
-        model = self._get(name)
-        query = name_filter(name)
-        if query is not None:
-            versions = client.search_model_versions(query, max_results=MAX_VERSIONS)
-        else:
-            versions = [
-                v for v in client.search_model_versions(max_results=10000) if v.name == name
-            ]
-        aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
-        by_version: dict[str, list[str]] = {}
-        for alias, version in aliases.items():
-            by_version.setdefault(version, []).append(alias)
-        rows = [
-            {
-                "version": str(v.version),
-                "run_id": v.run_id,
-                "status": v.status,
-                "stage": v.current_stage,
-                "source": v.source,
-                "created": v.creation_timestamp,
-                "aliases": sorted(by_version.get(str(v.version), [])),
-            }
-            for v in versions
-        ]
-        rows.sort(key=lambda r: int(r["version"]), reverse=True)
-        return {
-            "name": model.name,
-            "description": model.description or "",
-            "aliases": aliases,
-            "versions": rows,
-        }
+        """One model: versions newest first (aliases, source-run metrics) and its history."""
+        from jupyter_mlops.core.registry import model_versions, promotion_history
+
+        self._exists(name)
+        versions = [v.to_dict() for v in model_versions(name, self.uri)]
+        aliases = {alias: v["version"] for v in versions for alias in v["aliases"]}
+        history = [p.to_dict() for p in promotion_history(name, self.uri)]
+        return {"name": name, "aliases": aliases, "versions": versions, "history": history}
 
     def compare(self, name: str, version: str, alias: str) -> dict[str, Any]:
-        """Metrics of ``version``'s run beside those of the version holding ``alias`` now."""
+        """Every metric of ``version``'s run beside the current ``alias`` holder's, plus the
+        registry's own verdict on the primary metric."""
+        from jupyter_mlops.core.registry import compare_with_champion
+
         check_alias(alias)
         detail = self.model(name)
         candidate = self._version(detail, version)
         holder = detail["aliases"].get(alias)
         current = self._version(detail, holder) if holder is not None else None
-        cand_metrics = self._metrics(candidate["run_id"])
-        cur_metrics = self._metrics(current["run_id"]) if current else {}
+        verdict = compare_with_champion(name, version, alias=alias, tracking_uri=self.uri)
+        new, old = candidate["metrics"], current["metrics"] if current else {}
         rows = []
-        for key in sorted(set(cand_metrics) | set(cur_metrics)):
-            new, old = cand_metrics.get(key), cur_metrics.get(key)
-            delta = new - old if new is not None and old is not None else None
-            rows.append({"key": key, "candidate": new, "current": old, "delta": delta})
+        for key in sorted(set(new) | set(old)):
+            a, b = new.get(key), old.get(key)
+            delta = a - b if a is not None and b is not None else None
+            rows.append({"key": key, "candidate": a, "current": b, "delta": delta})
         return {
             "name": name,
             "alias": alias,
@@ -107,32 +79,38 @@ class RegistryView:
                 {"version": current["version"], "run_id": current["run_id"]} if current else None
             ),
             "metrics": rows,
+            "primary": {
+                "metric": verdict.metric,
+                "higher_is_better": verdict.higher_is_better,
+                "worse": verdict.worse,
+                "message": verdict.message,
+            },
         }
 
-    def promote(self, name: str, version: str, alias: str) -> dict[str, Any]:
-        """Point ``alias`` at ``version`` by the registry's own promote (history recorded)."""
+    def promote(self, name: str, version: str, alias: str, user: str | None) -> dict[str, Any]:
+        """Point ``alias`` at ``version`` by core's promote (recorded in the history)."""
         from jupyter_mlops.core.registry import promote
 
         check_alias(alias)
         self._version(self.model(name), version)
-        promote(name, version, alias=alias)
+        promote(name, version, alias, tracking_uri=self.uri, user=user)
         return self.model(name)
 
-    def demote(self, name: str, alias: str) -> dict[str, Any]:
-        """Remove ``alias`` from the model by the registry's own demote."""
+    def demote(self, name: str, alias: str, user: str | None) -> dict[str, Any]:
+        """Remove ``alias`` by core's demote (recorded in the history)."""
         from jupyter_mlops.core.registry import demote
 
         check_alias(alias)
         if alias not in self.model(name)["aliases"]:
             raise NotFound(f"model {name!r} has no alias {alias!r}")
-        demote(name, alias)
+        demote(name, alias, tracking_uri=self.uri, user=user)
         return self.model(name)
 
-    def _get(self, name: str) -> Any:
+    def _exists(self, name: str) -> None:
         if not name:
             raise BadRequest("model name is required")
         try:
-            return self.store.client.get_registered_model(name)
+            self.store.client.get_registered_model(name)
         except Exception as error:
             if getattr(error, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
                 raise NotFound(f"no registered model named {name!r}") from error
@@ -143,11 +121,3 @@ class RegistryView:
             if row["version"] == str(version):
                 return row
         raise NotFound(f"model {detail['name']!r} has no version {version}")
-
-    def _metrics(self, run_id: str | None) -> dict[str, float]:
-        if not run_id:
-            return {}
-        try:
-            return dict(self.store.client.get_run(run_id).data.metrics)
-        except Exception:
-            return {}
