@@ -8,7 +8,6 @@ kernel nothing.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import platform
@@ -35,10 +34,15 @@ UNTRACKED_LISTED = 500
 _OWN_FILES = re.compile(
     r"(^|/)(mlflow\.db([.-].*)?|mlruns/.*|mlartifacts/.*|\.ipynb_checkpoints/.*)$"
 )
-_SERVER_COMMANDS = {
-    "lab", "notebook", "server", "nbclassic", "jupyter-lab", "jupyter-notebook", "jupyter-server",
-    "jupyterlab", "jupyter_server",
-}  # fmt: skip
+_SERVER_PROGRAMS = {"jupyter-lab", "jupyter-notebook", "jupyter-server", "jupyter-nbclassic"}
+_SERVER_MODULES = {"jupyterlab", "notebook", "jupyter_server", "nbclassic"}
+_SERVER_SUBCOMMANDS = {"lab", "notebook", "server", "nbclassic"}
+# Untracked files whose content never goes into a logged diff (only their names).
+_SENSITIVE_FILES = re.compile(
+    r"(^|/)(\.env(\..*)?|\.netrc|\.pgpass|id_[a-z0-9]+|[^/]*\.(pem|key|p12|pfx)|[^/]*credential[^/]*"
+    r"|[^/]*secret[^/]*)$",
+    re.I,
+)
 _OPTIONS_WITH_PATH = {"--output", "-o", "--output-dir", "--output_dir", "--cwd"}
 
 
@@ -106,12 +110,25 @@ def _scan_parents() -> Path | None:
             argv, cwd = proc.cmdline(), proc.cwd()
         except Exception:
             continue
-        if _SERVER_COMMANDS & {os.path.basename(a) for a in argv[:3]}:
+        if _is_server(argv):
             return None  # a notebook server: its arguments name what it opens, not this kernel
         found = _notebook_argument(argv, cwd)
         if found is not None:
             return found
     return None
+
+
+def _is_server(argv: list[str]) -> bool:
+    """``jupyter lab``, ``jupyter-notebook``, ``python -m jupyterlab`` and the like."""
+    names = [os.path.basename(arg) for arg in argv[:4]]
+    for name, following in zip(names, [*names[1:], ""], strict=True):
+        if name in _SERVER_PROGRAMS:
+            return True
+        if name == "jupyter" and following in _SERVER_SUBCOMMANDS:
+            return True
+        if name == "-m" and following in _SERVER_MODULES:
+            return True
+    return False
 
 
 def _notebook_argument(argv: list[str], cwd: str) -> Path | None:
@@ -280,6 +297,8 @@ def _work_tree_diff(top: Path, untracked: list[str]) -> str:
 
 
 def _new_file_hunk(top: Path, path: str) -> str:
+    if _SENSITIVE_FILES.search(path):
+        return ""
     try:
         file = top / path
         if file.stat().st_size > UNTRACKED_FILE_CAP_BYTES:
@@ -319,12 +338,41 @@ def environment() -> Environment:
         f"platform: {platform.platform()}\n"
     )
     pins: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():  # sys.path order: first one is imported
-        name = dist.metadata["Name"] if dist.metadata else None
-        if not name:
-            continue
-        pins.setdefault(re.sub(r"[-_.]+", "-", name).lower(), f"{name}=={dist.version}")
-    return Environment(python, "".join(f"{pins[key]}\n" for key in sorted(pins)))
+    for folder in sys.path:  # sys.path order: the first distribution of a name is imported
+        for name, version in _distributions_in(folder or "."):
+            pins.setdefault(_canonical(name), version)
+    return Environment(python, "".join(f"{name}=={pins[name]}\n" for name in sorted(pins)))
+
+
+def _canonical(name: str) -> str:
+    """PEP 503 normalised project name (``Scikit_Learn`` -> ``scikit-learn``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _distributions_in(folder: str) -> list[tuple[str, str]]:
+    """(name, version) of the distributions installed in one ``sys.path`` folder.
+
+    Wheel-installed ``*.dist-info`` folders carry both in their names (no file is read, which
+    makes this ~100x faster than ``importlib.metadata``); legacy ``*.egg-info`` are read.
+    """
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.endswith(".dist-info"):
+            name, _, version = entry[: -len(".dist-info")].partition("-")
+            if name and version and "-" not in version:
+                found.append((name, version))
+                continue
+        if entry.endswith((".dist-info", ".egg-info")):
+            import importlib.metadata
+
+            meta = importlib.metadata.Distribution.at(os.path.join(folder, entry)).metadata
+            if meta and meta["Name"] and meta["Version"]:
+                found.append((meta["Name"], meta["Version"]))
+    return found
 
 
 # --- secrets --------------------------------------------------------------------------------
@@ -375,6 +423,7 @@ _PATTERNS = [re.compile(target + _VALUE) for target in _TARGETS[:2]]
 _SHELL_PATTERN = re.compile(_TARGETS[2] + r"(?P<value>[^\s=]\S*)")
 _OPEN_PATTERNS = [re.compile(target + _OPEN_TRIPLE, re.M) for target in _TARGETS[:2]]
 _MASK = "'***'"
+_HINT = re.compile("key|token|secret|passw|credential|passphrase|authorization", re.I)
 
 
 def mask_secrets(text: str) -> str:
@@ -406,6 +455,8 @@ def mask_secrets(text: str) -> str:
 
 def _mask_line(line: str) -> tuple[str, str | None]:
     """Mask one line; returns it and the delimiter of a secret triple-quoted string left open."""
+    if not _HINT.search(line):
+        return line, None
     for pattern in _PATTERNS:
         line = _replace_values(pattern, line, _MASK)
     line = _replace_values(_SHELL_PATTERN, line, "***")

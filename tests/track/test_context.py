@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ from pathlib import Path
 import mlflow
 import nbformat
 import pytest
+from packaging.version import Version
 
 from jupyter_mlops.core import context
 from jupyter_mlops.core.context import (
@@ -132,6 +134,38 @@ def test_in_process_without_clues_is_none(project: Path, no_notebook_env: None) 
     write_notebook(project / "other.ipynb", "x = 1")
     assert notebook_path() is None
     assert notebook_path("completely = 'different'") is None
+
+
+RUNNER = """
+import subprocess, sys
+code = "from jupyter_mlops.core.context import notebook_path; print(notebook_path())"
+subprocess.run([sys.executable, "-c", code], check=True)
+"""
+
+
+def run_under_parent(project: Path, program: str, *args: str) -> str:
+    """Output of a child printing notebook_path(), started by a parent named ``program``."""
+    (project / program).write_text(RUNNER)
+    out = subprocess.run(
+        [sys.executable, program, *args], cwd=project, env=clean_env(), capture_output=True,
+        text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return out.stdout.strip()
+
+
+def test_parent_command_line_skips_output_options(project: Path) -> None:
+    write_notebook(project / "old-output.ipynb", "x = 1")
+    write_notebook(project / "nbs" / "real.ipynb", "x = 1")
+    found = run_under_parent(
+        project, "runner.py", "--output", "old-output.ipynb", "missing.ipynb", "nbs/real.ipynb"
+    )
+    assert found == "nbs/real.ipynb"  # the first positional notebook that exists
+
+
+def test_a_notebook_server_parent_is_not_a_clue(project: Path) -> None:
+    write_notebook(project / "opened.ipynb", "x = 1")
+    # `jupyter-lab opened.ipynb` opens that notebook, but its kernels may run any other one
+    assert run_under_parent(project, "jupyter-lab", "opened.ipynb") == "None"
 
 
 # --- notebook path from the environment -----------------------------------------------------
@@ -275,6 +309,15 @@ def test_dirty_diff_applies_to_a_clean_checkout(project: Path, tmp_path: Path) -
     assert (clone / "pkg" / "helpers.py").read_text() == "def f():\n    return 1"
 
 
+def test_untracked_credentials_are_named_not_included(project: Path) -> None:
+    (project / ".env").write_text("API_KEY=abc123\n")
+    (project / "deploy.pem").write_text("-----BEGIN PRIVATE KEY-----\nMIIE\n")
+    (project / "notes.txt").write_text("plain\n")
+    diff = git_state(project).diff
+    assert ".env" in diff and "deploy.pem" in diff and "+plain" in diff
+    assert "abc123" not in diff and "MIIE" not in diff
+
+
 def test_untracked_file_alone_makes_it_dirty(project: Path) -> None:
     (project / "new.py").write_text("x = 1\n")
     state = git_state(project)
@@ -323,12 +366,22 @@ def test_environment_is_cached_and_complete() -> None:
     env = environment()
     assert environment() is env
     assert f"mlflow=={mlflow.__version__}" in env.requirements.splitlines()
-    names = [
-        re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()
-        for line in env.requirements.splitlines()
-    ]
-    assert names == sorted(names) and len(names) == len(set(names)) > 50
     assert platform.python_version() in env.python and sys.executable in env.python
+    # Every distribution importlib.metadata sees is pinned, at the version it reports
+    pins = dict(line.split("==") for line in env.requirements.splitlines())
+    assert list(pins) == sorted(pins)
+    for dist in importlib.metadata.distributions():
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+        assert Version(pins[name]) == Version(dist.version) or name in seen_twice(), name
+
+
+def seen_twice() -> set[str]:
+    """Names installed in more than one sys.path folder (only the first one is pinned)."""
+    names = [
+        re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower()
+        for d in importlib.metadata.distributions()
+    ]
+    return {n for n in names if names.count(n) > 1}
 
 
 # --- secrets --------------------------------------------------------------------------------
