@@ -244,24 +244,34 @@ class Monitor:
         return MonitorStatus(len(self.batches), list(latest), history)
 
     def timeline(self) -> dict[str, Any]:
-        """The four signals per batch with their thresholds: the data of ``dashboard()``."""
+        """The four signals per batch with their threshold lines: the data of ``dashboard()``."""
+        batches = self.batches
+        last_pred = batches[-1].prediction_drift if batches else None
+        quality_line = None
+        if self.reference_quality is not None:
+            drop = self.alert_thresholds["quality_drop"]
+            sign = -1.0 if self._higher_is_better else 1.0
+            quality_line = self.reference_quality + sign * drop
+        ref_p95 = self.reference_latency_ms.get("p95")
         return {
             "model": self.model.name,
             "version": self.model.version,
-            "batches": [b.batch for b in self.batches],
-            "data_drift_share": [b.data_drift.share_drifted for b in self.batches],
-            "prediction_drift_score": [_num(b.prediction_drift.score) for b in self.batches],
-            "prediction_drift_threshold": [
-                _num(b.prediction_drift.threshold) for b in self.batches
-            ],
-            "prediction_drift_kind": [b.prediction_drift.kind for b in self.batches],
-            "quality": [b.quality for b in self.batches],
-            "quality_drop": [b.quality_drop for b in self.batches],
-            "latency_p95_ms": [b.latency_ms.get("p95") for b in self.batches],
-            "alerts": [list(b.alerts) for b in self.batches],
+            "batches": [b.batch for b in batches],
+            "data_drift_share": [b.data_drift.share_drifted for b in batches],
+            "prediction_drift_score": [_num(b.prediction_drift.score) for b in batches],
+            "prediction_drift_test": last_pred.test if last_pred else None,
+            "prediction_drift_line": _num(last_pred.threshold) if last_pred else None,
+            "quality": [b.quality for b in batches],
+            "quality_drop": [b.quality_drop for b in batches],
+            "quality_threshold": quality_line,
+            "latency_p95_ms": [b.latency_ms.get("p95") for b in batches],
+            "latency_threshold_ms": (
+                None if ref_p95 is None else ref_p95 * self.alert_thresholds["latency_spike"]
+            ),
+            "alerts": [list(b.alerts) for b in batches],
             "metric": self.metric_name,
             "reference_quality": self.reference_quality,
-            "reference_latency_p95_ms": self.reference_latency_ms.get("p95"),
+            "reference_latency_p95_ms": ref_p95,
             "thresholds": dict(self.alert_thresholds),
         }
 

@@ -1,0 +1,79 @@
+"""Logging a drift report to MLflow: the running tracked run, else the latest, else a new run."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from jupyter_mlops.core import contracts as c
+from jupyter_mlops.core.drift import DriftReport
+from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+DRIFT_EXPERIMENT = "drift"
+
+
+def target_run_id(client: MlflowClient) -> str | None:
+    """The ``%%track`` run executing now, else MLflow's active run, else the latest tracked run."""
+    import mlflow
+
+    from jupyter_mlops.core.tracking import current_run_id, latest_run_id
+
+    running = current_run_id()
+    if running:
+        return running
+    active = mlflow.active_run()
+    if active is not None:
+        return active.info.run_id
+    try:
+        from jupyter_mlops.core.context import notebook_path
+
+        notebook = notebook_path()
+    except ImportError:
+        notebook = None
+    return latest_run_id(notebook, client=client) or (
+        latest_run_id(None, client=client) if notebook else None
+    )
+
+
+def log_drift_report(
+    report: DriftReport,
+    run_id: str | None = None,
+    client: MlflowClient | None = None,
+    new_run: bool = False,
+) -> str:
+    """Write ``drift/report.json`` and the report's metrics to a run; return its id.
+
+    The run is ``run_id`` when given, else the tracked run executing now, else the most recent
+    tracked run (of this notebook when known), else a new run in experiment ``drift``.
+    """
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+
+    from jupyter_mlops.core.record import now_ms
+    from jupyter_mlops.core.store import get_client
+
+    try:
+        client = client or get_client()
+        target = run_id or (None if new_run else target_run_id(client))
+        if target is None:
+            experiment = client.get_experiment_by_name(DRIFT_EXPERIMENT)
+            exp_id = (
+                experiment.experiment_id
+                if experiment
+                else client.create_experiment(DRIFT_EXPERIMENT)
+            )
+            run = client.create_run(exp_id, run_name="drift-report")
+            target = run.info.run_id
+            client.set_terminated(target, "FINISHED")
+        stamp = now_ms()
+        metrics = [Metric(k, v, stamp, 0) for k, v in report.metrics().items()]
+        client.log_batch(target, metrics=metrics)
+        client.log_text(target, json.dumps(report.to_dict(), indent=1), c.ART_DRIFT_REPORT)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
+            raise UsageProblem(f"unknown run id {run_id!r}") from exc
+        raise TrackingUnavailable(f"cannot log the drift report: {exc}") from exc
+    return target
