@@ -57,16 +57,28 @@ export interface IModel {
 export interface IModelVersion {
   version: string;
   run_id: string | null;
+  run_name: string | null;
   status: string;
   stage: string | null;
   aliases: string[];
-  created: number | null;
+  creation_time: number | null;
+  metrics: Record<string, number | null>;
+}
+
+export interface IPromotion {
+  action: string;
+  alias: string;
+  version: string | null;
+  previous_version: string | null;
+  user: string;
+  time_ms: number;
 }
 
 export interface IModelDetail {
   name: string;
   aliases: Record<string, string>;
   versions: IModelVersion[];
+  history: IPromotion[];
 }
 
 export interface IComparison {
@@ -80,6 +92,7 @@ export interface IComparison {
     current: number | null;
     delta: number | null;
   }[];
+  primary: { metric: string | null; higher_is_better: boolean; worse: boolean; message: string };
 }
 
 /** An API failure with the server's one-line message. */

@@ -16,6 +16,11 @@ export function comparisonBody(cmp: IComparison): Widget {
   body.node.appendChild(
     h('p', {}, `Point "${cmp.alias}" of ${cmp.name} at version ${cmp.candidate.version}? (${who})`)
   );
+  const verdict = h('p', { className: cmp.primary.worse ? 'jp-mlops-worse' : 'jp-mlops-verdict' }, cmp.primary.message);
+  if (cmp.primary.worse) {
+    verdict.prepend('Worse than the current holder: ');
+  }
+  body.node.appendChild(verdict);
   const table = h(
     'table',
     { className: 'jp-mlops-table' },
@@ -115,9 +120,16 @@ export class ModelsView extends Widget {
       rows.appendChild(this.versionRow(detail, version, () => alias.value.trim() || 'champion'));
     }
     this.detail.appendChild(rows);
+    if (detail.history.length) {
+      const items = detail.history.slice(-10).reverse().map(p =>
+        h('li', {}, `${when(p.time_ms)} ${p.user}: ${p.action} "${p.alias}" → ${p.version === null ? 'removed' : 'v' + p.version}` + (p.previous_version ? ` (was v${p.previous_version})` : ''))
+      );
+      this.detail.append(h('h4', {}, 'Promotion history'), h('ul', { className: 'jp-mlops-history' }, ...items));
+    }
   }
 
   private versionRow(detail: IModelDetail, version: IModelVersion, alias: () => string): HTMLElement {
+    const metricText = Object.entries(version.metrics).slice(0, 3).map(([k, v]) => `${k} ${num(v)}`).join(' · ');
     const badges = version.aliases.map(a => h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, a));
     const uri = `models:/${detail.name}/${version.version}`;
     const actions = h(
@@ -130,7 +142,8 @@ export class ModelsView extends Widget {
     return h(
       'li',
       { className: 'jp-mlops-version', attrs: { 'data-version': version.version } },
-      h('div', {}, h('strong', {}, `v${version.version}`), ' ', h('span', { className: 'jp-mlops-dim' }, when(version.created)), ...badges),
+      h('div', {}, h('strong', {}, `v${version.version}`), ' ', h('span', { className: 'jp-mlops-dim' }, when(version.creation_time)), ...badges),
+      metricText ? h('div', { className: 'jp-mlops-dim' }, metricText) : null,
       actions
     );
   }

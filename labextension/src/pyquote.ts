@@ -7,8 +7,13 @@ function hex(code: number, width: number): string {
 /** A Python string literal (single-quoted, repr-like) whose value is exactly `value`. */
 export function pyStr(value: string): string {
   let out = "'";
-  for (const ch of value) {
-    const code = ch.codePointAt(0) as number;
+  // Walk by code point explicitly (a surrogate pair is one character; a lone half is escaped).
+  for (let i = 0; i < value.length; i += 1) {
+    const code = value.codePointAt(i) as number;
+    const ch = String.fromCodePoint(code);
+    if (code > 0xffff) {
+      i += 1;
+    }
     if (ch === '\\') {
       out += '\\\\';
     } else if (ch === "'") {
