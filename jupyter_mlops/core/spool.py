@@ -13,6 +13,7 @@ Entries sort by the time they were spooled, which is the order they are replayed
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -299,7 +300,7 @@ class _Outcome:
     run_id: str | None = None
     metric_points: int = 0
     unavailable: bool = False  # backend down or failing: stop, keep this and later entries
-    refused: bool = False  # backend answered 4xx for this entry: quarantine it
+    refused: bool = False  # backend rejected this entry (4xx): quarantine it
     message: str = ""
 
 
@@ -312,7 +313,9 @@ def _replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> _
         outcome.metric_points = _send(client, entry, outcome.run_id, fresh, batch_size)
     except MlflowException as exc:
         outcome.message = " ".join(str(exc).split())[:300]
-        outcome.refused = 400 <= exc.get_http_status_code() < 500
+        code = exc.get_http_status_code()
+        # 401/403/429 are about the caller (credentials, rate), not this entry: keep it
+        outcome.refused = 400 <= code < 500 and code not in (401, 403, 429)
         outcome.unavailable = not outcome.refused
     except Exception as exc:  # requests/urllib3/OS errors: the backend is not reachable
         outcome.message = " ".join(str(exc).split())[:300] or type(exc).__name__
@@ -421,5 +424,7 @@ def _send(
     log_inputs(client, send)
     log_files(client, send)
     if rec.status != "RUNNING":
-        retry_locked(lambda: client.set_terminated(run_id, rec.status, rec.end_time_ms))
+        # set_terminated prints two "View run ..." lines per run for a server: not per replay
+        with contextlib.redirect_stdout(io.StringIO()):
+            retry_locked(lambda: client.set_terminated(run_id, rec.status, rec.end_time_ms))
     return len(points)
