@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 import nbformat
 import pytest
+from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
 from jupyter_mlops.core import context
@@ -91,23 +92,37 @@ def no_notebook_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-def test_nbconvert_execute_names_the_notebook(project: Path) -> None:
-    # Given a notebook in a sub-folder of the project, run from the project root
-    write_notebook(project / "notebooks" / "train.ipynb", PROBE)
-    # When nbconvert executes it (nothing tells the kernel which notebook it runs)
+def test_nbconvert_execute_names_the_notebook(project: Path, tracking_uri: str) -> None:
+    # Given a notebook in a sub-folder of the project, with a tracked cell
+    cell = "alpha = 0.5\nscore = alpha * 2\n"
+    book = project / "notebooks" / "train.ipynb"
+    write_notebook(book, PROBE, "%load_ext jupyter_mlops", "%%track --no-autolog\n" + cell)
+    git(project, "add", "notebooks")
+    git(project, "commit", "-q", "-m", "add notebook")
+    # When nbconvert executes it from the project root (nothing tells the kernel the notebook)
     subprocess.run(
         ["jupyter", "nbconvert", "--to", "notebook", "--execute", "notebooks/train.ipynb",
-         "--output", "executed.ipynb"],
+         "--output-dir", str(project.parent / "out")],
         cwd=project, env=clean_env(), check=True, capture_output=True, timeout=180,
     )  # fmt: skip
     # Then the kernel found it from its parent's command line, relative to the project root
-    out = probe_output(project / "notebooks" / "executed.ipynb")
+    out = probe_output(project.parent / "out" / "train.ipynb")
     assert out["path"] == "notebooks/train.ipynb"
     # and it knows its kernel: the connection file names an id, the pid is not ours
     kernel = out["kernel"]
     assert kernel[TAG_KERNEL_ID]
     assert kernel[TAG_KERNEL_HOST] == socket.gethostname()
     assert kernel[TAG_KERNEL_PID] != str(os.getpid())
+    # and the tracked run carries that context
+    client = MlflowClient(tracking_uri)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    tags = run.data.tags
+    assert tags["mlflow.source.name"] == "notebooks/train.ipynb"
+    assert {k: tags[k] for k in kernel} == kernel
+    assert tags["mlflow.source.git.commit"] == git(project, "rev-parse", "HEAD").strip()
+    assert tags["jupyter_mlops.git.dirty"] == "false"
+    logged = {f.path for f in client.list_artifacts(run.info.run_id, "environment")}
+    assert logged == {"environment/python.txt", "environment/requirements.txt"}
 
 
 @pytest.mark.slow

@@ -106,6 +106,48 @@ def test_dead_kernel_run_is_killed_live_kernel_run_untouched(
     assert status(client, alive_run) == "KILLED"
 
 
+@pytest.mark.slow
+def test_run_of_a_killed_jupyter_kernel_is_reconciled(
+    client: MlflowClient, tracking_uri: str, project: Path
+) -> None:
+    from jupyter_client.manager import start_new_kernel
+
+    env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(project), env=env)
+    try:
+        # Given a real kernel in the middle of a long %%track cell
+        reply = kc.execute_interactive("%load_ext jupyter_mlops", timeout=120)
+        assert reply["content"]["status"] == "ok"
+        kc.execute("%%track --no-autolog\nimport time\ntime.sleep(300)")
+        run = wait_for_running_run(client)
+        tags = run.data.tags
+        assert tags[TAG_KERNEL_HOST] == socket.gethostname()
+        assert tags[TAG_KERNEL_PID] == str(km.provisioner.process.pid)
+        assert tags["jupyter_mlops.kernel.id"] in km.connection_file
+        # While it lives, reconciling leaves its run alone
+        assert reconcile_orphans(client) == []
+        # When the kernel dies hard
+        km.shutdown_kernel(now=True)
+    finally:
+        kc.stop_channels()
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
+    # Then its run is marked KILLED
+    assert reconcile_orphans(client) == [run.info.run_id]
+    assert status(client, run.info.run_id) == "KILLED"
+
+
+def wait_for_running_run(client: MlflowClient, timeout_s: float = 120):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        ids = [e.experiment_id for e in client.search_experiments()]
+        running = client.search_runs(ids, "attributes.status = 'RUNNING'") if ids else []
+        if running:
+            return running[0]
+        time.sleep(0.2)
+    raise AssertionError("the kernel never opened a run")
+
+
 def test_own_process_run_is_never_touched(client: MlflowClient, experiment: str) -> None:
     run = client.create_run(experiment, tags=kernel_tags())
     assert reconcile_orphans(client, stale_after_s=0, now=time.time() + 10**6) == []
