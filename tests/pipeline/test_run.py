@@ -176,23 +176,28 @@ def test_run_passes_gates_and_links_parent_children_params_and_artifacts(
 
 @pytest.mark.slow
 def test_failed_gate_exits_1_with_one_line_per_gate(project, tracking_uri, capsys):
-    nb_path = _notebook(project)
+    example = Path(__file__).resolve().parents[2] / "notebooks" / "pipeline.ipynb"
 
-    code = main(["run", str(nb_path), "-p", "alpha=0.3", "--gate", "accuracy>=0.7",
-                 "--gate", "accuracy<0.5", "--gate", "loss<1"])  # fmt: skip
+    code = main(["run", str(example), "-p", f"demo_dir={project / 'demo'}", "-p", "C=0.5",
+                 "--gate", "accuracy>=0.5", "--gate", "f1<0.5", "--gate", "loss<1"])  # fmt: skip
 
     out = capsys.readouterr().out.splitlines()
     assert code == EXIT_GATE_FAILED
-    gate_lines = [line for line in out if line.startswith("gate ")]
-    assert gate_lines[0] == "gate FAILED: accuracy 0.300 < 0.700"
-    assert gate_lines[1] == "gate passed: accuracy 0.300 < 0.500"
-    assert gate_lines[2].startswith("gate FAILED: loss never logged")
-    parent = _parent(MlflowClient(tracking_uri))
-    assert client_experiment(tracking_uri, parent) == "notebook-exp"  # the notebook's own
-
-
-def client_experiment(uri: str, run) -> str:
-    return MlflowClient(uri).get_experiment(run.info.experiment_id).name
+    client = MlflowClient(tracking_uri)
+    parent = _parent(client)
+    assert client.get_experiment(parent.info.experiment_id).name == "pipeline-example"
+    (child,) = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{TAG_PARENT_RUN_ID}` = '{parent.info.run_id}'",
+    )
+    assert parent.data.params == {"demo_dir": str(project / "demo"), "C": "0.5"}
+    accuracy, f1 = child.data.metrics["accuracy"], child.data.metrics["f1"]
+    assert [line for line in out if line.startswith("gate ")] == [
+        f"gate passed: accuracy {accuracy:.3f} >= 0.500",
+        f"gate FAILED: f1 {f1:.3f} >= 0.500",
+        f"gate FAILED: loss never logged in run {parent.info.run_id} or its child runs "
+        "(gate loss<1)",
+    ]
 
 
 @pytest.mark.slow
