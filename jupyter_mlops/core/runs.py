@@ -91,6 +91,8 @@ def query_runs(
     """One page of active runs, ordered and filtered like ``MlflowClient.search_runs``."""
     if offset < 0 or limit < 0:
         raise UsageProblem("offset and limit must be non-negative")
+    if not experiment_ids:
+        return RunPage([], 0, offset, limit)
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
     orders = [o for o in orders if o and o.strip()]
     filters = _parse_filter(filter_string)
@@ -203,6 +205,8 @@ def _query_with_client(
             if not token:
                 break
     except MlflowException as exc:
+        if exc.error_code == "INVALID_PARAMETER_VALUE":
+            raise UsageProblem(f"bad filter {filter_string!r}: {exc.message}") from exc
         raise TrackingUnavailable(f"searching runs failed: {exc.message}") from exc
     return RunPage([summary_from_run(r) for r in rows], total, offset, limit)
 
@@ -212,6 +216,8 @@ def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list
     import mlflow
 
     client = get_client(tracking_uri)
+    if experiment is None:
+        experiment = _current_experiment_name()
     if experiment is None:
         from mlflow.tracking import fluent
 
@@ -228,6 +234,16 @@ def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list
     if found is None:
         raise UsageProblem(f"no experiment named {experiment!r} in {tracking_uri}")
     return [found.experiment_id]
+
+
+def _current_experiment_name() -> str | None:
+    """The experiment of ``%mlops_experiment`` / ``MLFLOW_EXPERIMENT_NAME``, if any was set."""
+    import os
+    import sys
+
+    tracking = sys.modules.get("jupyter_mlops.core.tracking")
+    name = getattr(getattr(tracking, "STATE", None), "experiment", None)
+    return name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
 
 
 def run_keys(tracking_uri: str, experiment_ids: list[str]) -> dict[str, list[str]]:

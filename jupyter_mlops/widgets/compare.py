@@ -1,0 +1,390 @@
+"""``compare_runs()``: an inline table of runs that sorts, filters and pages on the store.
+
+Python computes every page with ``core.runs.query_runs`` (SQL on sqlite stores), so only the
+visible page is loaded; metric histories are fetched only for selected runs. The front end only
+renders: ipywidgets controls, escaped HTML tables and plotly JSON figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+
+from jupyter_mlops.core import runs as core_runs
+from jupyter_mlops.core.errors import MlopsError, UsageProblem
+from jupyter_mlops.core.registry import default_primary_metric
+from jupyter_mlops.core.store import resolve_tracking_uri
+from jupyter_mlops.widgets import _plots
+from jupyter_mlops.widgets._diff import run_diff_html
+from jupyter_mlops.widgets._display import StaticFallback
+from jupyter_mlops.widgets._html import (
+    BEST_STYLE,
+    esc,
+    fmt_duration,
+    fmt_number,
+    fmt_time,
+    html_table,
+    notice,
+    text_table,
+)
+
+ATTRIBUTE_SORTS = {
+    "start_time": "start",
+    "end_time": "end",
+    "run_name": "name",
+    "status": "status",
+}
+MAX_PARAM_COLUMNS = 15
+STATIC_ROWS = 25
+
+
+def _order_key(column: str) -> str:
+    kind, _, key = column.partition(".")
+    if kind in ("metrics", "params"):
+        return f"{kind}.`{key}`"
+    return f"attributes.{column}"
+
+
+class CompareRuns(StaticFallback, widgets.VBox):
+    """Runs table + selection views; every control re-queries the store (no stale cache)."""
+
+    def __init__(
+        self,
+        experiment: str | None = None,
+        run_ids: list[str] | None = None,
+        filter_string: str | None = None,
+        max_runs: int = 1000,
+        *,
+        page_size: int = 100,
+        tracking_uri: str | None = None,
+    ) -> None:
+        self.uri = resolve_tracking_uri(tracking_uri)
+        self.max_runs = max(1, int(max_runs))
+        self.page_size = max(1, min(int(page_size), self.max_runs))
+        self.base_filter = _id_filter(run_ids)
+        if run_ids and experiment is None:
+            self.experiment_ids = sorted(
+                {core_runs.get_run_summary(self.uri, r).experiment_id for r in run_ids}
+            )
+        else:
+            self.experiment_ids = core_runs.experiment_ids_for(self.uri, experiment)
+        keys = core_runs.run_keys(self.uri, self.experiment_ids)
+        self.metric_keys, self.param_keys = keys["metrics"], keys["params"]
+        primary = default_primary_metric(self.metric_keys)
+        self.offset = 0
+        self.page: core_runs.RunPage = core_runs.RunPage([], 0, 0, self.page_size)
+        self.best: core_runs.RunSummary | None = None
+        self.selected: list[str] = []
+        self._build_controls(primary, filter_string or "")
+        super().__init__(children=self._layout())
+        self.refresh()
+
+    # --- construction ------------------------------------------------------------------
+    def _build_controls(self, primary: str | None, filter_string: str) -> None:
+        self.header = widgets.HTML()
+        self.primary_metric = widgets.Dropdown(
+            options=[("(none)", "")] + [(k, k) for k in self.metric_keys],
+            value=primary or "",
+            description="Primary metric",
+            style={"description_width": "initial"},
+        )
+        self.higher_is_better = widgets.ToggleButtons(
+            options=[("higher is better", True), ("lower is better", False)],
+            value=core_runs.higher_is_better(primary) if primary else True,
+        )
+        sorts = [(label, key) for key, label in ATTRIBUTE_SORTS.items()]
+        sorts += [(f"metrics.{k}", f"metrics.{k}") for k in self.metric_keys]
+        sorts += [(f"params.{k}", f"params.{k}") for k in self.param_keys]
+        self.sort_column = widgets.Dropdown(options=sorts, description="Sort by")
+        self.sort_column.value = f"metrics.{primary}" if primary else "start_time"
+        self.sort_ascending = widgets.ToggleButtons(
+            options=[("desc", False), ("asc", True)],
+            value=bool(primary) and not self.higher_is_better.value,
+        )
+        self.filter_text = widgets.Text(
+            value=filter_string,
+            placeholder="MLflow filter, e.g. metrics.accuracy > 0.9 and params.lr = '0.01'",
+            layout=widgets.Layout(width="60%"),
+            continuous_update=False,
+        )
+        self.apply_filter = widgets.Button(description="Filter")
+        self.status = widgets.HTML()
+        self.table = widgets.HTML()
+        self.prev_button = widgets.Button(description="◀ prev", layout={"width": "80px"})
+        self.next_button = widgets.Button(description="next ▶", layout={"width": "80px"})
+        self.page_label = widgets.Label()
+        self.run_select = widgets.SelectMultiple(
+            description="Select", rows=8, layout=widgets.Layout(width="90%")
+        )
+        self.charts = widgets.Output()
+        self.diff = widgets.HTML()
+        self.primary_metric.observe(self._on_primary, "value")
+        self.higher_is_better.observe(lambda _: self.refresh(), "value")
+        self.sort_column.observe(lambda _: self._go(0), "value")
+        self.sort_ascending.observe(lambda _: self._go(0), "value")
+        self.apply_filter.on_click(lambda _: self._go(0))
+        self.filter_text.observe(lambda _: self._go(0), "value")  # on Enter / leaving the box
+        self.prev_button.on_click(lambda _: self._go(self.offset - self.page_size))
+        self.next_button.on_click(lambda _: self._go(self.offset + self.page_size))
+        self.run_select.observe(self._on_select, "value")
+
+    def _layout(self) -> list[widgets.Widget]:
+        return [
+            self.header,
+            widgets.HBox([self.primary_metric, self.higher_is_better]),
+            widgets.HBox([self.sort_column, self.sort_ascending]),
+            widgets.HBox([self.filter_text, self.apply_filter]),
+            self.status,
+            self.table,
+            widgets.HBox([self.prev_button, self.page_label, self.next_button]),
+            self.run_select,
+            self.charts,
+            self.diff,
+        ]
+
+    # --- queries -----------------------------------------------------------------------
+    @property
+    def filter_string(self) -> str | None:
+        """The user's filter combined with the run-id restriction."""
+        parts = [p for p in (self.base_filter, self.filter_text.value.strip()) if p]
+        return " and ".join(parts) or None
+
+    @property
+    def order_by(self) -> str:
+        """The MLflow ``order_by`` clause of the current sort control."""
+        direction = "ASC" if self.sort_ascending.value else "DESC"
+        return f"{_order_key(self.sort_column.value)} {direction}"
+
+    def _go(self, offset: int) -> None:
+        self.offset = max(0, min(offset, max(self.reachable - 1, 0)))
+        self.offset -= self.offset % self.page_size
+        self.refresh()
+
+    @property
+    def reachable(self) -> int:
+        """Runs the table can page through: the matches, capped at ``max_runs``."""
+        return min(self.page.total, self.max_runs)
+
+    def refresh(self) -> None:
+        """Query the current page and the best run, then redraw everything."""
+        try:
+            limit = min(self.page_size, self.max_runs - self.offset)
+            self.page = core_runs.query_runs(
+                self.uri,
+                self.experiment_ids,
+                filter_string=self.filter_string,
+                order_by=self.order_by,
+                offset=self.offset,
+                limit=max(limit, 0),
+            )
+            self.best = self._best_run()
+            self.status.value = ""
+        except MlopsError as exc:
+            self.status.value = notice(str(exc), "error")
+        self._render()
+
+    def _best_run(self) -> core_runs.RunSummary | None:
+        metric = self.primary_metric.value
+        if not metric:
+            return None
+        direction = "DESC" if self.higher_is_better.value else "ASC"
+        best = core_runs.query_runs(
+            self.uri,
+            self.experiment_ids,
+            filter_string=self.filter_string,
+            order_by=f"metrics.`{metric}` {direction}",
+            limit=1,
+        ).runs
+        if best and best[0].metrics.get(metric) is not None:
+            return best[0]
+        return None
+
+    # --- rendering ---------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        """Table columns: attributes, params (capped), metrics (primary first), data version."""
+        metrics = list(self.metric_keys)
+        primary = self.primary_metric.value
+        if primary in metrics:
+            metrics.remove(primary)
+            metrics.insert(0, primary)
+        params = self.param_keys[:MAX_PARAM_COLUMNS]
+        return ["", "name", "status", "start", "duration", *params, *metrics, "data version"]
+
+    def rows(self) -> list[list[str]]:
+        """The current page as display strings, in the table's column order."""
+        params = self.param_keys[:MAX_PARAM_COLUMNS]
+        metrics = self.columns()[5 + len(params) : -1]
+        best_id = self.best.run_id if self.best else None
+        out = []
+        for run in self.page.runs:
+            data = ", ".join(f"{d['name']}@{d['digest'][:8]}" for d in run.data_versions)
+            out.append(
+                [
+                    "★" if run.run_id == best_id else "",
+                    run.run_name or run.run_id[:8],
+                    run.status,
+                    fmt_time(run.start_time),
+                    fmt_duration(run.duration_ms),
+                    *[run.params.get(k, "") for k in params],
+                    *[fmt_number(run.metrics.get(k)) for k in metrics],
+                    data,
+                ]
+            )
+        return out
+
+    def _summary_line(self) -> str:
+        page = self.page
+        shown = f"{page.offset + 1 if page.runs else 0}-{page.offset + len(page.runs)}"
+        cap = f" (first {self.max_runs} reachable)" if page.total > self.max_runs else ""
+        return f"runs {shown} of {page.total}{cap}, sorted by {self.order_by}"
+
+    def _best_line(self) -> str:
+        metric = self.primary_metric.value
+        if not metric or self.best is None:
+            return "no best run: pick a primary metric logged by these runs"
+        value = fmt_number(self.best.metrics.get(metric))
+        word = "highest" if self.higher_is_better.value else "lowest"
+        return f"best run ({word} {metric}): {self.best.run_name or self.best.run_id} = {value}"
+
+    def _render(self) -> None:
+        best_id = self.best.run_id if self.best else None
+        styles = [BEST_STYLE if r.run_id == best_id else "" for r in self.page.runs]
+        self.header.value = (
+            f"<b>Run comparison</b> — {esc(self._summary_line())}<br>★ {esc(self._best_line())}"
+        )
+        self.table.value = html_table(self.columns(), self.rows(), row_styles=styles)
+        self.page_label.value = self._summary_line().split(",")[0]
+        self.prev_button.disabled = self.offset == 0
+        self.next_button.disabled = self.offset + self.page_size >= self.reachable
+        options = [(self._label(r), r.run_id) for r in self.page.runs]
+        with self.run_select.hold_trait_notifications():
+            self.run_select.options = options
+            self.run_select.value = tuple(r for _, r in options if r in self.selected)
+        self._render_selection()
+
+    def _label(self, run: core_runs.RunSummary) -> str:
+        metric = self.primary_metric.value
+        value = f" · {metric}={fmt_number(run.metrics.get(metric))}" if metric else ""
+        return f"{run.run_name or '(unnamed)'}{value} · {run.run_id[:8]}"
+
+    def _on_primary(self, change: dict[str, Any]) -> None:
+        metric = change["new"]
+        with self.hold_trait_notifications():
+            if metric:
+                self.higher_is_better.value = core_runs.higher_is_better(metric)
+        self.refresh()
+
+    def _on_select(self, change: dict[str, Any]) -> None:
+        page_ids = {r.run_id for r in self.page.runs}
+        kept = [r for r in self.selected if r not in page_ids]
+        self.select([*kept, *change["new"]])
+
+    def select(self, run_ids: list[str]) -> None:
+        """Select runs (any page) and redraw the charts and the diff for them."""
+        self.selected = list(dict.fromkeys(run_ids))
+        wanted = tuple(r.run_id for r in self.page.runs if r.run_id in self.selected)
+        if tuple(self.run_select.value) != wanted:
+            self.run_select.value = wanted
+        self._render_selection()
+
+    def selected_runs(self) -> list[core_runs.RunSummary]:
+        """Summaries of the selected runs (loaded by id, so off-page selections count)."""
+        if not self.selected:
+            return []
+        quoted = ", ".join(f"'{r}'" for r in self.selected)
+        page = core_runs.query_runs(
+            self.uri,
+            self.experiment_ids,
+            filter_string=f"attributes.run_id IN ({quoted})",
+            order_by=self.order_by,
+            limit=len(self.selected),
+        )
+        return page.runs
+
+    def _render_selection(self) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            self.charts.outputs = ()
+            self.diff.value = notice("select runs to compare them; two for a side-by-side diff")
+            return
+        metric = self.primary_metric.value
+        params = [k for k in self.param_keys if any(k in r.params for r in runs)]
+        metrics = [k for k in self.metric_keys if any(k in r.metrics for r in runs)]
+        figs = [
+            _plots.figure_output(
+                _plots.parallel_coordinates(
+                    runs, params, metrics, metric or None, self.higher_is_better.value
+                ),
+                f"parallel coordinates of {len(runs)} runs",
+            )
+        ]
+        if metric:
+            ids = [r.run_id for r in runs]
+            histories = core_runs.metric_histories(self.uri, ids, metric)
+            names = {r.run_id: r.run_name or r.run_id[:8] for r in runs}
+            figs.append(
+                _plots.figure_output(
+                    _plots.metric_history(histories, names, metric),
+                    f"{metric} history of {len(runs)} runs",
+                )
+            )
+        self.charts.outputs = tuple(figs)
+        if len(runs) >= 2:
+            a, b = runs[0], runs[1]
+            self.diff.value = run_diff_html(
+                a,
+                b,
+                core_runs.cell_source(self.uri, a.run_id),
+                core_runs.cell_source(self.uri, b.run_id),
+            )
+        else:
+            self.diff.value = notice("select a second run for a side-by-side diff")
+
+    # --- static fallback ---------------------------------------------------------------
+    def static_html(self) -> str:
+        """Header, best run and the first rows of the current page, all escaped."""
+        rows = self.rows()[:STATIC_ROWS]
+        more = len(self.page.runs) - len(rows)
+        tail = notice(f"… {more} more rows in the live widget") if more > 0 else ""
+        return (
+            f"<div><b>Run comparison</b> — {esc(self._summary_line())}"
+            f"<br>★ {esc(self._best_line())}{html_table(self.columns(), rows)}{tail}</div>"
+        )
+
+    def static_text(self) -> str:
+        """The same summary as plain text."""
+        columns = self.columns()[1:5] + [c for c in self.columns()[5:] if c in self.metric_keys]
+        idx = [self.columns().index(c) for c in columns]
+        rows = [[row[i] for i in idx] for row in self.rows()[:STATIC_ROWS]]
+        table = text_table(columns, rows)
+        return f"Run comparison — {self._summary_line()}\n{self._best_line()}\n{table}"
+
+
+def _id_filter(run_ids: list[str] | None) -> str | None:
+    if not run_ids:
+        return None
+    for run_id in run_ids:
+        if not run_id.isalnum():
+            raise UsageProblem(f"not a run id: {run_id!r}")
+    return "attributes.run_id IN ({})".format(", ".join(f"'{r}'" for r in run_ids))
+
+
+def compare_runs(
+    experiment: str | None = None,
+    run_ids: list[str] | None = None,
+    filter_string: str | None = None,
+    max_runs: int = 1000,
+    *,
+    page_size: int = 100,
+    tracking_uri: str | None = None,
+) -> CompareRuns:
+    """Inline comparison of the runs of ``experiment`` (default: the current one) or ``run_ids``."""
+    return CompareRuns(
+        experiment,
+        run_ids,
+        filter_string,
+        max_runs,
+        page_size=page_size,
+        tracking_uri=tracking_uri,
+    )

@@ -1,0 +1,237 @@
+"""The widgets without a browser: real stores, traits set and click handlers called."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from jupyter_mlops.core.registry import promotion_history, register
+from jupyter_mlops.widgets.compare import CompareRuns, compare_runs
+from jupyter_mlops.widgets.registry import RegistryView, registry
+from tests.views.conftest import XSS
+
+PLOTLY = "application/vnd.plotly.v1+json"
+
+
+@pytest.fixture
+def runs_store(tracking_uri):
+    """Experiment 'exp' with 12 runs: lr, opt params; accuracy (with history) and loss."""
+    client = MlflowClient(tracking_uri)
+    exp = client.create_experiment("exp")
+    for i in range(12):
+        run = client.create_run(exp, run_name=XSS if i == 5 else f"run-{i:02d}")
+        rid = run.info.run_id
+        client.log_param(rid, "lr", str(0.01 * (i % 4)))
+        client.log_param(rid, "opt", "adam" if i % 2 else "sgd")
+        for step in range(3):
+            client.log_metric(rid, "accuracy", 0.5 + 0.03 * i + 0.01 * step, step=step)
+        client.log_metric(rid, "val_loss", 1.0 - 0.05 * i)
+        client.set_terminated(rid)
+    return tracking_uri
+
+
+def _assert_escaped(text: str) -> None:
+    assert XSS not in text
+    assert "<img" not in text
+
+
+def test_first_page_sorted_by_primary_metric_with_best_highlighted(runs_store):
+    w = compare_runs("exp", page_size=5)
+    assert isinstance(w, CompareRuns)
+    assert w.primary_metric.value == "accuracy" and w.higher_is_better.value is True
+    assert w.order_by == "metrics.`accuracy` DESC"
+    assert [r.run_name for r in w.page.runs] == [f"run-{i:02d}" for i in (11, 10, 9, 8, 7)]
+    assert w.page.total == 12 and w.best.run_name == "run-11"
+    assert "★" in w.rows()[0][0] and w.rows()[1][0] == ""
+    assert "best run (highest accuracy): run-11" in w.static_text()
+
+
+def test_sort_filter_and_paging_controls_requery_the_store(runs_store):
+    w = compare_runs("exp", page_size=5)
+    w.next_button.click()
+    assert w.offset == 5 and w.page.runs[0].run_name == "run-06"
+    w.sort_column.value = "params.lr"
+    assert w.offset == 0  # a new sort starts at the first page
+    w.sort_ascending.value = True
+    assert [r.params["lr"] for r in w.page.runs] == sorted(r.params["lr"] for r in w.page.runs)
+    w.filter_text.value = "params.opt = 'adam' and metrics.accuracy > 0.7"
+    w.apply_filter.click()
+    assert w.page.total == 3 and all(r.params["opt"] == "adam" for r in w.page.runs)
+    w.filter_text.value = "metrics.accuracy >> 1"
+    w.apply_filter.click()
+    assert "bad filter" in w.status.value
+    w.filter_text.value = ""
+    w.apply_filter.click()
+    assert w.status.value == "" and w.page.total == 12
+
+
+def test_lower_is_better_metric_flips_direction_and_best(runs_store):
+    w = compare_runs("exp")
+    w.primary_metric.value = "val_loss"
+    assert w.higher_is_better.value is False
+    assert w.best.run_name == "run-11"  # val_loss lowest for the last run
+    w.higher_is_better.value = True
+    assert w.best.run_name == "run-00"
+
+
+def test_selection_draws_parcoords_histories_and_diff(runs_store):
+    w = compare_runs("exp", page_size=4)
+    first, second = w.page.runs[0], w.page.runs[1]
+    w.run_select.value = (first.run_id,)
+    assert [o["data"][PLOTLY]["data"][0]["type"] for o in w.charts.outputs] == [
+        "parcoords",
+        "scatter",
+    ]
+    assert "second run" in w.diff.value
+    w.next_button.click()  # selection survives paging
+    w.run_select.value = (w.page.runs[0].run_id,)
+    assert w.selected == [first.run_id, w.page.runs[0].run_id]
+    w.select([first.run_id, second.run_id])
+    parcoords = w.charts.outputs[0]["data"][PLOTLY]["data"][0]
+    assert [d["label"] for d in parcoords["dimensions"]] == ["lr", "opt", "accuracy", "val_loss"]
+    history = w.charts.outputs[1]["data"][PLOTLY]["data"]
+    assert len(history) == 2 and len(history[0]["x"]) == 3
+    assert "param: opt" in w.diff.value and "metric: accuracy" in w.diff.value
+    # whole widget state stays small: no plotly.js bundle inside
+    assert len(json.dumps(w.charts.get_state())) < 50_000
+
+
+def test_everything_run_supplied_is_escaped(runs_store):
+    client = MlflowClient(runs_store)
+    exp = client.get_experiment_by_name("exp").experiment_id
+    run = client.create_run(exp, run_name="bad")
+    client.log_param(run.info.run_id, "opt", XSS)  # keys cannot hold '<'; values can
+    client.log_metric(run.info.run_id, "accuracy", 2.0)
+    w = compare_runs("exp")
+    xss_run = next(r for r in w.page.runs if r.run_name == XSS)
+    w.select([xss_run.run_id, run.info.run_id])
+    for text in (w.table.value, w.static_html(), w.header.value, w.diff.value):
+        _assert_escaped(text)
+    assert html.escape(XSS) in w.table.value
+    _assert_escaped(json.dumps(w.charts.outputs))
+    assert "&lt;img" in json.dumps(w.charts.outputs)
+
+
+def test_display_bundle_carries_widget_and_static_summary(runs_store):
+    bundle = compare_runs("exp")._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "<table" in bundle["text/html"] and "run-11" in bundle["text/plain"]
+    _assert_escaped(bundle["text/html"])
+
+
+def test_run_ids_restrict_the_comparison(runs_store):
+    client = MlflowClient(runs_store)
+    ids = [
+        r.info.run_id
+        for r in client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    ][:3]
+    w = compare_runs(run_ids=ids)
+    assert sorted(r.run_id for r in w.page.runs) == sorted(ids)
+    with pytest.raises(Exception, match="not a run id"):
+        compare_runs(run_ids=["x' or 1=1"])
+
+
+def test_max_runs_caps_paging(runs_store):
+    w = compare_runs("exp", max_runs=7, page_size=5)
+    w.next_button.click()
+    assert len(w.page.runs) == 2 and w.next_button.disabled
+    assert "first 7 reachable" in w.static_text()
+
+
+# --- registry ----------------------------------------------------------------------------
+@pytest.fixture
+def registered(fresh_model_store):
+    s = fresh_model_store
+    for run in s.model_runs:  # accuracy 0.80, 0.90, 0.85
+        register(run, "clf", tracking_uri=s.uri)
+    return s
+
+
+def test_promote_asks_for_confirmation_then_moves_the_alias(registered):
+    s = registered
+    w = registry("clf", tracking_uri=s.uri)
+    assert isinstance(w, RegistryView) and w.version.options == ("3", "2", "1")
+    w.version.value = "3"
+    w.promote_button.click()
+    assert w.confirm_box.layout.display == "flex"
+    assert "accuracy 0.85 (no current champion)" in w.confirm_html.value
+    assert MlflowClient(s.uri).get_registered_model("clf").aliases == {}  # nothing yet
+    w.confirm_button.click()
+    assert str(MlflowClient(s.uri).get_model_version_by_alias("clf", "champion").version) == "3"
+    assert w.confirm_box.layout.display == "none"
+    assert "models:/clf@champion" in w.usage.value
+    w.version.value = "1"
+    w.promote_button.click()
+    assert "accuracy 0.8 vs 0.85 (-0.05)" in w.confirm_html.value
+    assert "WORSE" in w.confirm_html.value
+    w.cancel_button.click()
+    assert str(MlflowClient(s.uri).get_model_version_by_alias("clf", "champion").version) == "3"
+    w.version.value = "2"
+    w.promote_button.click()
+    assert "accuracy 0.9 vs 0.85 (+0.05)" in w.confirm_html.value
+    assert "WORSE" not in w.confirm_html.value
+    w.confirm_button.click()
+    history = promotion_history("clf", s.uri)
+    assert [(h.version, h.previous_version) for h in history] == [("3", None), ("2", "3")]
+    assert "Promotion history" in w.history_html.value and "Promotion history" in w.static_html()
+
+
+def test_challenger_custom_alias_and_remove(registered):
+    s = registered
+    w = registry("clf", tracking_uri=s.uri)
+    w.version.value = "1"
+    w.challenger_button.click()
+    w.confirm_button.click()
+    w.alias_text.value = "shadow"
+    w.alias_button.click()
+    w.confirm_button.click()
+    assert MlflowClient(s.uri).get_registered_model("clf").aliases == {
+        "challenger": "1",
+        "shadow": "1",
+    } or {
+        k: str(v) for k, v in MlflowClient(s.uri).get_registered_model("clf").aliases.items()
+    } == {
+        "challenger": "1",
+        "shadow": "1",
+    }
+    assert w.remove_alias.options == ("challenger", "shadow")
+    w.remove_alias.value = "shadow"
+    w.remove_button.click()
+    assert "shadow" not in MlflowClient(s.uri).get_registered_model("clf").aliases
+    assert [h.action for h in promotion_history("clf", s.uri)] == ["promote", "promote", "demote"]
+    w.alias_text.value = "latest"
+    w.alias_button.click()
+    w.confirm_button.click()
+    assert "reserved" in w.status.value
+
+
+def test_register_from_the_widget_and_try_it(fresh_model_store):
+    s = fresh_model_store
+    w = registry(sample=s.sample, tracking_uri=s.uri)
+    assert "no registered models yet" in w.static_text()
+    w.run_id_text.value = s.bare_run
+    w.name_text.value = "new"
+    w.register_button.click()
+    assert "has no logged model" in w.status.value
+    w.run_id_text.value = s.model_runs[0]
+    w.register_button.click()
+    assert w.model.value == "new" and w.version.value == "1"
+    w.try_button.click()
+    assert "cannot load models:/new@champion" in w.try_output.value
+    w.promote_button.click()
+    w.confirm_button.click()
+    w.try_button.click()
+    assert "array(" in w.try_output.value
+
+
+def test_registry_escapes_run_names_and_shows_legacy_stage(registered):
+    s = registered
+    MlflowClient(s.uri).transition_model_version_stage("clf", "2", "Production")
+    w = registry("clf", tracking_uri=s.uri)
+    assert "stage" in w.columns() and "Production" in w.static_text()
+    for text in (w.table.value, w.static_html()):
+        _assert_escaped(text)
+    assert html.escape(XSS) in w.table.value
