@@ -16,7 +16,9 @@ from jupyter_mlops import Monitor
 from jupyter_mlops.core.errors import UsageProblem
 
 
-def dataset(rng: np.random.Generator, n: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
+def dataset(
+    rng: np.random.Generator, n: int, shift: float = 0.0
+) -> tuple[pd.DataFrame, np.ndarray]:
     X = pd.DataFrame({"a": rng.normal(shift, 1, n), "b": rng.normal(size=n)})
     y = ((X["a"] - shift) + X["b"] > 0).astype(int).to_numpy()
     return X, y

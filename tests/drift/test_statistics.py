@@ -167,7 +167,10 @@ def test_default_tests_follow_evidently_rules() -> None:
             "bin": rng.choice(list("ab"), small),
         }
     )
-    got = {n: c.test for n, c in detect_drift(ref, ref.sample(frac=0.5, random_state=0)).columns.items()}
+    got = {
+        n: c.test
+        for n, c in detect_drift(ref, ref.sample(frac=0.5, random_state=0)).columns.items()
+    }
     assert got == {"num": "ks", "few": "chisquare", "two": "z", "cat": "chisquare", "bin": "z"}
     ref_big = pd.DataFrame(
         {
