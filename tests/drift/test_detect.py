@@ -1,4 +1,4 @@
-"""detect_drift behaviour: known shifts found, identical samples not, and every odd input handled."""
+"""detect_drift behaviour: known shifts found, identical samples not, odd inputs handled."""
 
 from __future__ import annotations
 
