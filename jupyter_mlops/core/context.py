@@ -43,6 +43,8 @@ _SENSITIVE_FILES = re.compile(
     r"|[^/]*secret[^/]*)$",
     re.I,
 )
+# Optional locks off: status must not take index.lock while the user runs git.
+_GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
 _OPTIONS_WITH_PATH = {"--output", "-o", "--output-dir", "--output_dir", "--cwd"}
 
 
@@ -238,8 +240,7 @@ def git_state(root: Path) -> GitState:
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    # Optional locks off: status must not take index.lock while the user runs git.
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+    env = {**os.environ, **_GIT_ENV}
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, timeout=30)
 
 
@@ -280,8 +281,7 @@ def _parse_status(text: str) -> tuple[str | None, list[str], list[str]]:
 
 def _work_tree_diff(top: Path, untracked: list[str]) -> str:
     """``git diff HEAD`` plus new-file hunks for small untracked text files, capped."""
-    head = _git(top, "diff", "HEAD", "--no-color", "--no-ext-diff")
-    parts = [head.stdout.decode("utf-8", "replace")]
+    parts = [_git_capped(top, "diff", "HEAD", "--no-color", "--no-ext-diff")]
     if untracked:
         listed = "".join(f"#   {path}\n" for path in untracked[:UNTRACKED_LISTED])
         more = len(untracked) - UNTRACKED_LISTED
@@ -293,7 +293,19 @@ def _work_tree_diff(top: Path, untracked: list[str]) -> str:
     if len(data) <= DIFF_CAP_BYTES:
         return text
     cut = data[:DIFF_CAP_BYTES].decode("utf-8", "ignore").rsplit("\n", 1)[0]
-    return f"{cut}\n# jupyter-mlops: diff truncated at {DIFF_CAP_BYTES} of {len(data)} bytes\n"
+    return f"{cut}\n# jupyter-mlops: diff truncated at {DIFF_CAP_BYTES} bytes\n"
+
+
+def _git_capped(cwd: Path, *args: str) -> str:
+    """Output of a git command, read only up to just past the cap (a changed 1 GB CSV)."""
+    env = {**os.environ, **_GIT_ENV}
+    with subprocess.Popen(
+        ["git", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        data = proc.stdout.read(DIFF_CAP_BYTES + 1)
+        proc.kill()
+    return data.decode("utf-8", "replace")
 
 
 def _new_file_hunk(top: Path, path: str) -> str:
@@ -309,7 +321,8 @@ def _new_file_hunk(top: Path, path: str) -> str:
     header = f"diff --git a/{path} b/{path}\nnew file mode 100644\n"
     if b"\0" in data[:8192]:
         return f"{header}Binary files /dev/null and b/{path} differ\n"
-    lines = data.decode("utf-8", "replace").splitlines()
+    lines = data.decode("utf-8", "replace").split("\n")
+    lines = lines[:-1] if lines[-1] == "" else lines
     if not lines:
         return header
     body = "".join(f"+{line}\n" for line in lines)

@@ -348,7 +348,10 @@ def test_huge_diff_is_truncated_and_says_so(project: Path) -> None:
     state = git_state(project)
     assert state.dirty
     assert len(state.diff.encode()) <= DIFF_CAP_BYTES + 200
-    assert state.diff.rstrip().endswith("bytes") and "truncated" in state.diff.splitlines()[-1]
+    assert (
+        state.diff.splitlines()[-1] == f"# jupyter-mlops: diff truncated at {DIFF_CAP_BYTES} bytes"
+    )
+    assert state.diff.splitlines()[-2].startswith("+line ")  # cut at a line boundary
 
 
 def test_no_repo_and_no_commit(tmp_path: Path) -> None:
