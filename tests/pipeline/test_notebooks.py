@@ -83,7 +83,12 @@ def test_quickstart_runs_the_whole_lifecycle_in_its_own_scratch_project(
     best = max(children, key=lambda r: r.data.metrics["accuracy"])
     assert champion.run_id == best.info.run_id
     monitoring = client.get_experiment_by_name("monitoring")
-    assert len(client.search_runs([monitoring.experiment_id])) >= 2  # one run per batch
+    (monitor_run,) = client.search_runs([monitoring.experiment_id])
+    history = client.get_metric_history(monitor_run.info.run_id, "monitor.data_drift_share")
+    assert sorted(m.step for m in history) == [0, 1]  # the two observed batches
+    assert history[0].value < history[1].value  # the shifted batch drifted more
+    batches = client.list_artifacts(monitor_run.info.run_id, "monitor")
+    assert len(batches) == 2
 
     executed = nbformat.read(out, as_version=4)
     _widget_outputs_are_static(executed)
@@ -142,5 +147,12 @@ def test_drift_notebook_executes_with_static_widget_fallbacks(
 
     assert failure is None, failure.describe()
     _widget_outputs_are_static(nb)
-    shown = "".join(str(o.get("data", o.get("text", ""))) for c in nb.cells for o in c.outputs)
-    assert "bmi" in shown and "bp" in shown
+    widget = next(
+        o["data"]["text/plain"]
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    )
+    verdicts = dict(line.strip().split(":", 1) for line in widget.splitlines()[1:])
+    assert "DRIFT" in verdicts["bmi"] and "DRIFT" in verdicts["bp"]  # the two shifted columns
+    assert "ok" in verdicts["s1"]
