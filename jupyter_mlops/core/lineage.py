@@ -208,8 +208,12 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
 
 def resolve_run(
     run_id: str | None, client: MlflowClient | None, notebook: str | None
-) -> tuple[str | None, MlflowClient, str]:
-    """Which run a snapshot belongs to: active ``%%track`` run, else ``run_id``, else latest."""
+) -> tuple[str | None, MlflowClient, str, set[tuple[str, str]]]:
+    """Which run a snapshot belongs to: active ``%%track`` run, else ``run_id``, else latest.
+
+    Returns the run id (None: no run), the client, a note, and the (path, hash) pairs the run
+    already records (known only when the run was read anyway).
+    """
     import mlflow
 
     from jupyter_mlops.core.store import get_client
@@ -217,15 +221,16 @@ def resolve_run(
     active = _active_run_id()
     if active is not None:
         client = client or get_client(mlflow.get_tracking_uri())
-        return active, client, ""
+        return active, client, "", set()
     client = client or get_client()
     if run_id:
-        get_run(client, run_id)
-        return run_id, client, ""
+        known = {(v.path, v.dvc_hash) for v in versions_of_run(get_run(client, run_id))}
+        return run_id, client, "", known
     latest = _latest_run_id(notebook, client)
     if latest is not None:
-        return latest, client, ""
-    return None, client, "not linked to any run (no %%track run, no --run, no tracked run yet)"
+        return latest, client, "", set()
+    note = "not linked to any run (no %%track run, no --run, no tracked run yet)"
+    return None, client, note, set()
 
 
 def _active_run_id() -> str | None:

@@ -199,15 +199,44 @@ def dvc_errors(action: str) -> Iterator[None]:
         raise DataVersionError(f"{action}: {first}") from exc
 
 
-def open_repo(root: Path, link_type: str | None = None) -> Repo:
-    """A ``dvc.repo.Repo`` on ``root``; ``link_type`` overrides the cache link type."""
+_repos: dict[tuple[Path, str | None], Repo] = {}
+
+
+def open_repo(root: Path, link_type: str | None = None, reuse: bool = True) -> Repo:
+    """A ``dvc.repo.Repo`` on ``root``; ``link_type`` overrides the cache link type.
+
+    Kept open per process: DVC itself drops the repo's cached index, config and git state
+    whenever it takes the repo lock, so a reused ``Repo`` sees every change, and an unchanged
+    re-snapshot skips reopening DVC's state database.
+    """
     from dvc.repo import Repo
 
-    config = {"cache": {"type": [link_type]}} if link_type else None
+    key = (root, link_type)
+    cached = _repos.pop(key, None) if reuse else None
+    if cached is not None:
+        if _still_valid(cached, root):
+            _repos[key] = cached
+            return cached
+        with contextlib.suppress(Exception):
+            cached.close()
+    # the chosen type first, copy when the filesystem cannot (reflink needs btrfs/XFS)
+    config = {"cache": {"type": [link_type, "copy"]}} if link_type else None
     with dvc_errors("cannot open the DVC repository"):
         repo = Repo(str(root), config=config)
     repo.scm_context.quiet = True
+    if reuse:
+        if len(_repos) >= 8:
+            _repos.pop(next(iter(_repos))).close()
+        _repos[key] = repo
     return repo
+
+
+def _still_valid(repo: Repo, root: Path) -> bool:
+    """A reused Repo is stale once its ``.dvc`` folder or cache folder was deleted."""
+    try:
+        return (root / ".dvc").is_dir() and Path(repo.cache.local.path).is_dir()
+    except Exception:  # the config changed under it in a way DVC rejects: open afresh
+        return False
 
 
 def ensure_dvc(root: Path) -> bool:
@@ -236,10 +265,15 @@ def remote_for(repo: Repo, remote: str | None) -> str:
     return name
 
 
-def add_to_dvc(repo: Repo, root: Path, rels: list[str]) -> list[DvcOutput]:
-    """``dvc add`` the paths (DVC's state cache skips re-hashing unchanged data)."""
+def add_to_dvc(repo: Repo, root: Path, rels: list[str], relink: bool) -> list[DvcOutput]:
+    """``dvc add`` the paths (DVC's state cache skips re-hashing unchanged data).
+
+    Without ``relink`` a copy-mode work-tree file is left as it is instead of re-linked from the
+    cache (same bytes; saves a checkout pass).
+    """
+    config_types = repo.config.get("cache", {}).get("type")
     with _quiet_dvc(), dvc_errors("cannot snapshot"):
-        repo.add([str(root / rel) for rel in rels])
+        repo.add([str(root / rel) for rel in rels], relink=relink or bool(config_types))
     return [read_dvc_output((root / (rel + ".dvc")).read_text()) for rel in rels]
 
 
@@ -296,9 +330,9 @@ def restore_data(repo: Repo, root: Path, rel: str) -> None:
 class _Rollback:
     """Remembers the files a snapshot may write and the git index, to put them back on failure."""
 
-    def __init__(self, root: Path, files: Iterable[Path]) -> None:
+    def __init__(self, root: Path, index: Path, files: Iterable[Path]) -> None:
         self.root = root
-        self.index = root / git(root, "rev-parse", "--git-path", "index").strip()
+        self.index = index
         self.index_bytes = self.index.read_bytes() if self.index.exists() else None
         self.files = {p: (p.read_bytes() if p.exists() else None) for p in files}
         self.created_dvc = False
@@ -352,9 +386,19 @@ def _check_target(root: Path, base: Path, raw: str | os.PathLike[str]) -> str:
     return rel.as_posix()
 
 
+def _root_and_index(base: Path) -> tuple[Path, Path]:
+    """The work-tree top and the git index file, in one git call."""
+    try:
+        top, index = git(base, "rev-parse", "--show-toplevel", "--git-path", "index").splitlines()
+    except DataVersionError:
+        git_root(base)  # raises the clear "run git init" line
+        raise
+    return Path(top), base / index
+
+
 def check_git_identity(root: Path) -> None:
     """A clear line when git cannot commit for lack of a name/email."""
-    for who in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+    for who in ("GIT_COMMITTER_IDENT",):
         try:
             git(root, "var", who)
         except DataVersionError as exc:
@@ -391,18 +435,17 @@ def snapshot(
     if link_type is not None and link_type not in LINK_TYPES:
         raise UsageProblem(f"unknown link type {link_type!r}; use one of {', '.join(LINK_TYPES)}")
     base = Path(os.path.realpath(cwd or os.getcwd()))
-    root = git_root(base)
+    root, index = _root_and_index(base)
     rels = list(dict.fromkeys(_check_target(root, base, p) for p in raw))
-    if commit:
-        check_git_identity(root)
+    linked: set[tuple[str, str]] = set()
     if link:
-        target_run, client, run_note = resolve_run(run_id, client, notebook)
+        target_run, client, run_note, linked = resolve_run(run_id, client, notebook)
     else:
         target_run, run_note = None, "not linked to a run (linking turned off)"
 
     dvcfiles = [root / (rel + ".dvc") for rel in rels]
     ignores = [(root / rel).parent / ".gitignore" for rel in rels]
-    guard = _Rollback(root, [*dvcfiles, *ignores])
+    guard = _Rollback(root, index, [*dvcfiles, *ignores])
     notes: list[str] = []
     try:
         guard.created_dvc = ensure_dvc(root)
@@ -412,10 +455,14 @@ def snapshot(
         try:
             remote_name = remote_for(repo, remote) if push else None
             before = {f: guard.files[f] for f in dvcfiles}
-            outputs = add_to_dvc(repo, root, rels)
+            outputs = add_to_dvc(repo, root, rels, relink=link_type is not None)
             to_commit = _changed_files(root, [*dvcfiles, *ignores], guard.created_dvc)
+            if commit and to_commit:
+                check_git_identity(root)
             committed = _commit(root, to_commit, rels, outputs, message, commit)
-            snaps = _build(root, rels, outputs, before, to_commit, remote_name, notes)
+            snaps = _build(
+                root, rels, outputs, before, to_commit, bool(committed), remote_name, notes
+            )
             if committed:
                 notes.append(f"committed {', '.join(p.name for p in dvcfiles)} as {committed[:8]}")
             elif to_commit:
@@ -425,28 +472,32 @@ def snapshot(
                     push_to_remote(repo, root, rels, remote_name)
                 except DataVersionError as exc:
                     failed = [replace(s, notes=(*s.notes, *notes)) for s in snaps]
-                    _link_quietly(link_versions, client, target_run, failed, notes)
+                    _link_quietly(client, target_run, failed, linked)
                     raise SnapshotPushError(f"{exc}; the local snapshot is kept", failed) from exc
                 snaps = [replace(s, pushed=True) for s in snaps]
                 notes.append(f"pushed to DVC remote {remote_name!r}")
         finally:
-            repo.close()
+            repo.state.close()  # the sqlite state db; it reopens on the next use
     except SnapshotPushError:
         raise
     except BaseException:
         guard.restore()
         raise
-    notes.append(_link_quietly(link_versions, client, target_run, snaps, notes) or run_note)
+    notes.append(_link_quietly(client, target_run, snaps, linked) or run_note)
     result = [replace(s, run_id=target_run, notes=tuple(n for n in notes if n)) for s in snaps]
     return result[0] if single else result
 
 
-def _link_quietly(link, client, run_id, snaps, notes) -> str:  # type: ignore[no-untyped-def]
+def _link_quietly(
+    client: MlflowClient, run_id: str | None, snaps: list[Snapshot], linked: set[tuple[str, str]]
+) -> str:
     """Link snapshots to ``run_id``; a tracking failure becomes a note, not a lost snapshot."""
     if run_id is None:
         return ""
+    todo = [s for s in snaps if (s.path, s.dvc_hash) not in linked]  # MLflow keeps one anyway
     try:
-        link(client, run_id, snaps, context="snapshot")
+        if todo:
+            link_versions(client, run_id, todo, context="snapshot")
     except Exception as exc:
         return f"NOT linked to run {run_id}: {str(exc).splitlines()[0] if str(exc) else exc}"
     return f"linked to run {run_id}"
@@ -487,12 +538,18 @@ def _commit(
     return git(root, "rev-parse", "HEAD").strip()
 
 
+def _last_commit(root: Path, file: Path) -> str | None:
+    rel = file.relative_to(root).as_posix()
+    return git(root, "log", "-1", "--format=%H", "--", rel).strip() or None
+
+
 def _build(
     root: Path,
     rels: list[str],
     outputs: list[DvcOutput],
     before: dict[Path, bytes | None],
     changed: list[Path],
+    committed: bool,
     remote: str | None,
     notes: list[str],
 ) -> list[Snapshot]:
@@ -504,7 +561,7 @@ def _build(
         unchanged = unchanged and dvcfile not in changed
         if unchanged:
             notes.append(f"{rel} unchanged ({out.md5[:8]})")
-        rev = git_version_of(root, dvcfile)
+        rev = None if dvcfile in changed and not committed else _last_commit(root, dvcfile)
         rows, cols, schema = table_stats(root / rel)
         snaps.append(
             Snapshot(
@@ -542,7 +599,7 @@ def checkout_data(
     versions = _select(versions, root, base, run_id, paths)
     if not (root / ".dvc").is_dir():
         raise UsageProblem(f"{root} has no DVC repository (.dvc/): nothing to restore from")
-    repo = open_repo(root)
+    repo = open_repo(root, reuse=False)
     try:
         if not force:
             dirty = [v.path for v in versions if local_changes(repo, root, v.path)]
