@@ -53,9 +53,18 @@ _OPTIONS_WITH_PATH = {"--output", "-o", "--output-dir", "--output_dir", "--cwd"}
 
 def notebook_path(cell_source: str | None = None, *, root: Path | None = None) -> str | None:
     """The running notebook's path relative to the project root, or None when unknown."""
-    found = _notebook_from_env() or _notebook_from_parents()
-    if found is None and cell_source and cell_source.strip():
-        found = _notebook_holding(cell_source, Path.cwd())
+    ours = os.environ.get(ENV_NOTEBOOK_PATH, "").strip()
+    session = os.environ.get("JPY_SESSION_NAME", "").strip()
+    if ours:
+        found = _locate(ours, os.getcwd())
+        if found is None:  # trust our runner: it names the notebook relative to the root
+            return Path(ours).as_posix()
+    elif session.endswith(".ipynb"):
+        found = _locate(session, os.getcwd()) or Path.cwd() / Path(session).name
+    else:
+        found = _notebook_from_parents()
+        if found is None and cell_source and cell_source.strip():
+            found = _notebook_holding(cell_source, Path.cwd())
     if found is None:
         return None
     from jupyter_mlops.core.store import project_root
@@ -67,27 +76,17 @@ def notebook_path(cell_source: str | None = None, *, root: Path | None = None) -
         return found.as_posix()
 
 
-def _notebook_from_env() -> Path | None:
-    ours = os.environ.get(ENV_NOTEBOOK_PATH, "").strip()
-    if ours:
-        return Path(ours).expanduser().resolve()
-    session = os.environ.get("JPY_SESSION_NAME", "").strip()
-    if session.endswith(".ipynb"):
-        return _resolve_session_name(session, os.getcwd())
-    return None
-
-
-@lru_cache(maxsize=8)
-def _resolve_session_name(session: str, cwd: str) -> Path:
-    """JPY_SESSION_NAME is absolute (jupyter-server >= 2) or relative to the server root."""
-    path = Path(session)
+def _locate(name: str, cwd: str) -> Path | None:
+    """An absolute path as is; a relative one (to the project root, the server root or the
+    kernel's folder) as the existing file it names from ``cwd`` or one of its parents."""
+    path = Path(name).expanduser()
     if path.is_absolute():
         return path.resolve()
     here = Path(cwd).resolve()
-    for base in (here, *here.parents):  # the server root is the cwd or one of its parents
+    for base in (here, *here.parents):
         if (base / path).is_file():
             return (base / path).resolve()
-    return (here / path.name).resolve()  # kernels start in the notebook's folder
+    return None
 
 
 _parent_scan: list[Path | None] = []

@@ -198,6 +198,20 @@ def test_our_env_var_wins_and_is_relative_to_project_root(
     assert notebook_path() == "nb/a.ipynb"
 
 
+def test_our_env_var_as_the_pipeline_runner_sets_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `jupyter mlops run` names the notebook relative to the project root; the kernel runs in
+    # the notebook's folder
+    write_notebook(project / "pipelines" / "train.ipynb", "x = 1")
+    monkeypatch.chdir(project / "pipelines")
+    monkeypatch.setenv("JUPYTER_MLOPS_NOTEBOOK_PATH", "pipelines/train.ipynb")
+    assert notebook_path() == "pipelines/train.ipynb"
+    # a name that matches no file is trusted as given
+    monkeypatch.setenv("JUPYTER_MLOPS_NOTEBOOK_PATH", "gone/copy.ipynb")
+    assert notebook_path() == "gone/copy.ipynb"
+
+
 def test_session_name_absolute(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JUPYTER_MLOPS_NOTEBOOK_PATH", raising=False)
     book = write_notebook(project / "deep" / "er" / "Train Model.ipynb", "x = 1")
