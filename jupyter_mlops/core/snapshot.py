@@ -281,7 +281,11 @@ def push_to_remote(repo: Repo, root: Path, rels: list[str], remote: str) -> None
     """Upload the data of ``rels`` to ``remote`` (DVC shows its own progress)."""
     from dvc.ui import ui
 
+    # DVC hides its progress bars when stderr is not a terminal (a kernel's never is);
+    # DVC_IGNORE_ISATTY is DVC's own switch to show them anyway.
+    was_enabled, was_env = ui._enabled, os.environ.get("DVC_IGNORE_ISATTY")
     ui.enable()
+    os.environ["DVC_IGNORE_ISATTY"] = "true"
     try:
         with dvc_errors(f"push to DVC remote {remote!r} failed"):
             repo.push(targets=[str(root / (rel + ".dvc")) for rel in rels], remote=remote)
@@ -289,6 +293,12 @@ def push_to_remote(repo: Repo, root: Path, rels: list[str], remote: str) -> None
         raise
     except Exception as exc:  # remote back ends raise their own types (OSError, HTTP errors)
         raise DataVersionError(f"push to DVC remote {remote!r} failed: {exc}") from exc
+    finally:
+        ui._enabled = was_enabled
+        if was_env is None:
+            os.environ.pop("DVC_IGNORE_ISATTY", None)
+        else:
+            os.environ["DVC_IGNORE_ISATTY"] = was_env
 
 
 def local_changes(repo: Repo, root: Path, rel: str) -> bool:

@@ -153,3 +153,50 @@ def test_unknown_link_type_is_one_line(dvc_repo):
     (dvc_repo / "data" / "a.csv").write_text("a\n1\n")
     with pytest.raises(UsageProblem, match="unknown link type 'softlink'"):
         snapshot("data/a.csv", link_type="softlink")
+
+
+def test_push_shows_dvc_progress_on_stderr(dvc_repo, capfd):
+    (dvc_repo / "data" / "big.bin").write_bytes(b"\x07" * 300_000)
+    snapshot("data/big.bin", push=True, link=False)
+    err = capfd.readouterr().err
+    assert "Pushing" in err or "%" in err, err[-500:]
+
+
+def test_parquet_snapshot_reports_rows_columns_schema(dvc_repo):
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": [1, 2, 3, 4], "score": [0.1, 0.2, 0.3, 0.4]})
+    frame.to_parquet(dvc_repo / "data" / "t.parquet")
+    snap = snapshot("data/t.parquet", link=False)
+    assert (snap.rows, snap.columns) == (4, 2)
+    assert snap.schema == {"id": "int64", "score": "double"}
+    assert "4 rows x 2 columns" in str(snap)
+
+
+def test_literals_naming_dvc_data_are_linked_cheaply(dvc_repo, new_run, dataset_inputs, client):
+    from jupyter_mlops.core.snapshot import is_dvc_tracked, link_literal_paths
+
+    folder = dvc_repo / "data" / "images"
+    folder.mkdir()
+    (folder / "1.txt").write_text("one\n")
+    (dvc_repo / "data" / "a.csv").write_text("a\n1\n")
+    snap_dir = snapshot("data/images", link=False)
+    snap_a = snapshot("data/a.csv", link=False)
+    assert is_dvc_tracked(folder / "1.txt") and is_dvc_tracked(dvc_repo / "data" / "a.csv")
+    assert not is_dvc_tracked(dvc_repo / "README.md")
+    assert not is_dvc_tracked(dvc_repo / ".dvc" / "config")
+
+    run_id = new_run()
+    literals = ["data/images/1.txt", "data/a.csv", "data/a.csv", "README.md", "x" * 5000, "a\0b"]
+    versions = link_literal_paths(run_id, literals, dvc_repo, client)
+    assert [(v.path, v.dvc_hash) for v in versions] == [
+        ("data/images", snap_dir.dvc_hash),
+        ("data/a.csv", snap_a.dvc_hash),
+    ]
+    assert all(v.committed and v.git_rev for v in versions)
+    digests = sorted(i.dataset.digest for i in dataset_inputs(run_id))
+    assert digests == sorted([snap_dir.dvc_hash, snap_a.dvc_hash])
+
+    nothing = new_run()
+    assert link_literal_paths(nothing, ["README.md", "nope.csv", ""], dvc_repo, client) == []
+    assert dataset_inputs(nothing) == []
