@@ -187,7 +187,10 @@ def detect_drift(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(run, jobs))
     else:
-        results = [run(job) for job in jobs]
+        try:
+            results = [run(job) for job in jobs]
+        finally:
+            dt.release_scratch()
     return DriftReport(
         columns={r.column: r for r in results},
         drift_share=drift_share,
