@@ -126,6 +126,47 @@ def test_nbconvert_execute_names_the_notebook(project: Path, tracking_uri: str) 
 
 
 @pytest.mark.slow
+def test_kernel_of_a_jupyter_server_session(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given jupyter-server's own session and kernel managers, rooted at the project, opening a
+    # notebook the way JupyterLab does (POST /api/sessions with path and name)
+    import asyncio
+
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+    from jupyter_server.services.sessions.sessionmanager import SessionManager
+
+    write_notebook(project / "notebooks" / "eda.ipynb", "x = 1")
+    for name, value in clean_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+
+    async def probe() -> tuple[str, dict]:
+        kernels = AsyncMappingKernelManager(root_dir=str(project))
+        contents = AsyncLargeFileManager(root_dir=str(project))
+        sessions = SessionManager(kernel_manager=kernels, contents_manager=contents)
+        model = await sessions.create_session(
+            path="notebooks/eda.ipynb", name="eda.ipynb", type="notebook", kernel_name="python3"
+        )
+        kernel_id = model["kernel"]["id"]
+        client = kernels.get_kernel(kernel_id).client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=120)
+            texts: list[str] = []
+            hook = lambda msg: texts.append(msg["content"].get("text", ""))  # noqa: E731
+            await client.execute_interactive(PROBE, output_hook=hook, timeout=120)
+        finally:
+            client.stop_channels()
+            await kernels.shutdown_all(now=True)
+        return kernel_id, json.loads("".join(texts).strip().splitlines()[-1])
+
+    kernel_id, out = asyncio.run(probe())
+    # Then the kernel knows its notebook (from JPY_SESSION_NAME) and the server's kernel id
+    assert out["path"] == "notebooks/eda.ipynb"
+    assert out["kernel"][TAG_KERNEL_ID] == kernel_id
+
+
+@pytest.mark.slow
 def test_papermill_names_the_input_notebook(project: Path) -> None:
     write_notebook(project / "analysis" / "report.ipynb", PROBE)
     (project / "out").mkdir()
