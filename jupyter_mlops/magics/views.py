@@ -11,7 +11,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_mlops.core.errors import MlopsError
 
@@ -26,9 +26,8 @@ class ViewMagics(Magics):
         return getattr(tracker, "tracking_uri", "") or None
 
     def _parse(self, magic: Any, line: str) -> Any:
-        try:
-            shlex.split(line)
-            return parse_argstring(magic, line)
+        try:  # shlex, so --filter "params.lr = '0.1'" arrives without its outer quotes
+            return magic.parser.parse_args(shlex.split(line))
         except (ValueError, UsageError) as exc:
             raise UsageError(f"%{magic.__name__}: {exc}") from None
 

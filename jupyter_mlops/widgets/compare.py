@@ -78,7 +78,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
         self.selected: list[str] = []
         self._build_controls(primary, filter_string or "")
         super().__init__(children=self._layout())
-        self.refresh()
+        self.refresh(strict=True)  # a bad initial filter is the caller's error, raised
 
     # --- construction ------------------------------------------------------------------
     def _build_controls(self, primary: str | None, filter_string: str) -> None:
@@ -166,8 +166,8 @@ class CompareRuns(StaticFallback, widgets.VBox):
         """Runs the table can page through: the matches, capped at ``max_runs``."""
         return min(self.page.total, self.max_runs)
 
-    def refresh(self) -> None:
-        """Query the current page and the best run, then redraw everything."""
+    def refresh(self, strict: bool = False) -> None:
+        """Query the current page and the best run, then redraw; errors show in the widget."""
         try:
             limit = min(self.page_size, self.max_runs - self.offset)
             self.page = core_runs.query_runs(
@@ -181,6 +181,8 @@ class CompareRuns(StaticFallback, widgets.VBox):
             self.best = self._best_run()
             self.status.value = ""
         except MlopsError as exc:
+            if strict:
+                raise
             self.status.value = notice(str(exc), "error")
         self._render()
 

@@ -22,6 +22,8 @@ from jupyter_mlops.core.registry import (
     try_predict,
 )
 
+pytestmark = pytest.mark.slow  # %%track cells and MLflow model logging/loading
+
 
 def test_register_a_tracked_model_and_list_its_version(fresh_model_store):
     s = fresh_model_store

@@ -150,6 +150,7 @@ def registered(fresh_model_store):
     return s
 
 
+@pytest.mark.slow
 def test_promote_asks_for_confirmation_then_moves_the_alias(registered):
     s = registered
     w = registry("clf", tracking_uri=s.uri)
@@ -179,6 +180,7 @@ def test_promote_asks_for_confirmation_then_moves_the_alias(registered):
     assert "Promotion history" in w.history_html.value and "Promotion history" in w.static_html()
 
 
+@pytest.mark.slow
 def test_challenger_custom_alias_and_remove(registered):
     s = registered
     w = registry("clf", tracking_uri=s.uri)
@@ -208,6 +210,7 @@ def test_challenger_custom_alias_and_remove(registered):
     assert "reserved" in w.status.value
 
 
+@pytest.mark.slow
 def test_register_from_the_widget_and_try_it(fresh_model_store):
     s = fresh_model_store
     w = registry(sample=s.sample, tracking_uri=s.uri)
@@ -227,6 +230,7 @@ def test_register_from_the_widget_and_try_it(fresh_model_store):
     assert "array(" in w.try_output.value
 
 
+@pytest.mark.slow
 def test_registry_escapes_run_names_and_shows_legacy_stage(registered):
     s = registered
     MlflowClient(s.uri).transition_model_version_stage("clf", "2", "Production")
