@@ -389,18 +389,25 @@ def _distributions_in(folder: str) -> list[tuple[str, str]]:
 
 # --- secrets --------------------------------------------------------------------------------
 # A name is secret when one of its words (split at _ - . digits and camelCase) is a secret
-# word, or is one of the common run-together forms; a bare ``key`` alone is not. Words are
-# whole, so ``keyboard``,
-# ``monkey``, ``tokenizer`` and ``tokens`` are not secret; ``key``/``token`` next to a size word
-# (``max_token_length``, ``num_keys``) name a hyperparameter, not a credential.
-
+# word or a common run-together form. Words are whole: ``keyboard``, ``monkey``, ``tokenizer``
+# are not secret. ``key``/``token`` are ambiguous, so they are not secret alone (but ``token``) or
+# beside a word naming what they really are: a size (``max_tokens``), an NLP token
+# (``pad_token``) or a lookup key (``output_key``, ``next_page_token``). Anything else with
+# them is (``api_key``, ``hf_token``, ``sort_key`` too: when in doubt, mask).
 _SECRET_WORDS = {
-    "key", "keys", "token", "secret", "secrets", "password", "passwords", "passwd",
+    "key", "keys", "token", "tokens", "secret", "secrets", "password", "passwords", "passwd",
     "credential", "credentials", "passphrase", "authorization",
     "apikey", "accesskey", "secretkey", "privatekey", "authtoken", "accesstoken", "apitoken",
     "hftoken", "bearertoken", "refreshtoken", "clientsecret", "apisecret",
 }  # fmt: skip
-_SIZE_WORDS = {"max", "min", "num", "n", "count", "len", "length", "size", "limit", "total", "ids"}
+_AMBIGUOUS = {"key", "keys", "token", "tokens"}
+_BENIGN_QUALIFIERS = {
+    "max", "min", "num", "n", "count", "len", "length", "size", "limit", "total", "ids",
+    "pad", "eos", "bos", "unk", "sep", "cls", "mask", "special", "start", "end", "stop",
+    "input", "output", "prompt", "completion", "cached", "target", "label", "metric", "column",
+    "index", "lookup", "map", "dict", "cache", "primary", "foreign", "partition", "group",
+    "page", "next", "example", "metadata", "field", "attribute", "type", "name", "model",
+}  # fmt: skip
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
 
 
@@ -410,9 +417,11 @@ def is_secret_name(name: str) -> bool:
     hits = words & _SECRET_WORDS
     if not hits:
         return False
-    if hits <= {"key", "keys"} and len(words) == 1:
-        return False  # a bare ``key`` is a dict/metric/sort key far more often than a credential
-    return bool(hits - {"key", "keys", "token"}) or not (words & _SIZE_WORDS)
+    if hits - _AMBIGUOUS:
+        return True
+    if len(words) == 1 and words != {"token"}:
+        return False  # a bare ``key``/``keys``/``tokens``
+    return not (words & _BENIGN_QUALIFIERS)
 
 
 _TRIPLE = r"""\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''"""

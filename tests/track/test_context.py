@@ -463,7 +463,7 @@ def seen_twice() -> set[str]:
 @pytest.mark.parametrize(
     "name", ["api_key", "AWS_SECRET_ACCESS_KEY", "db_password", "hf_token", "apiKey", "HFToken",
              "OPENAI_API_KEY", "passwd", "credentials", "APIKEY", "client_secret",
-             "ssh_key", "token"],
+             "ssh_key", "token", "hf_tokens", "sort_key"],
 )  # fmt: skip
 def test_secret_names(name: str) -> None:
     assert is_secret_name(name)
@@ -471,7 +471,8 @@ def test_secret_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name", ["keyboard", "monkey", "tokenizer", "tokens", "max_tokens", "max_token_length",
-             "num_keys", "key", "keys", "learning_rate", "epochs", "hockey_score"],
+             "num_keys", "key", "keys", "pad_token", "eos_token", "output_key",
+             "next_page_token", "INPUT_TOKEN_KEY", "learning_rate", "epochs", "hockey_score"],
 )  # fmt: skip
 def test_not_secret_names(name: str) -> None:
     assert not is_secret_name(name)
