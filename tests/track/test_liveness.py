@@ -276,3 +276,13 @@ def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait(10)
     return proc.pid
+
+
+def test_context_and_liveness_import_no_front_end_or_mlflow() -> None:
+    code = (
+        "import sys, jupyter_mlops.core.context, jupyter_mlops.core.liveness\n"
+        "print(sorted(m for m in ('IPython', 'ipywidgets', 'tornado', 'mlflow', 'ipykernel')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
