@@ -135,3 +135,34 @@ def test_registry_uri_names_the_run_and_tags_the_version(tracking_uri: str, trai
     assert run.data.tags["jupyter_mlops.monitor.model_version"] == str(version.version)
     assert run.data.tags["jupyter_mlops.monitor.model_uri"] == "models:/churn@champion"
     assert monitor.model.input_names == ["a", "b"]
+
+
+@pytest.mark.slow
+def test_reference_data_defaults_to_the_training_runs_dvc_snapshot(
+    project: Path, tracking_uri: str
+) -> None:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from jupyter_mlops import snapshot
+
+    rng = np.random.default_rng(3)
+    X, y = dataset(rng, 1200)
+    (project / "data").mkdir()
+    X.assign(y=y).to_csv(project / "data" / "train.csv", index=False)
+    model = LogisticRegression().fit(X, y)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(model, name="model", signature=infer_signature(X, y))
+    client = MlflowClient(tracking_uri)
+    snapshot("data/train.csv", run_id=run.info.run_id, client=client)
+    version = mlflow.register_model(info.model_uri, "scorer")
+    client.set_registered_model_alias("scorer", "champion", version.version)
+
+    monitor = Monitor("models:/scorer@champion", target="y", log=False)
+    assert list(monitor.reference_X.columns) == ["a", "b"] and len(monitor.reference_X) == 1200
+    assert monitor.reference_quality == pytest.approx(model.score(X, y))
+
+    X.head(10).assign(y=1).to_csv(project / "data" / "train.csv", index=False)
+    snapshot("data/train.csv", client=client, link=False)  # a newer version, not the trained one
+    with pytest.raises(UsageProblem, match="differs from the version"):
+        Monitor("models:/scorer@champion", target="y", log=False)
