@@ -187,7 +187,9 @@ class CellRun:
         self._started = time.perf_counter()
 
     def _experiment_name(self) -> str:
-        return self.options.experiment or STATE.experiment or DEFAULT_EXPERIMENT
+        if self.options.experiment is not None:
+            return self.options.experiment
+        return STATE.experiment or DEFAULT_EXPERIMENT
 
     # ---------------------------------------------------------------- start
     def start(self) -> None:

@@ -35,16 +35,23 @@ class _Summary:
         return self.result.text()
 
 
+def _unquote(value: str | None) -> str | None:
+    """IPython's argument splitter keeps quotes: ``-n "my run"`` arrives as ``"my run"``."""
+    if value is not None and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     pairs = {}
     for item in values or []:
-        key, sep, value = item.partition("=")
+        key, sep, value = _unquote(item).partition("=")
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
         if not valid_key(key):
             raise UsageError(f"{flag}: MLflow does not accept the name {key!r}")
-        pairs[key] = value
+        pairs[key] = _unquote(value) or ""
     return pairs
 
 
@@ -99,11 +106,11 @@ class MlopsMagics(Magics):
         if args.register and not args.log_model:
             raise UsageError("--register needs --log-model VAR")
         options = tracking.TrackOptions(
-            experiment=args.experiment,
-            run_name=args.run_name,
+            experiment=_unquote(args.experiment),
+            run_name=_unquote(args.run_name),
             params=_pairs(args.param, "--param"),
             metric_names=list(args.metric or []),
-            artifacts=list(args.artifact or []),
+            artifacts=[_unquote(a) or "" for a in args.artifact or []],
             tags=_pairs(args.tag, "--tag"),
             log_model=args.log_model,
             register=args.register,
