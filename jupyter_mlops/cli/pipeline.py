@@ -111,7 +111,8 @@ def _progress_bar(enabled: bool | None) -> Iterator[Callable[[int, int], None] |
 
 def run_command(args: argparse.Namespace) -> int:
     """``jupyter mlops run``: execute, log, gate; DESIGN.md's exit status."""
-    from jupyter_mlops.core.pipeline import browse_hint, collect_parameters, run_notebook
+    from jupyter_mlops.core.parameters import collect_parameters
+    from jupyter_mlops.core.pipeline import browse_hint, run_notebook
 
     try:
         parameters = collect_parameters(args.parameter, args.parameters_file)

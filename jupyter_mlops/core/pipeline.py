@@ -1,20 +1,21 @@
 """Notebooks as pipelines: run a notebook headless under one parent MLflow run, then gate it.
 
-Parameters are injected after the cell tagged ``parameters`` (papermill's convention, through
-papermill itself); nbclient executes the cells in a real kernel whose environment names the
-parent run, the notebook and the experiment, so every ``%%track`` cell becomes a child run.
+Parameters are injected after the cell tagged ``parameters`` (papermill's convention);
+nbclient executes the cells in a real kernel whose environment names the parent run, the
+notebook and the experiment, so every ``%%track`` cell becomes a child run.
 """
 
 from __future__ import annotations
 
-import ast
+import asyncio
 import getpass
+import json
 import os
 import re
-import shlex
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from jupyter_mlops.core.contracts import (
 )
 from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
 from jupyter_mlops.core.gates import GateResult, evaluate_gates, parse_gates
+from jupyter_mlops.core.parameters import inject_parameters, notebook_experiment
 from jupyter_mlops.core.store import get_client, project_root, resolve_tracking_uri, sqlite_path
 
 if TYPE_CHECKING:
@@ -45,66 +47,6 @@ if TYPE_CHECKING:
 # The experiment ``jupyter mlops run`` chose; ``%mlops_experiment`` in the kernel yields to it.
 ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"
 DEFAULT_EXPERIMENT = "Default"
-PARAMETERS_TAG = "parameters"
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EXPERIMENT_MAGIC = re.compile(r"^\s*%mlops_experiment\s+(?P<args>.+?)\s*$", re.MULTILINE)
-
-
-def parse_value(text: str) -> Any:
-    """A ``-p`` value: a Python literal (number, bool, None, list, quoted str) else the raw text."""
-    stripped = text.strip()
-    lowered = stripped.lower()
-    if lowered in {"true", "false"}:
-        return lowered == "true"
-    if lowered in {"none", "null"}:
-        return None
-    try:
-        return ast.literal_eval(stripped)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
-
-
-def parse_parameter(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` → (name, typed value); UsageProblem for anything else."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep or not _NAME.match(name):
-        raise UsageProblem(
-            f"bad parameter {text!r}: expected NAME=VALUE with NAME a Python identifier"
-        )
-    return name, parse_value(value)
-
-
-def load_parameter_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parameters from a YAML (or JSON) mapping file; UsageProblem when missing or not a mapping."""
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise UsageProblem(f"parameter file not found: {file}")
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UsageProblem(f"parameter file {file} is not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict) or not all(isinstance(k, str) and _NAME.match(k) for k in data):
-        raise UsageProblem(f"parameter file {file} must be a mapping of NAME: VALUE")
-    return data
-
-
-def collect_parameters(
-    pairs: Iterable[str] = (), files: Iterable[str | os.PathLike[str]] = ()
-) -> dict[str, Any]:
-    """Merge ``-f`` files (in order) then ``-p NAME=VALUE`` pairs, later ones winning."""
-    merged: dict[str, Any] = {}
-    for file in files:
-        merged.update(load_parameter_file(file))
-    for pair in pairs:
-        name, value = parse_parameter(pair)
-        merged[name] = value
-    return merged
 
 
 def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
@@ -118,39 +60,6 @@ def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
         return nbformat.read(file, as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types for a bad file
         raise UsageProblem(f"{file} is not a readable notebook: {exc}") from exc
-
-
-def inject_parameters(nb: NotebookNode, parameters: Mapping[str, Any]) -> NotebookNode:
-    """papermill's injection: an ``injected-parameters`` cell after the ``parameters`` cell."""
-    if not parameters:
-        return nb
-    from papermill.parameterize import parameterize_notebook
-
-    nb.metadata.setdefault("papermill", {})
-    untagged = [c for c in nb.cells if "tags" not in c.metadata]
-    for cell in untagged:  # papermill reads ``cell.metadata.tags`` of every cell
-        cell.metadata["tags"] = []
-    nb = parameterize_notebook(nb, dict(parameters))
-    for cell in untagged:
-        if not cell.metadata.get("tags"):
-            cell.metadata.pop("tags", None)
-    return nb
-
-
-def notebook_experiment(nb: NotebookNode) -> str | None:
-    """The experiment named by the notebook's first ``%mlops_experiment NAME`` line, if any."""
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        for match in _EXPERIMENT_MAGIC.finditer(cell.source):
-            try:
-                words = shlex.split(match["args"], comments=True)
-            except ValueError:
-                continue
-            names = [w for w in words if not w.startswith("-")]
-            if names:
-                return names[0]
-    return None
 
 
 @dataclass
@@ -219,29 +128,63 @@ def run_notebook(
     params = dict(parameters or {})
     nb = inject_parameters(nb, params)
     uri = absolute_uri(resolve_tracking_uri(tracking_uri, start=notebook_file.parent))
-    client = get_client(uri)
     source_name = _source_name(notebook_file)
     exp_name = experiment or notebook_experiment(nb) or os.environ.get("MLFLOW_EXPERIMENT_NAME")
     exp_name = exp_name or DEFAULT_EXPERIMENT
-    experiment_id = ensure_experiment(client, exp_name, uri)
-    run_id = _start_parent(client, experiment_id, notebook_file, source_name, params, run_name)
-    result = PipelineResult(run_id, experiment_id, uri, source_name, params)
-    env = kernel_environment(uri, run_id, source_name, exp_name, experiment_id)
+    # MLflow's import and the run's creation overlap the kernel's start; so does nbconvert's
+    # HTML set-up with the cells' execution.
+    parent = _background(_start_parent, uri, exp_name, notebook_file, source_name, params, run_name)
+    html_ready = _background(_warm_html_exporter)
+    env = kernel_environment(uri, source_name, exp_name)
     status = "FAILED"
     try:
-        result.failure = execute(
-            nb, notebook_file.parent, env, timeout=timeout, kernel_name=kernel_name, on_cell=on_cell
+        failure = execute(
+            nb,
+            notebook_file.parent,
+            env,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            on_cell=on_cell,
+            before_cells=lambda: parent.result().kernel_settings(),
         )
-        result.output_path = _save_outputs(client, run_id, nb, notebook_file.stem, output)
-        status = "FINISHED" if result.failure is None else "FAILED"
+        started = parent.result()
+        html_ready.result()
+        result = PipelineResult(started.run_id, started.experiment_id, uri, source_name, params)
+        result.failure = failure
+        result.output_path = _save_outputs(
+            started.client, started.run_id, nb, notebook_file.stem, output
+        )
+        status = "FINISHED" if failure is None else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        client.set_terminated(run_id, status)
+        if parent.done() and parent.exception() is None:
+            parent.result().client.set_terminated(parent.result().run_id, status)
     if result.failure is None:
-        result.gates = evaluate_gates(client, run_id, gate_list, model)
+        result.gates = evaluate_gates(started.client, started.run_id, gate_list, model)
     return result
+
+
+def _background(function: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Run ``function(*args)`` in a daemon-free worker thread; the future holds its outcome."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jupyter-mlops-pipeline")
+    future = pool.submit(function, *args)
+    pool.shutdown(wait=False)
+    return future
+
+
+@dataclass
+class StartedRun:
+    """The parent run once MLflow has created it."""
+
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+
+    def kernel_settings(self) -> dict[str, str]:
+        """What the kernel learns once the run exists: the parent run and experiment ids."""
+        return {ENV_PARENT_RUN_ID: self.run_id, "MLFLOW_EXPERIMENT_ID": self.experiment_id}
 
 
 def absolute_uri(uri: str) -> str:
@@ -259,19 +202,16 @@ def browse_hint(uri: str) -> str:
     return f"browse the runs: mlflow ui --backend-store-uri {uri}"
 
 
-def kernel_environment(
-    uri: str, run_id: str, source_name: str, experiment: str, experiment_id: str
-) -> dict[str, str]:
-    """The kernel's environment: our contract variables plus MLflow's own experiment settings."""
+def kernel_environment(uri: str, source_name: str, experiment: str) -> dict[str, str]:
+    """The kernel's start environment: our contract variables and MLflow's experiment name."""
     env = dict(os.environ)
+    env.pop(ENV_PARENT_RUN_ID, None)  # set from the new run before the first cell
     env.update(
         {
             ENV_TRACKING_URI: uri,
-            ENV_PARENT_RUN_ID: run_id,
             ENV_NOTEBOOK_PATH: source_name,
             ENV_EXPERIMENT: experiment,
             "MLFLOW_EXPERIMENT_NAME": experiment,
-            "MLFLOW_EXPERIMENT_ID": experiment_id,
         }
     )
     return env
@@ -285,16 +225,27 @@ def execute(
     timeout: float | None = None,
     kernel_name: str | None = None,
     on_cell: CellCallback | None = None,
+    before_cells: Callable[[], Mapping[str, str]] | None = None,
 ) -> CellFailure | None:
-    """Run every cell with nbclient in ``cwd``; the failure (cell + error) or None."""
+    """Run every cell with nbclient in ``cwd``; the failure (cell + error) or None.
+
+    ``before_cells`` (called in a worker thread once the kernel is up) returns environment
+    variables set in the kernel's ``os.environ`` before the first cell runs.
+    """
+    from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
     from nbclient.exceptions import CellControlSignal, CellExecutionError, DeadKernelError
 
     total = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
-    state = {"index": 0, "done": 0}
+    state = {"index": 0, "done": 0, "announced": before_cells is None}
 
-    def started(cell: Any, cell_index: int) -> None:
+    async def started(cell: Any, cell_index: int) -> None:
         state["index"] = cell_index
+        if not state["announced"]:
+            state["announced"] = True
+            assert before_cells is not None
+            extra = await asyncio.get_running_loop().run_in_executor(None, before_cells)
+            await _set_kernel_environ(client, dict(extra))
 
     def executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
         state["done"] += 1
@@ -313,7 +264,19 @@ def execute(
         return _failure(nb, state["index"], "DeadKernelError", str(exc) or "the kernel died")
     except CellControlSignal as exc:  # CellTimeoutError
         return _failure(nb, state["index"], type(exc).__name__, str(exc).splitlines()[0])
+    except NoSuchKernel as exc:
+        raise UsageProblem(f"no Jupyter kernel named {exc.name!r} is installed") from exc
     return None
+
+
+async def _set_kernel_environ(client: Any, values: dict[str, str]) -> None:
+    """Set ``os.environ`` entries in the kernel with a silent request (no cell, no count)."""
+    code = f"__import__('os').environ.update({json.dumps(values)})"
+    reply = await client.async_wait_for_reply(
+        client.kc.execute(code, silent=True, store_history=False)
+    )
+    if reply is None or reply["content"].get("status") != "ok":
+        raise MlopsError("could not tell the kernel its parent run")
 
 
 def _failure(nb: NotebookNode, index: int, ename: str, evalue: str) -> CellFailure:
@@ -370,15 +333,19 @@ def _git_commit(folder: Path) -> str | None:
 
 
 def _start_parent(
-    client: MlflowClient,
-    experiment_id: str,
+    uri: str,
+    experiment: str,
     notebook_file: Path,
     source_name: str,
     params: Mapping[str, Any],
     run_name: str | None,
-) -> str:
+) -> StartedRun:
+    """Create the pipeline's parent run (tags, params) in ``experiment``."""
     from mlflow.entities import Param
+    from mlflow.exceptions import MlflowException
 
+    client = get_client(uri)
+    experiment_id = ensure_experiment(client, experiment, uri)
     tags = {
         TAG_SOURCE_NAME: source_name,
         TAG_SOURCE_TYPE: SOURCE_TYPE_NOTEBOOK,
@@ -387,12 +354,17 @@ def _start_parent(
     commit = _git_commit(notebook_file.parent)
     if commit:
         tags[TAG_GIT_COMMIT] = commit
-    run = client.create_run(experiment_id, tags=tags, run_name=run_name or notebook_file.stem)
-    run_id = run.info.run_id
-    client.set_tag(run_id, TAG_PIPELINE_RUN_ID, run_id)
-    if params:
-        client.log_batch(run_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
-    return run_id
+    try:
+        run = client.create_run(experiment_id, tags=tags, run_name=run_name or notebook_file.stem)
+        run_id = run.info.run_id
+        client.set_tag(run_id, TAG_PIPELINE_RUN_ID, run_id)
+        if params:
+            client.log_batch(run_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
+    except MlflowException as exc:
+        raise TrackingUnavailable(
+            f"could not create the pipeline run in {uri}: {exc.message}"
+        ) from exc
+    return StartedRun(client, run_id, experiment_id)
 
 
 def _param_text(value: Any) -> str:
@@ -405,6 +377,14 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _warm_html_exporter() -> None:
+    """Import nbconvert's HTML exporter and load its templates (a first render is slow)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
 
 
 def _save_outputs(

@@ -25,13 +25,14 @@ from jupyter_mlops.core.contracts import (
     TAG_SOURCE_NAME,
 )
 from jupyter_mlops.core.errors import UsageProblem
-from jupyter_mlops.core.pipeline import (
-    ENV_EXPERIMENT,
+from jupyter_mlops.core.parameters import (
     collect_parameters,
     inject_parameters,
     notebook_experiment,
     parse_parameter,
+    python_literal,
 )
+from jupyter_mlops.core.pipeline import ENV_EXPERIMENT
 
 ENV_SHOWN = [ENV_PARENT_RUN_ID, ENV_NOTEBOOK_PATH, ENV_EXPERIMENT, "MLFLOW_TRACKING_URI"]
 
@@ -115,6 +116,15 @@ def test_parameter_file_is_merged_and_pairs_win(tmp_path):
         collect_parameters([], [tmp_path / "missing.yaml"])
 
 
+def test_values_that_are_not_python_literals_are_injected_as_text():
+    import datetime
+
+    assert python_literal(datetime.date(2024, 1, 2)) == "'2024-01-02'"  # YAML dates
+    assert python_literal(float("nan")) == "'nan'"
+    assert python_literal({"a": [1, 2.5, None], "b": True}) == "{'a': [1, 2.5, None], 'b': True}"
+    assert python_literal('say "hi"') == """'say "hi"'"""
+
+
 def test_injection_follows_the_parameters_cell_and_replaces_an_old_injection(tmp_path):
     nb = nbformat.read(_notebook(tmp_path), as_version=4)
     once = inject_parameters(nb, {"alpha": 0.75})
@@ -124,7 +134,7 @@ def test_injection_follows_the_parameters_cell_and_replaces_an_old_injection(tmp
     assert tags[2] == ["injected-parameters"]
     assert sum("injected-parameters" in t for t in tags) == 1
     assert "alpha = 0.125" in twice.cells[2].source
-    assert 'label = "x"' in twice.cells[2].source
+    assert "label = 'x'" in twice.cells[2].source
     assert notebook_experiment(twice) == "notebook-exp"
 
 
