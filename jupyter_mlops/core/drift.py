@@ -163,8 +163,8 @@ def detect_drift(
     ``threshold``: one value or a mapping column -> value; default: the test's own.
     ``column_types``: override inference (``numeric``, ``categorical``, ``text``, ``skip``).
     """
-    ref = dc.as_frame(reference, "reference")
-    cur = dc.as_frame(current, "current")
+    ref = _str_columns(dc.as_frame(reference, "reference"))
+    cur = _str_columns(dc.as_frame(current, "current"))
     if len(ref) == 0 or len(cur) == 0:
         side = "reference" if len(ref) == 0 else "current"
         raise UsageProblem(f"the {side} frame has no rows; drift needs data on both sides")
@@ -177,9 +177,11 @@ def detect_drift(
         for name in names
     ]
 
+    present = (set(map(str, ref.columns)), set(map(str, cur.columns)))
+
     def run(job: tuple[str, str | None, float | None, str | None]) -> ColumnDrift:
         name, test, thr, ctype = job
-        return _column_drift(ref, cur, name, test, thr, ctype)
+        return _column_drift(ref, cur, name, test, thr, ctype, present)
 
     cells = (len(ref) + len(cur)) * len(names)
     workers = min(4, os.cpu_count() or 1, len(jobs))
@@ -197,6 +199,13 @@ def detect_drift(
         reference_rows=len(ref),
         current_rows=len(cur),
     )
+
+
+def _str_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column labels as strings (results are keyed by name); no data is copied."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.rename(columns=str)
 
 
 def _column_names(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str] | None) -> list[str]:
@@ -240,9 +249,10 @@ def _column_drift(
     test: str | Mapping[str, str] | None,
     threshold: float | None,
     column_type: str | None,
+    present: tuple[set[str], set[str]],
 ) -> ColumnDrift:
-    if name not in ref.columns or name not in cur.columns:
-        side = "reference" if name not in ref.columns else "current"
+    if name not in present[0] or name not in present[1]:
+        side = "reference" if name not in present[0] else "current"
         return ColumnDrift(name, "unsupported", note=f"column missing from the {side} frame")
     r, c = ref[name], cur[name]
     if isinstance(r, pd.DataFrame) or isinstance(c, pd.DataFrame):

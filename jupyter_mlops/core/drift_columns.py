@@ -107,7 +107,7 @@ def _finite(series: pd.Series, name: str) -> tuple[np.ndarray, int]:
 
 def _distinct_at_most(values: np.ndarray, cap: int) -> np.ndarray | None:
     """The distinct values if there are at most ``cap``, else None (a sample bounds it first)."""
-    if len(np.unique(values[:4096])) > cap:
+    if len(np.unique(values[:64])) > cap or len(np.unique(values[:4096])) > cap:
         return None
     distinct = np.unique(values)
     return distinct if len(distinct) <= cap else None

@@ -167,3 +167,10 @@ def test_core_drift_and_monitor_import_no_ipython_or_widgets() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_arrays_and_non_string_column_labels() -> None:
+    rng = np.random.default_rng(17)
+    shifted = rng.normal(size=(400, 3)) + np.array([0.0, 0.0, 1.0])
+    report = detect_drift(rng.normal(size=(500, 3)), shifted)
+    assert list(report.columns) == ["0", "1", "2"] and report.drifted_columns == ["2"]
