@@ -49,6 +49,7 @@ class BatchReport:
     timestamp_ms: int
     data_drift: DriftReport
     prediction_drift: ColumnDrift
+    probability_drift: list[ColumnDrift] = field(default_factory=list)
     quality: float | None = None
     quality_drop: float | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
@@ -65,6 +66,9 @@ class BatchReport:
             "monitor.prediction_drift": float(self.prediction_drift.drift),
             "monitor.alerts": float(len(self.alerts)),
         }
+        if self.probability_drift:
+            drifted = sum(col.drift for col in self.probability_drift)
+            out["monitor.probability_drifted_columns"] = float(drifted)
         score = self.prediction_drift.score
         if score is not None and np.isfinite(score):
             out["monitor.prediction_drift_score"] = float(score)
@@ -83,6 +87,7 @@ class BatchReport:
         data = asdict(self)
         data["data_drift"] = self.data_drift.to_dict()
         data["prediction_drift"] = finite(asdict(self.prediction_drift))
+        data["probability_drift"] = [finite(asdict(col)) for col in self.probability_drift]
         return data
 
 
@@ -147,8 +152,9 @@ class Monitor:
         self.reference_y = None if reference_y is None else np.asarray(reference_y)
         if self.reference_y is not None and len(self.reference_y) != len(self.reference_X):
             raise UsageProblem("reference_y must have one label per row of reference_X")
-        pred, self.reference_latency_ms = self._predict(self.reference_X)
+        pred, self.reference_latency_ms, proba = self._predict(self.reference_X)
         self.reference_predictions = pred
+        self._reference_outputs = self._outputs(pred, proba)
         self.reference_quality = (
             None if self.reference_y is None else self._metric(self.reference_y, pred)
         )
@@ -162,17 +168,17 @@ class Monitor:
         frame = _frame(X, "X")
         if y_true is not None and len(np.asarray(y_true)) != len(frame):
             raise UsageProblem("y_true must have one label per row of X")
-        predictions, latency = self._predict(frame)
+        predictions, latency, proba = self._predict(frame)
         data = detect_drift(self.reference_X, frame, **self._drift_options)
-        pred = detect_drift(
-            _predictions_frame(self.reference_predictions), _predictions_frame(predictions)
-        ).columns["prediction"]
+        outputs = detect_drift(self._reference_outputs, self._outputs(predictions, proba))
+        pred = outputs.columns.pop("prediction")
         report = BatchReport(
             batch=len(self.batches),
             rows=len(frame),
             timestamp_ms=int(time.time() * 1000),
             data_drift=data,
             prediction_drift=pred,
+            probability_drift=list(outputs.columns.values()),
             latency_ms=latency,
         )
         if y_true is not None:
@@ -189,8 +195,21 @@ class Monitor:
             self._log(report)
         return report
 
-    def _predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, float]]:
-        parts, times = [], []
+    def _outputs(self, predictions: np.ndarray, proba: np.ndarray | None) -> pd.DataFrame:
+        """Predictions, plus class probabilities (the positive one only for two classes)."""
+        columns: dict[str, Any] = {"prediction": predictions}
+        if proba is not None and proba.ndim == 2 and proba.shape[1] <= 20:
+            classes = self.model.classes or list(range(proba.shape[1]))
+            first = 1 if proba.shape[1] == 2 else 0
+            for i in range(first, proba.shape[1]):
+                columns[f"probability[{classes[i]}]"] = proba[:, i]
+        return pd.DataFrame(columns)
+
+    def _predict(
+        self, frame: pd.DataFrame
+    ) -> tuple[np.ndarray, dict[str, float], np.ndarray | None]:
+        """Predictions (each ``predict`` call timed), latency percentiles, probabilities."""
+        parts, times, probas = [], [], []
         for start in range(0, len(frame), self.chunk_rows):
             chunk = frame.iloc[start : start + self.chunk_rows]
             began = time.perf_counter()
@@ -203,6 +222,8 @@ class Monitor:
                     f"the model's predict failed: {type(exc).__name__}: {exc}"
                 ) from exc
             times.append((time.perf_counter() - began) * 1000)
+            if self.model.predict_proba is not None:
+                probas.append(np.asarray(self.model.predict_proba(chunk), dtype=float))
             parts.append(
                 np.asarray(out).reshape(len(chunk), -1)[:, 0]
                 if np.ndim(out) > 1
@@ -211,7 +232,8 @@ class Monitor:
         if not parts:
             raise UsageProblem("the batch has no rows")
         p50, p95, p99 = np.percentile(times, [50, 95, 99])
-        return np.concatenate(parts), {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+        latency = {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+        return np.concatenate(parts), latency, np.concatenate(probas) if probas else None
 
     def _alerts(self, report: BatchReport) -> list[str]:
         fired = []
@@ -219,7 +241,7 @@ class Monitor:
             report.data_drift.share_drifted >= self.alert_thresholds["data_drift"]
         ):
             fired.append("data_drift")
-        if report.prediction_drift.drift:
+        if report.prediction_drift.drift or any(c.drift for c in report.probability_drift):
             fired.append("prediction_drift")
         if (
             report.quality_drop is not None
@@ -350,10 +372,6 @@ def _frame(data: Any, name: str) -> pd.DataFrame:
         return pd.DataFrame(data)
     except (ValueError, TypeError) as exc:
         raise UsageProblem(f"{name} must be a table (DataFrame or 2-D array): {exc}") from None
-
-
-def _predictions_frame(values: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"prediction": values})
 
 
 def _num(value: float | None) -> float | None:

@@ -61,6 +61,8 @@ class LoadedModel:
     run_id: str | None = None
     input_names: list[str] | None = None
     tracking_uri: str | None = None
+    predict_proba: Callable[[pd.DataFrame], Any] | None = None
+    classes: list[Any] | None = None
 
     def reference_data(self, target: str | None) -> tuple[pd.DataFrame, Any]:
         """The training run's DVC data version, read from the work tree (must match its hash)."""
@@ -110,7 +112,14 @@ def load_model(model_or_uri: Any, tracking_uri: str | None = None) -> LoadedMode
             raise UsageProblem(
                 f"a {type(model_or_uri).__name__} has no predict(); pass a model or a URI"
             )
-        return LoadedModel(type(model_or_uri).__name__, model_or_uri.predict)
+        proba = getattr(model_or_uri, "predict_proba", None)
+        classes = getattr(model_or_uri, "classes_", None)
+        return LoadedModel(
+            type(model_or_uri).__name__,
+            model_or_uri.predict,
+            predict_proba=proba if callable(proba) else None,
+            classes=None if classes is None else [str(c) for c in classes],
+        )
     return _load_uri(model_or_uri, tracking_uri)
 
 

@@ -55,6 +55,8 @@ def test_batches_are_logged_with_steps_and_reports(tracking_uri: str, trained) -
     ys = 1 - ys  # the world changed: labels flipped
     last = monitor.observe(Xs, ys)
     assert {"data_drift", "prediction_drift", "quality_drop"} <= set(last.alerts)
+    assert [col.column for col in last.probability_drift] == ["probability[1]"]
+    assert last.probability_drift[0].drift  # the positive-class probability moved too
 
     client = MlflowClient(tracking_uri)
     run = client.get_run(monitor.run_id)
@@ -64,6 +66,8 @@ def test_batches_are_logged_with_steps_and_reports(tracking_uri: str, trained) -
     assert history[-1].value == pytest.approx(last.quality) and history[-1].value < 0.5
     drift_share = client.get_metric_history(monitor.run_id, "monitor.data_drift_share")
     assert [m.value for m in drift_share] == [0.0, 0.0, 0.5]  # only "a" shifted
+    probability = client.get_metric_history(monitor.run_id, "monitor.probability_drifted_columns")
+    assert [m.value for m in probability] == [0.0, 0.0, 1.0]
     for name in ("monitor.latency_p50_ms", "monitor.latency_p95_ms", "monitor.latency_p99_ms"):
         assert len(client.get_metric_history(monitor.run_id, name)) == 3
     files = [f.path for f in client.list_artifacts(monitor.run_id, "monitor")]
