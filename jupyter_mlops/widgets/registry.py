@@ -69,7 +69,7 @@ class RegistryView(StaticFallback, widgets.VBox):
             options=[("higher is better", True), ("lower is better", False)]
         )
         self.promote_button = widgets.Button(
-            description="Promote to champion", button_style="success"
+            description="Promote to champion", button_style="success", layout={"width": "auto"}
         )
         self.challenger_button = widgets.Button(description="Set challenger", button_style="info")
         self.alias_text = widgets.Text(placeholder="custom alias", layout={"width": "160px"})
@@ -89,7 +89,9 @@ class RegistryView(StaticFallback, widgets.VBox):
         self.run_id_text = widgets.Text(placeholder="run id with a logged model")
         self.name_text = widgets.Text(placeholder="registered model name", value=model or "")
         self.register_button = widgets.Button(description="Register")
-        self.try_button = widgets.Button(description="Try it on the sample")
+        self.try_button = widgets.Button(
+            description="Try it on the sample", layout={"width": "auto"}
+        )
         self.try_button.disabled = self.sample is None
         self.try_output = widgets.HTML()
         self.model.observe(lambda _: self.reload(), "value")

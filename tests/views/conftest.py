@@ -19,6 +19,7 @@ class ModelStore:
     model_runs: list[str]  # runs that logged a model, accuracy 0.80, 0.90, 0.85
     bare_run: str  # a run without a model
     sample: np.ndarray
+    expected: list[int]  # predictions of the second run's model on ``sample``
 
 
 def _train(seed: int):
@@ -42,10 +43,12 @@ def model_store(tmp_path_factory, empty_store_template) -> ModelStore:
     shutil.copyfile(empty_store_template, db)
     uri = f"sqlite:///{db}"
     runs = []
-    sample = None
+    sample, expected = None, []
     for seed, acc in enumerate((0.80, 0.90, 0.85)):
         model, x = _train(seed)
-        sample = x[:5]
+        if seed == 1:
+            sample = x[:5]
+            expected = [int(v) for v in model.predict(sample)]
         name = XSS if seed == 1 else f"train-{seed}"
         with track(
             "reg",
@@ -64,7 +67,7 @@ def model_store(tmp_path_factory, empty_store_template) -> ModelStore:
     bare = run.record.run_id
     exp = mlflow.MlflowClient(uri).get_experiment_by_name("reg").experiment_id
     mlflow.set_tracking_uri(None)
-    return ModelStore(uri, exp, runs, bare, sample)
+    return ModelStore(uri, exp, runs, bare, sample, expected)
 
 
 @pytest.fixture
@@ -78,4 +81,5 @@ def fresh_model_store(model_store: ModelStore, tmp_path: Path) -> ModelStore:
         model_store.model_runs,
         model_store.bare_run,
         model_store.sample,
+        model_store.expected,
     )

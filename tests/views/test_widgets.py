@@ -11,9 +11,9 @@ from mlflow.tracking import MlflowClient
 from jupyter_mlops.core.registry import promotion_history, register
 from jupyter_mlops.widgets.compare import CompareRuns, compare_runs
 from jupyter_mlops.widgets.registry import RegistryView, registry
-from tests.views.conftest import XSS
 
 PLOTLY = "application/vnd.plotly.v1+json"
+XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture

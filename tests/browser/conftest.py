@@ -1,0 +1,209 @@
+"""Real JupyterLab + Debian Chromium for UI tests (reusable by every browser test).
+
+``jupyterlab`` starts ``jupyter lab`` on 127.0.0.1 at a free port, serving the ``project``
+fixture's git repo, with private config/runtime/settings/workspace dirs, news and update checks
+off, our server extension enabled and ``window.jupyterapp`` exposed. Override
+``jupyterlab_extra_args`` in a test module to pass more flags. ``chromium_page`` is a Playwright
+page in ``/usr/bin/chromium`` that records any JS dialog (an XSS would open one) in
+``page.dialogs``. Fixtures ``write_notebook(path, sources)`` and ``screenshot(page, area, name)``
+(saved to ``test-output/<area>/<name>.png``) are the helpers, so no test imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+NO_NEWS = {
+    "@jupyterlab/apputils-extension:notification": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    }
+}
+
+
+@dataclass
+class LabServer:
+    """A running JupyterLab: its base URL, token, served root and log file."""
+
+    base: str
+    token: str
+    root: Path
+    log: Path
+
+    def url(self, path: str = "lab") -> str:
+        """A URL on this server with the token attached."""
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}/{path.lstrip('/')}{sep}token={self.token}"
+
+    def log_tail(self, chars: int = 6000) -> str:
+        """The end of the server log, for failure messages."""
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _write_notebook(path: Path, sources: list[str]) -> Path:
+    """An nbformat 4.5 notebook of code cells (ids ``cell-<n>``), Python 3 kernel."""
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": f"cell-{i}",
+            "metadata": {},
+            "outputs": [],
+            "source": src,
+        }
+        for i, src in enumerate(sources)
+    ]
+    nb = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def _screenshot(page: object, area: str, name: str) -> Path:
+    """Save a PNG of the page under ``test-output/<area>/``."""
+    folder = OUTPUT / area
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.png"
+    page.screenshot(path=str(target))  # type: ignore[attr-defined]
+    return target
+
+
+@pytest.fixture
+def write_notebook() -> Callable[[Path, list[str]], Path]:
+    """``write_notebook(path, sources)``: an nbformat 4.5 notebook of code cells."""
+    return _write_notebook
+
+
+@pytest.fixture
+def screenshot() -> Callable[[object, str, str], Path]:
+    """``screenshot(page, area, name)``: a PNG under ``test-output/<area>/``."""
+    return _screenshot
+
+
+@pytest.fixture
+def jupyterlab_extra_args() -> list[str]:
+    """Extra ``jupyter lab`` flags; override in a module to add some."""
+    return []
+
+
+@pytest.fixture
+def jupyterlab(
+    project: Path, tmp_path: Path, jupyterlab_extra_args: list[str]
+) -> Iterator[LabServer]:
+    """JupyterLab serving ``project`` on loopback; kernels use ``<project>/mlflow.db``."""
+    app_settings = tmp_path / "lab-app-settings"
+    app_settings.mkdir()
+    (app_settings / "overrides.json").write_text(json.dumps(NO_NEWS))
+    port, token = free_port(), f"test-token-{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(
+        {
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-user-settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DVC_NO_ANALYTICS": "1",
+            "GIT_AUTHOR_NAME": "Test User",
+            "GIT_AUTHOR_EMAIL": "test@example.invalid",
+            "GIT_COMMITTER_NAME": "Test User",
+            "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        }
+    )
+    log_path = tmp_path / "jupyterlab.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.root_dir={project}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
+            f"--LabApp.app_settings_dir={app_settings}",
+            f"--LabApp.user_settings_dir={tmp_path / 'lab-user-settings'}",
+            "--LabApp.expose_app_in_browser=True",
+            *jupyterlab_extra_args,
+        ],
+        cwd=project,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = LabServer(f"http://127.0.0.1:{port}", token, project, log_path)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(server.url("api/status"), timeout=2):
+                    break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError(server.log_tail(3000)) from None
+                time.sleep(0.5)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def chromium_page(jupyterlab: LabServer) -> Iterator[object]:
+    """A Playwright page in Debian's Chromium; JS dialogs are dismissed and recorded."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.dialogs = dialogs  # type: ignore[attr-defined]
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
