@@ -26,6 +26,7 @@ __all__ = ["ColumnDrift", "DriftReport", "detect_drift"]
 
 DRIFT_SHARE = 0.5  # the dataset drifts when at least this share of tested columns drifts
 PARALLEL_CELLS = 400_000  # frames with more cells than this are tested in a thread pool
+COLUMN_TYPES = ("numeric", "categorical", "text", "datetime", "skip")  # column_types= values
 
 
 @dataclass
@@ -172,6 +173,11 @@ def detect_drift(
         raise UsageProblem(f"drift_share must be in (0, 1], got {drift_share!r}")
     names = _column_names(ref, cur, columns)
     _check_tests(tests)
+    for name, kind in (column_types or {}).items():
+        if kind not in COLUMN_TYPES:
+            raise UsageProblem(
+                f"column type {kind!r} for {name!r}: choose one of {', '.join(COLUMN_TYPES)}"
+            )
     jobs = [
         (name, _pick_test(tests, name), _pick(threshold, name), (column_types or {}).get(name))
         for name in names

@@ -32,8 +32,9 @@ TAG_MONITOR_MODEL = c.PREFIX + "monitor.model"
 TAG_MONITOR_MODEL_VERSION = c.PREFIX + "monitor.model_version"
 TAG_MONITOR_MODEL_URI = c.PREFIX + "monitor.model_uri"
 SIGNALS = ("data_drift", "prediction_drift", "quality_drop", "latency_spike")
-DEFAULT_ALERTS = {
+DEFAULT_ALERTS: dict[str, float | None] = {
     "data_drift": 0.5,  # share of drifted columns that raises the alert
+    "prediction_drift": None,  # threshold of the predictions' drift test (None: its default)
     "quality_drop": 0.05,  # absolute drop of the metric vs the reference
     "latency_spike": 2.0,  # p95 latency over the reference p95
 }
@@ -170,7 +171,11 @@ class Monitor:
             raise UsageProblem("y_true must have one label per row of X")
         predictions, latency, proba = self._predict(frame)
         data = detect_drift(self.reference_X, frame, **self._drift_options)
-        outputs = detect_drift(self._reference_outputs, self._outputs(predictions, proba))
+        outputs = detect_drift(
+            self._reference_outputs,
+            self._outputs(predictions, proba),
+            threshold=self.alert_thresholds["prediction_drift"],
+        )
         pred = outputs.columns.pop("prediction")
         report = BatchReport(
             batch=len(self.batches),

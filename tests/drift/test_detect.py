@@ -130,6 +130,7 @@ def test_mixed_types_and_booleans_are_compared_as_labels() -> None:
         ({"tests": {"c": "ks"}}, "needs a numeric column"),
         ({"columns": ["zzz"]}, "no column named"),
         ({"drift_share": 0}, "drift_share"),
+        ({"column_types": {"x": "number"}}, "column type 'number'"),
     ],
 )
 def test_bad_options_raise_one_clear_error(kwargs: dict, message: str) -> None:

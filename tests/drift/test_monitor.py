@@ -170,3 +170,14 @@ def test_reference_data_defaults_to_the_training_runs_dvc_snapshot(
     snapshot("data/train.csv", client=client, link=False)  # a newer version, not the trained one
     with pytest.raises(UsageProblem, match="differs from the version"):
         Monitor("models:/scorer@champion", target="y", log=False)
+
+
+def test_prediction_drift_alert_threshold_is_configurable(trained) -> None:
+    model, X, y = trained
+    rng = np.random.default_rng(4)
+    batch, labels = dataset(rng, 1500)
+    calm = Monitor(model, X, y, log=False).observe(batch, labels)
+    touchy = Monitor(model, X, y, log=False, alerts={"prediction_drift": 1e-6})
+    report = touchy.observe(batch, labels)
+    assert "prediction_drift" not in calm.alerts and "prediction_drift" in report.alerts
+    assert report.prediction_drift.threshold == 1e-6
