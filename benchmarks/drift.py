@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -119,14 +120,15 @@ def scipy_loop(ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, bool]:
     return flags
 
 
-def timed(func, repeat: int) -> tuple[float, object]:
-    """Median wall time of ``repeat`` calls and the last result."""
-    times, result = [], None
+def timed(func, repeat: int) -> tuple[float, float, object]:
+    """Median wall time and median CPU time (all threads) of ``repeat`` calls; last result."""
+    times, cpu, result = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = func()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(times), statistics.median(cpu), result
 
 
 def memory_ratio(ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[float, float]:
@@ -163,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evidently-repeat", type=int, default=1)
     args = parser.parse_args(argv)
 
-    header = f"{'rows':>9} {'ours s':>8} {'scipy s':>8} {'x scipy':>8} {'mem MiB':>8} {'mem/in':>7}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"cpus: {os.cpu_count()}, load average at start: {load:.1f}")
+    header = f"{'rows':>9} {'ours s':>8} {'cpu s':>7} {'scipy s':>8} {'x scipy':>8}"
+    header += f" {'mem MiB':>8} {'mem/in':>7}"
     if args.evidently_python:
         header += f" {'evid s':>8} {'x evid':>8} {'agree':>6}"
     print(header)
@@ -171,10 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         ref, cur = make_frames(size, seed=size)
         detect_drift(ref, cur)  # warm-up: imports and first-call costs
-        ours, report = timed(lambda r=ref, c=cur: detect_drift(r, c), args.repeat)
-        base, base_flags = timed(lambda r=ref, c=cur: scipy_loop(r, c), 1)
+        ours, ours_cpu, report = timed(lambda r=ref, c=cur: detect_drift(r, c), args.repeat)
+        base, _, base_flags = timed(lambda r=ref, c=cur: scipy_loop(r, c), 1)
         mem, mem_ratio = memory_ratio(ref, cur)
-        line = f"{size:>9} {ours:>8.3f} {base:>8.3f} {base / ours:>8.1f}"
+        line = f"{size:>9} {ours:>8.3f} {ours_cpu:>7.3f} {base:>8.3f} {base / ours:>8.1f}"
         line += f" {mem:>8.1f} {mem_ratio:>7.2f}"
         ours_flags = {name: col.drift for name, col in report.columns.items()}
         mismatch = [n for n in ours_flags if ours_flags[n] != base_flags[n]]
