@@ -186,6 +186,43 @@ def _code_cells(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     return tuple(out)
 
 
+def cell_id_of(notebook: Path, cell_source: str) -> str | None:
+    """The nbformat id of the one code cell of ``notebook`` holding ``cell_source``.
+
+    Front ends such as JupyterLab send the id with each execution; nbclient and nbconvert do
+    not, so the notebook file they run is read instead (cached per file version).
+    """
+    wanted = cell_source.strip()
+    if not wanted:
+        return None
+    try:
+        stat = notebook.stat()
+    except OSError:
+        return None
+    matches = [
+        cell_id
+        for cell_id, source in _code_cell_ids(str(notebook), stat.st_mtime_ns, stat.st_size)
+        if cell_id and wanted in source
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
+@lru_cache(maxsize=16)
+def _code_cell_ids(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            cells = json.load(handle).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return ()
+    out = []
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            text = "".join(source) if isinstance(source, list) else str(source)
+            out.append((str(cell.get("id") or ""), text))
+    return tuple(out)
+
+
 # --- kernel identity ------------------------------------------------------------------------
 
 

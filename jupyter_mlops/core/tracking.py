@@ -238,6 +238,9 @@ class CellRun:
         }
         if notebook:
             tags[c.TAG_SOURCE_NAME] = notebook
+            if not self.options.cell_id and ctx is not None:
+                book = store.project_root(str(self.cwd)) / notebook
+                self.options.cell_id = ctx.cell_id_of(book, self.source)
         if self.options.cell_id:
             tags[c.TAG_CELL_ID] = self.options.cell_id
         if self.options.execution_count is not None:
