@@ -169,11 +169,23 @@ def dataset_input(version: DataVersion, context: str) -> Any:
     return DatasetInput(dataset, tags=[InputTag(CONTEXT_TAG, context)])
 
 
+# (store, run id) -> (path, hash) pairs the run records: a run read or written once in this
+# process need not be read again by the next snapshot (the unchanged re-snapshot stays fast)
+_known_runs: dict[tuple[str, str], set[tuple[str, str]]] = {}
+
+
+def _store_key(client: MlflowClient) -> str:
+    return str(getattr(client, "tracking_uri", None) or id(client))
+
+
 def link_versions(
     client: MlflowClient, run_id: str, versions: list[DataVersion], context: str
 ) -> None:
     """Log ``versions`` as dataset inputs of ``run_id``."""
     client.log_inputs(run_id, datasets=[dataset_input(v, context) for v in versions])
+    known = _known_runs.get((_store_key(client), run_id))
+    if known is not None:
+        known.update((v.path, v.dvc_hash) for v in versions)
 
 
 def versions_of_run(run: Run) -> list[DataVersion]:
@@ -224,8 +236,11 @@ def resolve_run(
         return active, client, "", set()
     client = client or get_client()
     if run_id:
-        known = {(v.path, v.dvc_hash) for v in versions_of_run(get_run(client, run_id))}
-        return run_id, client, "", known
+        key = (_store_key(client), run_id)
+        if key not in _known_runs:
+            run = get_run(client, run_id)
+            _known_runs[key] = {(v.path, v.dvc_hash) for v in versions_of_run(run)}
+        return run_id, client, "", _known_runs[key]
     latest = _latest_run_id(notebook, client)
     if latest is not None:
         return latest, client, "", set()

@@ -33,6 +33,7 @@ def test_help_comes_from_magic_arguments(nb):
     assert "%dvc_checkout [--force]" in nb.find_line_magic("dvc_checkout").__doc__
 
 
+@pytest.mark.slow
 def test_snapshot_magic_links_the_latest_tracked_run(nb, dvc_repo, git, client):
     run_ok(nb, "%%track\nscore = 0.5\n")
     tracked = latest_run_id(None, client)
