@@ -110,7 +110,11 @@ class StoreView:
         )
         result = page.to_dict()
         if offset == 0:
-            result["metric_keys"] = run_keys(self.tracking_uri, [experiment_id])["metrics"]
+            from jupyter_mlops.core.registry import default_primary_metric
+
+            keys = run_keys(self.tracking_uri, [experiment_id])["metrics"]
+            result["metric_keys"] = keys
+            result["primary_metric"] = default_primary_metric(keys)
         return result
 
     def experiment(self, experiment_id: str) -> dict[str, Any]:

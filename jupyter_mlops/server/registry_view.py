@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from jupyter_mlops.server.errors import BadRequest, NotFound
@@ -48,8 +49,11 @@ class RegistryView:
         """One model: versions newest first (aliases, source-run metrics) and its history."""
         from jupyter_mlops.core.registry import model_versions, promotion_history
 
-        self._exists(name)
-        versions = [v.to_dict() for v in model_versions(name, self.uri)]
+        registered = self._exists(name)
+        if "'" in name:
+            versions = self._versions_quoted_name(registered)
+        else:
+            versions = [v.to_dict() for v in model_versions(name, self.uri)]
         aliases = {alias: v["version"] for v in versions for alias in v["aliases"]}
         history = [p.to_dict() for p in promotion_history(name, self.uri)]
         return {"name": name, "aliases": aliases, "versions": versions, "history": history}
@@ -64,8 +68,11 @@ class RegistryView:
         candidate = self._version(detail, version)
         holder = detail["aliases"].get(alias)
         current = self._version(detail, holder) if holder is not None else None
-        verdict = compare_with_champion(name, version, alias=alias, tracking_uri=self.uri)
         new, old = candidate["metrics"], current["metrics"] if current else {}
+        if "'" in name:  # core's lookup misses quoted names: same verdict from the rows here
+            verdict = self._verdict(version, new, current["version"] if current else None, old)
+        else:
+            verdict = compare_with_champion(name, version, alias=alias, tracking_uri=self.uri)
         rows = []
         for key in sorted(set(new) | set(old)):
             a, b = new.get(key), old.get(key)
@@ -106,11 +113,64 @@ class RegistryView:
         demote(name, alias, tracking_uri=self.uri, user=user)
         return self.model(name)
 
-    def _exists(self, name: str) -> None:
+    def _versions_quoted_name(self, registered: Any) -> list[dict[str, Any]]:
+        """Versions of a model whose name holds a quote, which core's name filter misses.
+
+        Same shape as ``core.registry.VersionSummary.to_dict``; filtered here, not in SQL.
+        """
+        client = self.store.client
+        by_version: dict[str, list[str]] = {}
+        for alias, version in (registered.aliases or {}).items():
+            by_version.setdefault(str(version), []).append(alias)
+        rows = []
+        for mv in client.search_model_versions(max_results=10000):
+            if mv.name != registered.name:
+                continue
+            metrics, run_name = {}, None
+            if mv.run_id:
+                try:
+                    run = client.get_run(mv.run_id)
+                    metrics, run_name = dict(run.data.metrics), run.info.run_name
+                except Exception:  # the source run was deleted; the version remains
+                    pass
+            stage = mv.current_stage if mv.current_stage not in (None, "", "None") else None
+            rows.append(
+                {
+                    "name": mv.name,
+                    "version": str(mv.version),
+                    "run_id": mv.run_id,
+                    "source": mv.source,
+                    "aliases": sorted(by_version.get(str(mv.version), [])),
+                    "creation_time": int(mv.creation_timestamp or 0),
+                    "stage": stage,
+                    "status": str(mv.status),
+                    "metrics": {k: v if math.isfinite(v) else None for k, v in metrics.items()},
+                    "run_name": run_name,
+                }
+            )
+        return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
+
+    def _verdict(
+        self, version: str, new: dict[str, Any], holder: str | None, old: dict[str, Any]
+    ) -> Any:
+        from jupyter_mlops.core.registry import ChampionComparison, default_primary_metric
+        from jupyter_mlops.core.runs import higher_is_better
+
+        metric = default_primary_metric(list(new) + list(old))
+        return ChampionComparison(
+            metric=metric,
+            higher_is_better=higher_is_better(metric) if metric else True,
+            candidate_version=str(version),
+            candidate_value=new.get(metric) if metric else None,
+            champion_version=holder,
+            champion_value=old.get(metric) if metric else None,
+        )
+
+    def _exists(self, name: str) -> Any:
         if not name:
             raise BadRequest("model name is required")
         try:
-            self.store.client.get_registered_model(name)
+            return self.store.client.get_registered_model(name)
         except Exception as error:
             if getattr(error, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
                 raise NotFound(f"no registered model named {name!r}") from error

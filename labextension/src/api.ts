@@ -26,6 +26,7 @@ export interface IRunPage {
   offset: number;
   limit: number;
   metric_keys?: string[];
+  primary_metric?: string | null;
 }
 
 export interface IArtifact {

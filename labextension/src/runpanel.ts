@@ -93,13 +93,15 @@ export class RunPanel extends Widget {
       h('h3', {}, 'Metrics'),
       table(Object.entries(run.metrics).map(([k, v]) => [k, num(v)]), 'No metrics.')
     );
+    // Charts for metrics logged as histories (more than one step); single values are in the table.
     const charts = h('div', { className: 'jp-mlops-charts' });
     this.node.appendChild(charts);
-    for (const key of Object.keys(run.metrics).slice(0, 12)) {
-      void api.metricHistory(run.run_id, key).then(
-        points => charts.appendChild(metricChart(key, points)),
-        () => undefined
-      );
+    for (const key of Object.keys(run.metrics).slice(0, 24)) {
+      void api.metricHistory(run.run_id, key).then(points => {
+        if (points.length > 1) {
+          charts.appendChild(metricChart(key, points));
+        }
+      }, () => undefined);
     }
     this.node.append(
       h('h3', {}, 'Parameters'),

@@ -12,7 +12,9 @@ const SLOW_MS = 60000;
 export class RunsView extends Widget {
   private experiments: IExperiment[] = [];
   private experimentId = '';
+  private pinned = false; // the user picked an experiment: stop following the newest one
   private metric = '';
+  private metricPinned = false; // the user picked a metric: stop following the primary one
   private runs: IRunSummary[] = [];
   private total = 0;
   private signature = '';
@@ -32,8 +34,12 @@ export class RunsView extends Widget {
     super();
     this.addClass('jp-mlops-runsview');
     this.title.label = 'Runs';
-    this.select.addEventListener('change', () => this.chooseExperiment(this.select.value));
+    this.select.addEventListener('change', () => {
+      this.pinned = true;
+      this.chooseExperiment(this.select.value);
+    });
     this.metricSelect.addEventListener('change', () => {
+      this.metricPinned = true;
       this.metric = this.metricSelect.value;
       void this.reload();
     });
@@ -101,8 +107,11 @@ export class RunsView extends Widget {
       return;
     }
     const known = this.experiments.some(e => e.experiment_id === this.experimentId);
-    if (!known) {
-      this.experimentId = this.experiments[0]?.experiment_id ?? '';
+    const newest = this.experiments[0]?.experiment_id ?? '';
+    if (!known || (!this.pinned && newest !== this.experimentId)) {
+      this.experimentId = newest;
+      this.metric = '';
+      this.signature = '';
     }
     clear(this.select);
     for (const exp of this.experiments) {
@@ -115,6 +124,7 @@ export class RunsView extends Widget {
   private chooseExperiment(id: string): void {
     this.experimentId = id;
     this.metric = '';
+    this.metricPinned = false;
     void this.reload();
   }
 
@@ -128,7 +138,7 @@ export class RunsView extends Widget {
     try {
       page = await api.runs(this.experimentId, {
         limit: Math.max(PAGE, Math.min(this.runs.length, 200)),
-        orderBy: this.metric ? `metrics.\`${this.metric.replace(/`/g, '')}\` DESC` : 'attributes.start_time DESC',
+        orderBy: this.orderBy(),
         filter: this.search.value.trim()
       });
     } catch (error) {
@@ -138,7 +148,11 @@ export class RunsView extends Widget {
       return false;
     }
     this.message.textContent = '';
-    this.updateMetrics(page.metric_keys ?? []);
+    const sortedBy = this.metric;
+    this.updateMetrics(page.metric_keys ?? [], page.primary_metric ?? null);
+    if (this.metric !== sortedBy) {
+      return this.reload(quiet); // the primary metric changed: fetch the page in its order
+    }
     const signature = JSON.stringify([page.total, page.runs.map(r => [r.run_id, r.status, r.metrics])]);
     const changed = signature !== this.signature;
     this.signature = signature;
@@ -155,7 +169,7 @@ export class RunsView extends Widget {
       const page = await api.runs(this.experimentId, {
         offset: this.runs.length,
         limit: PAGE,
-        orderBy: this.metric ? `metrics.\`${this.metric}\` DESC` : 'attributes.start_time DESC',
+        orderBy: this.orderBy(),
         filter: this.search.value.trim()
       });
       this.runs = this.runs.concat(page.runs);
@@ -166,9 +180,13 @@ export class RunsView extends Widget {
     }
   }
 
-  private updateMetrics(keys: string[]): void {
-    if (!this.metric && keys.length) {
-      this.metric = keys.find(k => !/loss|error/i.test(k)) ?? keys[0];
+  private orderBy(): string {
+    return this.metric ? `metrics.\`${this.metric}\` DESC` : 'attributes.start_time DESC';
+  }
+
+  private updateMetrics(keys: string[], primary: string | null): void {
+    if (!this.metricPinned && keys.length) {
+      this.metric = primary ?? keys[0];
     }
     const current = Array.from(this.metricSelect.options).map(o => o.value);
     const wanted = ['', ...keys];

@@ -14,6 +14,7 @@ import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F403
 
 XSS = "<script>alert(1)</script>"
+QUOTED_MODEL = "a'); import os #\""
 
 
 @dataclass
@@ -72,6 +73,10 @@ def _fill(root: Path) -> FilledStore:
     for run_id in run_ids[:2]:
         client.create_model_version(model, f"runs:/{run_id}/model", run_id=run_id)
     client.set_registered_model_alias(model, "champion", "1")
+    client.create_registered_model(QUOTED_MODEL)
+    for run_id in run_ids[1:]:
+        client.create_model_version(QUOTED_MODEL, f"runs:/{run_id}/model", run_id=run_id)
+    client.set_registered_model_alias(QUOTED_MODEL, "champion", "2")
     return FilledStore(uri, exp_id, run_ids, xss_run_id, model, artifacts, secret)
 
 

@@ -49,6 +49,7 @@ async def test_runs_page_ordered_by_metric(jp_fetch, filled_store: FilledStore) 
     assert [r["run_id"] for r in page["runs"]] == [filled_store.run_ids[2], filled_store.run_ids[1]]
     assert page["runs"][0]["metrics"]["accuracy"] == pytest.approx(0.9)
     assert "loss" in page["metric_keys"] and "accuracy" in page["metric_keys"]
+    assert page["primary_metric"] == "accuracy"
     second = await get_json(
         jp_fetch,
         "experiments",

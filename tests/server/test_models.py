@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.server.conftest import FilledStore
+from tests.server.conftest import QUOTED_MODEL, FilledStore
 from tests.server.test_api import API, error_of, get_json
 
 
@@ -90,6 +90,24 @@ async def test_bad_promotions_are_refused(jp_fetch, filled_store, body, status, 
 
     aliases = MlflowClient(tracking_uri=filled_store.uri).get_registered_model("sentiment-model")
     assert {k: str(v) for k, v in aliases.aliases.items()} == {"champion": "1"}  # unchanged
+
+
+async def test_model_name_with_quotes(jp_fetch, filled_store: FilledStore) -> None:
+    # Given a model named with both quote characters; Then its versions, comparison
+    # and promotion work like any other
+    data = await get_json(jp_fetch, "model", name=QUOTED_MODEL)
+    assert [v["version"] for v in data["versions"]] == ["2", "1"]
+    assert data["versions"][0]["aliases"] == ["champion"]
+    cmp = await get_json(jp_fetch, "model/compare", name=QUOTED_MODEL, version="1")
+    assert cmp["current"]["version"] == "2"
+    assert cmp["primary"]["metric"] == "accuracy" and cmp["primary"]["worse"] is True
+    response = await jp_fetch(
+        API,
+        "model/promote",
+        method="POST",
+        body=json.dumps({"name": QUOTED_MODEL, "version": "1", "alias": "champion"}),
+    )
+    assert json.loads(response.body)["aliases"] == {"champion": "1"}
 
 
 async def test_compare_bad_params(jp_fetch, filled_store: FilledStore) -> None:

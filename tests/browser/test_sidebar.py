@@ -1,0 +1,303 @@
+"""The MLOps sidebar in a real JupyterLab, driven in Debian Chromium through playwright.
+
+A notebook runs real ``%%track`` cells in a real kernel; the sidebar must show the new runs,
+open one, insert code into the notebook, and promote a model from the Models tab.
+Screenshots go to ``test-output/sidebar/`` (light and dark theme).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+XSS = "<script>alert(1)</script>"
+HOSTILE_MODEL = "a'); import os #"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "sidebar"
+
+SETUP = "%load_ext jupyter_mlops\n%mlops_experiment sidebar-demo"
+TRAIN = """%%track --log-model model --register "{model}" -n {name}
+from sklearn.linear_model import LogisticRegression
+from sklearn.datasets import make_classification
+C = {c}
+note = "{note}"
+X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+model = LogisticRegression(C=C, max_iter=200).fit(X, y)
+accuracy = model.score(X, y)
+loss = [1.0 / (step + 1 + C) for step in range(6)]
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _notebook(path: Path) -> None:
+    cells = [SETUP]
+    cells.append(TRAIN.format(model=HOSTILE_MODEL, name="baseline", c=0.01, note="plain"))
+    cells.append(TRAIN.format(model=HOSTILE_MODEL, name=XSS, c=1.0, note=XSS))
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell-{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": src,
+            }
+            for i, src in enumerate(cells)
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb))
+
+
+@pytest.fixture
+def lab(project: Path, tmp_path: Path) -> Iterator[dict]:
+    """JupyterLab on loopback at the project root, our server extension on, news off."""
+    _notebook(project / "notebooks" / "train.ipynb")
+    settings = tmp_path / "lab-settings"
+    settings.mkdir()
+    (settings / "overrides.json").write_text(
+        json.dumps(
+            {
+                "@jupyterlab/apputils-extension:notification": {
+                    "fetchNews": "false",
+                    "checkForUpdates": False,
+                }
+            }
+        )
+    )
+    port, token = _free_port(), "sidebar-test-token"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(
+        {
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-user-settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DVC_NO_ANALYTICS": "1",
+            "JUPYTER_MLOPS_SPOOL_DIR": str(tmp_path / "spool"),
+            "GIT_AUTHOR_NAME": "Test User",
+            "GIT_AUTHOR_EMAIL": "test@example.invalid",
+            "GIT_COMMITTER_NAME": "Test User",
+            "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        }
+    )
+    log = (tmp_path / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.root_dir={project}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
+            f"--LabApp.app_settings_dir={settings}",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        cwd=project,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError((tmp_path / "lab.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield {"base": base, "token": token, "project": project, "log": tmp_path / "lab.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def page(lab: dict) -> Iterator[object]:
+    """A Chromium page (Debian's binary) that fails the test on any JS dialog."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        tab = context.new_page()
+        dialogs: list[str] = []
+        tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        tab.dialogs = dialogs
+        try:
+            yield tab
+        finally:
+            context.close()
+            browser.close()
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _cell_sources(page) -> list[str]:
+    return page.evaluate(
+        """() => {
+          const nb = window.jupyterapp.shell.currentWidget.content;
+          return nb.widgets.map(c => c.model.sharedModel.getSource());
+        }"""
+    )
+
+
+def test_sidebar_follows_runs_opens_one_and_promotes(lab: dict, page) -> None:
+    try:
+        _scenario(lab, page)
+    except BaseException:
+        _shot(page, "failure")
+        print(lab["log"].read_text()[-6000:])
+        raise
+
+
+def _scenario(lab: dict, page) -> None:
+    from mlflow.tracking import MlflowClient
+
+    page.goto(f"{lab['base']}/lab/tree/notebooks/train.ipynb?token={lab['token']}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget")
+    # Given the MLOps sidebar is open before anything is tracked
+    page.click("li[data-id='jupyter-mlops-sidebar']")
+    page.wait_for_selector("#jupyter-mlops-sidebar .jp-mlops-runsview")
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel"
+    )
+    # When the notebook runs its %%track cells in its kernel
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Then both runs appear in the sidebar without a manual refresh
+    page.wait_for_function(
+        "() => document.querySelectorAll('#jupyter-mlops-sidebar .jp-mlops-run').length >= 2",
+        timeout=90_000,
+    )
+    names = page.locator("#jupyter-mlops-sidebar .jp-mlops-run-name").all_inner_texts()
+    assert sorted(names) == sorted(["baseline", XSS])
+    # and the run named like a script renders as text: no script element, no alert
+    assert page.locator("#jupyter-mlops-sidebar script").count() == 0
+    assert (
+        "accuracy" in page.locator("#jupyter-mlops-sidebar .jp-mlops-run-metric").first.inner_text()
+    )
+    _shot(page, "1-sidebar-runs")
+
+    # The server and the kernel (in notebooks/) share the project-root store
+    uri = f"sqlite:///{lab['project'] / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    [exp] = [e for e in client.search_experiments() if e.name == "sidebar-demo"]
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    xss_run = runs[XSS]
+
+    # When the user opens the script-named run
+    page.locator("#jupyter-mlops-sidebar .jp-mlops-run", has_text="alert").click()
+    panel = page.locator(".jp-mlops-runpanel")
+    panel.locator(".jp-mlops-code").wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('.jp-mlops-runpanel .jp-mlops-code')"
+        ".textContent.includes('LogisticRegression')"
+    )
+    # Then its details show as text, with the cell's code and a metric chart
+    assert panel.locator("h2.jp-mlops-run-title").inner_text().startswith(XSS)
+    assert XSS in panel.locator(".jp-mlops-table").nth(1).inner_text()  # params: note
+    assert panel.locator("script").count() == 0
+    panel.locator(".jp-mlops-chart[data-metric='loss'] path").wait_for()
+    _shot(page, "2-run-panel")
+
+    # When the user asks for the magic restoring this run's data, it lands in the notebook
+    panel.get_by_role("button", name="Check out its data").click()
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.content !== undefined"
+        " && window.jupyterapp.shell.currentWidget.content.widgets !== undefined"
+    )
+    sources = _cell_sources(page)
+    assert f"%dvc_checkout {xss_run.info.run_id}" in sources
+
+    # The Models tab: promote version 2 after a comparison with the champion
+    page.click("#jupyter-mlops-sidebar .lm-TabBar-tab:has-text('Models')")
+    model_item = page.locator("#jupyter-mlops-sidebar .jp-mlops-model").first
+    model_item.wait_for()
+    # (the magic may keep the shell quotes in the name; either way it holds ' and #)
+    [model_name] = [m.name for m in client.search_registered_models()]
+    assert HOSTILE_MODEL in model_name
+    assert model_item.locator(".jp-mlops-model-name").inner_text() == model_name
+    model_item.click()
+    version2 = page.locator("#jupyter-mlops-sidebar .jp-mlops-version[data-version='2']")
+    version2.wait_for()
+    version2.get_by_role("button", name="Insert load code").click()
+    page.wait_for_timeout(500)
+    inserted = [s for s in _cell_sources(page) if "load_model" in s]
+    assert inserted, _cell_sources(page)
+    import ast
+
+    call = ast.parse(inserted[-1]).body[-1].value
+    assert ast.literal_eval(call.args[0]) == f"models:/{model_name}/2"
+
+    version2.get_by_role("button", name="Promote…").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator(".jp-mlops-compare tr[data-metric='accuracy']").wait_for()
+    _shot(page, "3-promote-dialog")
+    dialog.get_by_role("button", name="Promote").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll("
+        "'#jupyter-mlops-sidebar .jp-mlops-version[data-version=\"2\"] .jp-mlops-alias')]"
+        ".some(e => e.textContent === 'champion')",
+        timeout=30_000,
+    )
+    holder = client.get_model_version_by_alias(model_name, "champion")
+    assert str(holder.version) == "2"
+    _shot(page, "4-promoted")
+
+    # Dark theme: the same views stay readable (theme variables only)
+    page.evaluate(
+        "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+    )
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    page.wait_for_timeout(800)
+    _shot(page, "5-dark-theme")
+    bg = page.evaluate(
+        "getComputedStyle(document.querySelector('#jupyter-mlops-sidebar')).backgroundColor"
+    )
+    assert bg != "rgb(255, 255, 255)"
+    assert page.dialogs == []
