@@ -7,9 +7,7 @@ notebook and the experiment, so every ``%%track`` cell becomes a child run.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-import json
 import os
 import re
 import subprocess
@@ -36,6 +34,13 @@ from jupyter_mlops.core.contracts import (
     TAG_USER,
 )
 from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.execution import (
+    CellCallback,
+    CellFailure,
+    check_kernel,
+    execute,
+    read_notebook,
+)
 from jupyter_mlops.core.gates import GateResult, evaluate_gates, parse_gates
 from jupyter_mlops.core.parameters import inject_parameters, notebook_experiment
 from jupyter_mlops.core.store import get_client, project_root, resolve_tracking_uri, sqlite_path
@@ -47,38 +52,6 @@ if TYPE_CHECKING:
 # The experiment ``jupyter mlops run`` chose; ``%mlops_experiment`` in the kernel yields to it.
 ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"
 DEFAULT_EXPERIMENT = "Default"
-
-
-def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
-    """Read an .ipynb file; UsageProblem when it is missing or not a notebook."""
-    import nbformat
-
-    file = Path(path)
-    if not file.is_file():
-        raise UsageProblem(f"notebook not found: {file}")
-    try:
-        return nbformat.read(file, as_version=4)
-    except Exception as exc:  # nbformat raises several unrelated types for a bad file
-        raise UsageProblem(f"{file} is not a readable notebook: {exc}") from exc
-
-
-@dataclass
-class CellFailure:
-    """Where and how the notebook raised."""
-
-    cell_index: int  # position in the executed notebook (0-based)
-    cell_id: str | None
-    first_line: str
-    ename: str
-    evalue: str
-
-    def describe(self) -> str:
-        """One line naming the cell and the error."""
-        ident = f" (id {self.cell_id})" if self.cell_id else ""
-        where = f"cell {self.cell_index + 1}{ident}"
-        if self.first_line:
-            where += f" `{self.first_line}`"
-        return f"notebook raised in {where}: {self.ename}: {self.evalue}".rstrip(": ")
 
 
 @dataclass
@@ -102,9 +75,6 @@ class PipelineResult:
         if any(not g.passed for g in self.gates):
             return EXIT_GATE_FAILED
         return EXIT_OK
-
-
-CellCallback = Callable[[int, int], None]  # (code cells done, code cells in total)
 
 
 def run_notebook(
@@ -131,6 +101,7 @@ def run_notebook(
     source_name = _source_name(notebook_file)
     exp_name = experiment or notebook_experiment(nb) or os.environ.get("MLFLOW_EXPERIMENT_NAME")
     exp_name = exp_name or DEFAULT_EXPERIMENT
+    check_kernel(nb, kernel_name)
     # MLflow's import and the run's creation overlap the kernel's start; so does nbconvert's
     # HTML set-up with the cells' execution.
     parent = _background(_start_parent, uri, exp_name, notebook_file, source_name, params, run_name)
@@ -147,7 +118,7 @@ def run_notebook(
             on_cell=on_cell,
             before_cells=lambda: parent.result().kernel_settings(),
         )
-        started = parent.result()
+        started: StartedRun = parent.result()
         html_ready.result()
         result = PipelineResult(started.run_id, started.experiment_id, uri, source_name, params)
         result.failure = failure
@@ -159,11 +130,19 @@ def run_notebook(
         status = "KILLED"
         raise
     finally:
-        if parent.done() and parent.exception() is None:
-            parent.result().client.set_terminated(parent.result().run_id, status)
+        _terminate(parent, status)
     if result.failure is None:
         result.gates = evaluate_gates(started.client, started.run_id, gate_list, model)
     return result
+
+
+def _terminate(parent: Future[StartedRun], status: str) -> None:
+    """Close the parent run with ``status`` once it exists (never leave it RUNNING)."""
+    try:
+        started = parent.result()
+    except Exception:  # its creation failed: the error surfaces from the run itself
+        return
+    started.client.set_terminated(started.run_id, status)
 
 
 def _background(function: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -215,78 +194,6 @@ def kernel_environment(uri: str, source_name: str, experiment: str) -> dict[str,
         }
     )
     return env
-
-
-def execute(
-    nb: NotebookNode,
-    cwd: Path,
-    env: Mapping[str, str],
-    *,
-    timeout: float | None = None,
-    kernel_name: str | None = None,
-    on_cell: CellCallback | None = None,
-    before_cells: Callable[[], Mapping[str, str]] | None = None,
-) -> CellFailure | None:
-    """Run every cell with nbclient in ``cwd``; the failure (cell + error) or None.
-
-    ``before_cells`` (called in a worker thread once the kernel is up) returns environment
-    variables set in the kernel's ``os.environ`` before the first cell runs.
-    """
-    from jupyter_client.kernelspec import NoSuchKernel
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellControlSignal, CellExecutionError, DeadKernelError
-
-    total = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
-    state = {"index": 0, "done": 0, "announced": before_cells is None}
-
-    async def started(cell: Any, cell_index: int) -> None:
-        state["index"] = cell_index
-        if not state["announced"]:
-            state["announced"] = True
-            assert before_cells is not None
-            extra = await asyncio.get_running_loop().run_in_executor(None, before_cells)
-            await _set_kernel_environ(client, dict(extra))
-
-    def executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
-        state["done"] += 1
-        if on_cell is not None:
-            on_cell(state["done"], total)
-
-    options: dict[str, Any] = {"timeout": timeout, "resources": {"metadata": {"path": str(cwd)}}}
-    if kernel_name:
-        options["kernel_name"] = kernel_name
-    client = NotebookClient(nb, on_cell_start=started, on_cell_executed=executed, **options)
-    try:
-        client.execute(env=dict(env))
-    except CellExecutionError as exc:
-        return _failure(nb, state["index"], exc.ename, exc.evalue)
-    except DeadKernelError as exc:
-        return _failure(nb, state["index"], "DeadKernelError", str(exc) or "the kernel died")
-    except CellControlSignal as exc:  # CellTimeoutError
-        return _failure(nb, state["index"], type(exc).__name__, str(exc).splitlines()[0])
-    except NoSuchKernel as exc:
-        raise UsageProblem(f"no Jupyter kernel named {exc.name!r} is installed") from exc
-    return None
-
-
-async def _set_kernel_environ(client: Any, values: dict[str, str]) -> None:
-    """Set ``os.environ`` entries in the kernel with a silent request (no cell, no count)."""
-    code = f"__import__('os').environ.update({json.dumps(values)})"
-    reply = await client.async_wait_for_reply(
-        client.kc.execute(code, silent=True, store_history=False)
-    )
-    if reply is None or reply["content"].get("status") != "ok":
-        raise MlopsError("could not tell the kernel its parent run")
-
-
-def _failure(nb: NotebookNode, index: int, ename: str, evalue: str) -> CellFailure:
-    cell = nb.cells[index] if 0 <= index < len(nb.cells) else None
-    source = cell.source if cell is not None else ""
-    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
-    if len(first) > 60:
-        first = first[:57] + "..."
-    evalue = " ".join(str(evalue).split())
-    return CellFailure(index, cell.get("id") if cell is not None else None, first, ename, evalue)
 
 
 def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:

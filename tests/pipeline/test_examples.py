@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -109,12 +110,19 @@ def test_fresh_venv_from_binder_files_runs_the_quickstart(tmp_path: Path) -> Non
         capture_output=True, text=True, env=env, check=True, cwd=tmp_path,
     ).stdout.strip()  # fmt: skip
     assert installed.startswith(str(venv)), "the checkout must be installed into the fresh venv"
+    for command, module in (("jupyter", "jupyter"), ("jupyter-server", "jupyter_server")):
+        # the shared packages' console scripts belong to the other interpreter: wrap them
+        script = venv / "bin" / command
+        script.write_text(f'#!/bin/sh\nexec "{python}" -m {module} "$@"\n')
+        script.chmod(0o755)
+    assert shutil.which("jupyter", path=env["PATH"]) == str(venv / "bin" / "jupyter")
     post = subprocess.run(
         ["bash", str(BINDER / "postBuild")], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert post.returncode == 0, post.stdout + post.stderr
     assert "jupyter_mlops" in post.stdout + post.stderr
+    assert (venv / "etc" / "jupyter" / "jupyter_server_config.d" / "jupyter_mlops.json").is_file()
 
     demo = tmp_path / "demo"
     run = subprocess.run(

@@ -251,11 +251,13 @@ def test_usage_errors_exit_64_before_any_run_is_created(project, tracking_uri, c
         main(["run", str(nb_path), "--gate", "accuracy>=champion"]),
         main(["run", str(nb_path), "-f", str(project / "nope.yaml")]),
         main(["run", str(project / "broken.ipynb")]),
+        main(["run", str(nb_path), "--kernel", "no-such-kernel"]),
     ]
 
-    assert codes == [EXIT_USAGE] * 6
+    assert codes == [EXIT_USAGE] * 7
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 6
+    assert len(err) == 7
+    assert err[-1] == "jupyter mlops: error: no Jupyter kernel named 'no-such-kernel' is installed"
     assert all(line.startswith("jupyter mlops: error: ") for line in err)
     client = MlflowClient(tracking_uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])

@@ -1,0 +1,136 @@
+"""Executing a notebook with nbclient: the kernel's environment, progress, and where it failed.
+
+The only module that drives nbclient; ``pipeline`` decides what runs, this runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_mlops.core.errors import MlopsError, UsageProblem
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+CellCallback = Callable[[int, int], None]  # (code cells done, code cells in total)
+
+
+def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
+    """Read an .ipynb file; UsageProblem when it is missing or not a notebook."""
+    import nbformat
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageProblem(f"notebook not found: {file}")
+    try:
+        return nbformat.read(file, as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types for a bad file
+        raise UsageProblem(f"{file} is not a readable notebook: {exc}") from exc
+
+
+@dataclass
+class CellFailure:
+    """Where and how the notebook raised."""
+
+    cell_index: int  # position in the executed notebook (0-based)
+    cell_id: str | None
+    first_line: str
+    ename: str
+    evalue: str
+
+    def describe(self) -> str:
+        """One line naming the cell and the error."""
+        ident = f" (id {self.cell_id})" if self.cell_id else ""
+        where = f"cell {self.cell_index + 1}{ident}"
+        if self.first_line:
+            where += f" `{self.first_line}`"
+        return f"notebook raised in {where}: {self.ename}: {self.evalue}".rstrip(": ")
+
+
+def check_kernel(nb: NotebookNode, kernel_name: str | None) -> None:
+    """UsageProblem, before any run exists, when the notebook's kernel is not installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    name = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel as exc:
+        raise UsageProblem(f"no Jupyter kernel named {name!r} is installed") from exc
+
+
+def execute(
+    nb: NotebookNode,
+    cwd: Path,
+    env: Mapping[str, str],
+    *,
+    timeout: float | None = None,
+    kernel_name: str | None = None,
+    on_cell: CellCallback | None = None,
+    before_cells: Callable[[], Mapping[str, str]] | None = None,
+) -> CellFailure | None:
+    """Run every cell with nbclient in ``cwd``; the failure (cell + error) or None.
+
+    ``before_cells`` (called in a worker thread once the kernel is up) returns environment
+    variables set in the kernel's ``os.environ`` before the first cell runs.
+    """
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellControlSignal, CellExecutionError, DeadKernelError
+
+    total = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+    state = {"index": 0, "done": 0, "announced": before_cells is None}
+
+    async def started(cell: Any, cell_index: int) -> None:
+        state["index"] = cell_index
+        if not state["announced"]:
+            state["announced"] = True
+            assert before_cells is not None
+            extra = await asyncio.get_running_loop().run_in_executor(None, before_cells)
+            await _set_kernel_environ(client, dict(extra))
+
+    def executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
+        state["done"] += 1
+        if on_cell is not None:
+            on_cell(state["done"], total)
+
+    options: dict[str, Any] = {"timeout": timeout, "resources": {"metadata": {"path": str(cwd)}}}
+    if kernel_name:
+        options["kernel_name"] = kernel_name
+    client = NotebookClient(nb, on_cell_start=started, on_cell_executed=executed, **options)
+    try:
+        client.execute(env=dict(env))
+    except CellExecutionError as exc:
+        return _failure(nb, state["index"], exc.ename, exc.evalue)
+    except DeadKernelError as exc:
+        return _failure(nb, state["index"], "DeadKernelError", str(exc) or "the kernel died")
+    except CellControlSignal as exc:  # CellTimeoutError
+        return _failure(nb, state["index"], type(exc).__name__, str(exc).splitlines()[0])
+    except NoSuchKernel as exc:
+        raise UsageProblem(f"no Jupyter kernel named {exc.name!r} is installed") from exc
+    return None
+
+
+async def _set_kernel_environ(client: Any, values: dict[str, str]) -> None:
+    """Set ``os.environ`` entries in the kernel with a silent request (no cell, no count)."""
+    code = f"__import__('os').environ.update({json.dumps(values)})"
+    reply = await client.async_wait_for_reply(
+        client.kc.execute(code, silent=True, store_history=False)
+    )
+    if reply is None or reply["content"].get("status") != "ok":
+        raise MlopsError("could not tell the kernel its parent run")
+
+
+def _failure(nb: NotebookNode, index: int, ename: str, evalue: str) -> CellFailure:
+    cell = nb.cells[index] if 0 <= index < len(nb.cells) else None
+    source = cell.source if cell is not None else ""
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    if len(first) > 60:
+        first = first[:57] + "..."
+    evalue = " ".join(str(evalue).split())
+    return CellFailure(index, cell.get("id") if cell is not None else None, first, ename, evalue)
