@@ -85,7 +85,12 @@ class PromoteHandler(MlopsHandler):
     def user_name(self) -> str | None:
         """The jupyter-server user making the request, recorded in the promotion history."""
         user = self.current_user
-        return getattr(user, "username", None) or getattr(user, "name", None)
+        name = getattr(user, "name", None) or getattr(user, "username", None)
+        # token-only servers give every visitor a random anonymous identity: record the
+        # server's own OS user instead (core's default) rather than a meaningless id
+        if not name or str(name).startswith("Anonymous"):
+            return None
+        return str(name)
 
 
 ROUTES: list[tuple[str, type[MlopsHandler]]] = [

@@ -129,7 +129,7 @@ export class ModelsView extends Widget {
   }
 
   private versionRow(detail: IModelDetail, version: IModelVersion, alias: () => string): HTMLElement {
-    const metricText = Object.entries(version.metrics).slice(0, 3).map(([k, v]) => `${k} ${num(v)}`).join(' · ');
+    const metricText = Object.entries(version.metrics).sort(([a], [b]) => a.length - b.length).slice(0, 3).map(([k, v]) => `${k} ${num(v)}`).join(' · ');
     const badges = version.aliases.map(a => h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, a));
     const uri = `models:/${detail.name}/${version.version}`;
     const actions = h(
