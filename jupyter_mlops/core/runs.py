@@ -98,7 +98,7 @@ def query_runs(
     filters = _parse_filter(filter_string)
     parsed_orders = [_parse_order(o) for o in orders]
     db = sqlite_path(tracking_uri)
-    if db is not None and db.exists():
+    if db is not None and db.exists() and all(str(e).isdigit() for e in experiment_ids):
         from jupyter_mlops.core._runs_sql import SqlPlan
 
         plan = SqlPlan.build(filters, parsed_orders)
@@ -249,7 +249,7 @@ def _current_experiment_name() -> str | None:
 def run_keys(tracking_uri: str, experiment_ids: list[str]) -> dict[str, list[str]]:
     """Sorted metric and param names used by the active runs of the experiments."""
     db = sqlite_path(tracking_uri)
-    if db is not None and db.exists():
+    if db is not None and db.exists() and all(str(e).isdigit() for e in experiment_ids):
         from jupyter_mlops.core._runs_sql import run_keys as sql_keys
 
         try:

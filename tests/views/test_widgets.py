@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -16,10 +17,14 @@ PLOTLY = "application/vnd.plotly.v1+json"
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture
-def runs_store(tracking_uri):
-    """Experiment 'exp' with 12 runs: lr, opt params; accuracy (with history) and loss."""
-    client = MlflowClient(tracking_uri)
+@pytest.fixture(scope="module")
+def _runs_db(tmp_path_factory, empty_store_template) -> str:
+    """Experiment 'exp': 12 runs with lr, opt; accuracy (3-step history), val_loss; plus one
+    metric-less run whose ``opt`` param is hostile HTML. Read-only for the tests below."""
+    db = tmp_path_factory.mktemp("widgets") / "mlflow.db"
+    shutil.copyfile(empty_store_template, db)
+    uri = f"sqlite:///{db}"
+    client = MlflowClient(uri)
     exp = client.create_experiment("exp")
     for i in range(12):
         run = client.create_run(exp, run_name=XSS if i == 5 else f"run-{i:02d}")
@@ -30,7 +35,16 @@ def runs_store(tracking_uri):
             client.log_metric(rid, "accuracy", 0.5 + 0.03 * i + 0.01 * step, step=step)
         client.log_metric(rid, "val_loss", 1.0 - 0.05 * i)
         client.set_terminated(rid)
-    return tracking_uri
+    bad = client.create_run(exp, run_name="bad")
+    client.log_param(bad.info.run_id, "opt", XSS)  # keys cannot hold '<'; values can
+    return uri
+
+
+@pytest.fixture
+def runs_store(_runs_db, monkeypatch):
+    """The shared store, made the default through MLFLOW_TRACKING_URI."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _runs_db)
+    return _runs_db
 
 
 def _assert_escaped(text: str) -> None:
@@ -44,7 +58,7 @@ def test_first_page_sorted_by_primary_metric_with_best_highlighted(runs_store):
     assert w.primary_metric.value == "accuracy" and w.higher_is_better.value is True
     assert w.order_by == "metrics.`accuracy` DESC"
     assert [r.run_name for r in w.page.runs] == [f"run-{i:02d}" for i in (11, 10, 9, 8, 7)]
-    assert w.page.total == 12 and w.best.run_name == "run-11"
+    assert w.page.total == 13 and w.best.run_name == "run-11"
     assert "★" in w.rows()[0][0] and w.rows()[1][0] == ""
     assert "best run (highest accuracy): run-11" in w.static_text()
 
@@ -65,7 +79,7 @@ def test_sort_filter_and_paging_controls_requery_the_store(runs_store):
     assert "bad filter" in w.status.value
     w.filter_text.value = ""
     w.apply_filter.click()
-    assert w.status.value == "" and w.page.total == 12
+    assert w.status.value == "" and w.page.total == 13
 
 
 def test_lower_is_better_metric_flips_direction_and_best(runs_store):
@@ -100,14 +114,10 @@ def test_selection_draws_parcoords_histories_and_diff(runs_store):
 
 
 def test_everything_run_supplied_is_escaped(runs_store):
-    client = MlflowClient(runs_store)
-    exp = client.get_experiment_by_name("exp").experiment_id
-    run = client.create_run(exp, run_name="bad")
-    client.log_param(run.info.run_id, "opt", XSS)  # keys cannot hold '<'; values can
-    client.log_metric(run.info.run_id, "accuracy", 2.0)
     w = compare_runs("exp")
     xss_run = next(r for r in w.page.runs if r.run_name == XSS)
-    w.select([xss_run.run_id, run.info.run_id])
+    bad_run = next(r for r in w.page.runs if r.run_name == "bad")
+    w.select([xss_run.run_id, bad_run.run_id])
     for text in (w.table.value, w.static_html(), w.header.value, w.diff.value):
         _assert_escaped(text)
     assert html.escape(XSS) in w.table.value
