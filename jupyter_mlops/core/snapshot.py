@@ -169,14 +169,22 @@ def link_literal_paths(
 
 @contextlib.contextmanager
 def _quiet_dvc() -> Iterator[None]:
-    """Keep DVC's CLI hints ("To track the changes with git, run ...") out of the notebook."""
+    """Keep DVC's CLI hints and spinners out of the notebook (the Snapshot says what happened).
+
+    DVC logs hints ("To track the changes with git, run ...") and shows ``rich`` spinners
+    ("Collecting stages ..."), which in a kernel become empty display outputs.
+    """
+    from dvc.ui import ui
+
     log = logging.getLogger("dvc")
-    level = log.level
+    level, quiet = log.level, ui.error_console.quiet
     log.setLevel(logging.WARNING)
+    ui.error_console.quiet = True
     try:
         yield
     finally:
         log.setLevel(level)
+        ui.error_console.quiet = quiet
 
 
 @contextlib.contextmanager
