@@ -119,8 +119,9 @@ class CompareRuns(StaticFallback, widgets.VBox):
         )
         self.charts = widgets.Output()
         self.diff = widgets.HTML()
+        self._quiet = False  # set while one change moves several controls: one query only
         self.primary_metric.observe(self._on_primary, "value")
-        self.higher_is_better.observe(lambda _: self.refresh(), "value")
+        self.higher_is_better.observe(lambda _: self._go(self.offset), "value")
         self.sort_column.observe(lambda _: self._go(0), "value")
         self.sort_ascending.observe(lambda _: self._go(0), "value")
         self.apply_filter.on_click(lambda _: self._go(0))
@@ -157,6 +158,8 @@ class CompareRuns(StaticFallback, widgets.VBox):
         return f"{_order_key(self.sort_column.value)} {direction}"
 
     def _go(self, offset: int) -> None:
+        if self._quiet:
+            return
         self.offset = max(0, min(offset, max(self.reachable - 1, 0)))
         self.offset -= self.offset % self.page_size
         self.refresh()
@@ -271,11 +274,17 @@ class CompareRuns(StaticFallback, widgets.VBox):
         return f"{run.run_name or '(unnamed)'}{value} · {run.run_id[:8]}"
 
     def _on_primary(self, change: dict[str, Any]) -> None:
+        """A new primary metric: default its direction and sort by it, best first."""
         metric = change["new"]
-        with self.hold_trait_notifications():
+        self._quiet = True
+        try:
             if metric:
                 self.higher_is_better.value = core_runs.higher_is_better(metric)
-        self.refresh()
+                self.sort_column.value = f"metrics.{metric}"
+                self.sort_ascending.value = not self.higher_is_better.value
+        finally:
+            self._quiet = False
+        self._go(0)
 
     def _on_select(self, change: dict[str, Any]) -> None:
         page_ids = {r.run_id for r in self.page.runs}

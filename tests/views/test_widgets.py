@@ -86,6 +86,7 @@ def test_lower_is_better_metric_flips_direction_and_best(runs_store):
     w = compare_runs("exp")
     w.primary_metric.value = "val_loss"
     assert w.higher_is_better.value is False
+    assert w.order_by == "metrics.`val_loss` ASC" and w.page.runs[0].run_name == "run-11"
     assert w.best.run_name == "run-11"  # val_loss lowest for the last run
     w.higher_is_better.value = True
     assert w.best.run_name == "run-00"
