@@ -74,6 +74,8 @@ def _scenario(lab, page, screenshot) -> None:
     page.locator(".widget-select-multiple select").first.select_option(index=[0, 1])
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     assert page.locator(".js-plotly-plot").count() == 2  # parcoords + metric history
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    screenshot(page, "views", "compare-charts")
     assert "param: C" in page.locator(".widget-html", has_text="fields differ").first.inner_text()
 
     # the registry widget: pick version 2, promote, confirm

@@ -235,3 +235,17 @@ def test_keys_and_metric_direction(store):
     assert higher_is_better("accuracy") and higher_is_better("f1")
     assert not higher_is_better("val_loss") and not higher_is_better("test_error")
     assert not higher_is_better("RMSE")
+
+
+def test_core_views_modules_import_no_front_end_and_no_mlflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, jupyter_mlops.core.runs, jupyter_mlops.core.registry, "
+        "jupyter_mlops.core._runs_sql\n"
+        "print(sorted(m for m in ('IPython', 'ipywidgets', 'tornado', 'mlflow') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
