@@ -216,7 +216,8 @@ def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list
     import mlflow
 
     client = get_client(tracking_uri)
-    if experiment is None:
+    implicit = experiment is None
+    if implicit:
         experiment = _current_experiment_name()
     if experiment is None:
         from mlflow.tracking import fluent
@@ -232,6 +233,8 @@ def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list
         except mlflow.exceptions.MlflowException:
             found = None
     if found is None:
+        if implicit:  # %mlops_experiment named it, but nothing was tracked there yet
+            return []
         raise UsageProblem(f"no experiment named {experiment!r} in {tracking_uri}")
     return [found.experiment_id]
 

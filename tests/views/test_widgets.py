@@ -250,3 +250,13 @@ def test_registry_escapes_run_names_and_shows_legacy_stage(registered):
     for text in (w.table.value, w.static_html()):
         _assert_escaped(text)
     assert html.escape(XSS) in w.table.value
+
+
+def test_current_experiment_without_runs_yet_is_an_empty_table(runs_store, monkeypatch):
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "not-tracked-yet")
+    w = compare_runs()
+    assert w.page.total == 0 and "runs 0-0 of 0" in w.static_text()
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "exp")
+    assert compare_runs().page.total == 13
+    with pytest.raises(Exception, match="no experiment named 'nope'"):
+        compare_runs("nope")
