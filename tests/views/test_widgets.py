@@ -106,7 +106,12 @@ def test_selection_draws_parcoords_histories_and_diff(runs_store):
     assert w.selected == [first.run_id, w.page.runs[0].run_id]
     w.select([first.run_id, second.run_id])
     parcoords = w.charts.outputs[0]["data"][PLOTLY]["data"][0]
-    assert [d["label"] for d in parcoords["dimensions"]] == ["lr", "opt", "accuracy", "val_loss"]
+    assert [d["label"] for d in parcoords["dimensions"]] == ["lr", "opt", "val_loss", "accuracy"]
+    adam = [r.run_id for r in w.page.runs if r.params.get("opt") == "adam"]
+    w.select(adam)  # 'opt' is the same for all of them: no axis for it
+    labels = [d["label"] for d in w.charts.outputs[0]["data"][PLOTLY]["data"][0]["dimensions"]]
+    assert "opt" not in labels and labels[-1] == "accuracy"
+    w.select([first.run_id, second.run_id])
     history = w.charts.outputs[1]["data"][PLOTLY]["data"]
     assert len(history) == 2 and len(history[0]["x"]) == 3
     assert "param: opt" in w.diff.value and "metric: accuracy" in w.diff.value
