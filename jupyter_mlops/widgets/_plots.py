@@ -30,6 +30,19 @@ def figure_output(fig: Any, summary: str) -> dict[str, Any]:
     }
 
 
+def axes(
+    keys: list[str], values: list[dict[str, Any]], cap: int, keep: str | None = None
+) -> list[str]:
+    """Keys worth an axis: those that differ between the runs (all, for one run), capped."""
+    present = [k for k in keys if any(k in v for v in values)]
+    if len(values) > 1:
+        present = [k for k in present if len({str(v.get(k)) for v in values}) > 1 or k == keep]
+    if keep in present:  # the primary metric is always drawn, last
+        present.remove(keep)
+        return [*present[: cap - 1], keep]
+    return present[:cap]
+
+
 def _as_float(value: Any) -> float | None:
     try:
         number = float(value)

@@ -321,8 +321,8 @@ class CompareRuns(StaticFallback, widgets.VBox):
             self.diff.value = notice("select runs to compare them; two for a side-by-side diff")
             return
         metric = self.primary_metric.value
-        params = _axes(self.param_keys, [r.params for r in runs], MAX_AXES // 2)
-        metrics = _axes(self.metric_keys, [r.metrics for r in runs], MAX_AXES // 2, metric)
+        params = _plots.axes(self.param_keys, [r.params for r in runs], MAX_AXES // 2)
+        metrics = _plots.axes(self.metric_keys, [r.metrics for r in runs], MAX_AXES // 2, metric)
         figs = [
             _plots.figure_output(
                 _plots.parallel_coordinates(
@@ -371,19 +371,6 @@ class CompareRuns(StaticFallback, widgets.VBox):
         rows = [[row[i] for i in idx] for row in self.rows()[:STATIC_ROWS]]
         table = text_table(columns, rows)
         return f"Run comparison — {self._summary_line()}\n{self._best_line()}\n{table}"
-
-
-def _axes(
-    keys: list[str], values: list[dict[str, Any]], cap: int, keep: str | None = None
-) -> list[str]:
-    """Keys worth an axis: those that differ between the runs (all, for one run), capped."""
-    present = [k for k in keys if any(k in v for v in values)]
-    if len(values) > 1:
-        present = [k for k in present if len({str(v.get(k)) for v in values}) > 1 or k == keep]
-    if keep in present:  # the primary metric is always drawn, last
-        present.remove(keep)
-        return [*present[: cap - 1], keep]
-    return present[:cap]
 
 
 def _id_filter(run_ids: list[str] | None) -> str | None:
