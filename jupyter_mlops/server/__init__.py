@@ -41,4 +41,11 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     base = url_path_join(web_app.settings["base_url"], API_PREFIX)
     handlers = [(url_path_join(base, path) + "/?", cls, kwargs) for path, cls in all_routes()]
     web_app.add_handlers(".*$", handlers)
+    warming = pool.submit(store.warm)
+    warming.add_done_callback(
+        lambda done: (
+            done.exception()
+            and serverapp.log.warning("jupyter-mlops: store warm-up failed: %s", done.exception())
+        )
+    )
     serverapp.log.info("jupyter-mlops: sidebar API at %s reading %s", base, store.tracking_uri)

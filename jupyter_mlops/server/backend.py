@@ -67,6 +67,7 @@ class StoreView:
         self.tracking_uri = tracking_uri
         self.max_artifact_bytes = max_artifact_bytes
         self.max_entries = max_entries
+        self.ready = False
 
     @property
     def client(self) -> Any:
@@ -97,7 +98,7 @@ class StoreView:
         limit: int,
     ) -> dict[str, Any]:
         """One page of an experiment's runs, by the core run query the widgets use."""
-        from jupyter_mlops.core.runs import query_runs, run_keys
+        from jupyter_mlops.core.runs import query_runs
 
         self.experiment(experiment_id)
         page = query_runs(
@@ -108,14 +109,25 @@ class StoreView:
             offset=offset,
             limit=limit,
         )
-        result = page.to_dict()
-        if offset == 0:
-            from jupyter_mlops.core.registry import default_primary_metric
+        return page.to_dict()
 
-            keys = run_keys(self.tracking_uri, [experiment_id])["metrics"]
-            result["metric_keys"] = keys
-            result["primary_metric"] = default_primary_metric(keys)
-        return result
+    def keys(self, experiment_id: str) -> dict[str, Any]:
+        """Metric and param names of an experiment's runs, and the metric to sort by default."""
+        from jupyter_mlops.core.registry import default_primary_metric
+        from jupyter_mlops.core.runs import run_keys
+
+        self.experiment(experiment_id)
+        keys = run_keys(self.tracking_uri, [experiment_id])
+        return {**keys, "primary_metric": default_primary_metric(keys["metrics"])}
+
+    def warm(self) -> None:
+        """Import the query code and open the store ahead of the first request (background)."""
+        from jupyter_mlops.core.runs import query_runs
+
+        found = self.client.search_experiments(max_results=1)
+        if found:
+            query_runs(self.tracking_uri, [found[0].experiment_id], limit=1)
+        self.ready = True
 
     def experiment(self, experiment_id: str) -> dict[str, Any]:
         """One experiment; NotFound when the id is unknown."""

@@ -42,6 +42,17 @@ class RunsHandler(MlopsHandler):
         )
 
 
+class KeysHandler(MlopsHandler):
+    """GET ``experiments/<id>/keys``: metric/param names and the default primary metric."""
+
+    @web.authenticated
+    async def get(self, experiment_id: str) -> None:
+        """Names used by the experiment's runs."""
+        await self.reply(
+            "run keys", lambda: self.store.keys(self.checked_id(experiment_id, "experiment"))
+        )
+
+
 class RunHandler(MlopsHandler):
     """GET ``runs/<run_id>``: params, metrics, tags, inputs and artifact list of one run."""
 
@@ -90,6 +101,7 @@ class ArtifactHandler(MlopsHandler):
 ROUTES: list[tuple[str, type[MlopsHandler]]] = [
     (r"experiments", ExperimentsHandler),
     (r"experiments/([^/]+)/runs", RunsHandler),
+    (r"experiments/([^/]+)/keys", KeysHandler),
     (r"runs/([^/]+)", RunHandler),
     (r"runs/([^/]+)/metric-history", MetricHistoryHandler),
     (r"runs/([^/]+)/artifact", ArtifactHandler),
@@ -116,7 +128,11 @@ class StatusHandler(MlopsHandler):
 
         await self.reply(
             "status",
-            lambda: {"tracking_uri": redact(self.store.tracking_uri), "version": __version__},
+            lambda: {
+                "tracking_uri": redact(self.store.tracking_uri),
+                "version": __version__,
+                "ready": self.store.ready,
+            },
         )
 
 

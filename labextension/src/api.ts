@@ -25,8 +25,12 @@ export interface IRunPage {
   total: number;
   offset: number;
   limit: number;
-  metric_keys?: string[];
-  primary_metric?: string | null;
+}
+
+export interface IRunKeys {
+  metrics: string[];
+  params: string[];
+  primary_metric: string | null;
 }
 
 export interface IArtifact {
@@ -170,6 +174,8 @@ export const api = {
         filter: options.filter || undefined
       }
     ),
+  keys: (experimentId: string): Promise<IRunKeys> =>
+    getJson<IRunKeys>(`experiments/${encodeURIComponent(experimentId)}/keys`),
   run: (runId: string): Promise<IRunDetail> =>
     getJson<IRunDetail>(`runs/${encodeURIComponent(runId)}`),
   metricHistory: async (runId: string, key: string): Promise<IMetricPoint[]> =>

@@ -148,13 +148,21 @@ export class RunsView extends Widget {
       return false;
     }
     this.message.textContent = '';
-    const sortedBy = this.metric;
-    this.updateMetrics(page.metric_keys ?? [], page.primary_metric ?? null);
-    if (this.metric !== sortedBy) {
-      return this.reload(quiet); // the primary metric changed: fetch the page in its order
-    }
     const signature = JSON.stringify([page.total, page.runs.map(r => [r.run_id, r.status, r.metrics])]);
     const changed = signature !== this.signature;
+    if (changed) {
+      // New or changed runs may bring new metric names: refresh them (one cheap query).
+      const sortedBy = this.metric;
+      try {
+        const keys = await api.keys(this.experimentId);
+        this.updateMetrics(keys.metrics, keys.primary_metric);
+      } catch {
+        // keep the current metric list
+      }
+      if (this.metric !== sortedBy) {
+        return this.reload(quiet); // the primary metric changed: fetch the page in its order
+      }
+    }
     this.signature = signature;
     this.runs = page.runs;
     this.total = page.total;

@@ -48,8 +48,9 @@ async def test_runs_page_ordered_by_metric(jp_fetch, filled_store: FilledStore) 
     assert page["total"] == 4
     assert [r["run_id"] for r in page["runs"]] == [filled_store.run_ids[2], filled_store.run_ids[1]]
     assert page["runs"][0]["metrics"]["accuracy"] == pytest.approx(0.9)
-    assert "loss" in page["metric_keys"] and "accuracy" in page["metric_keys"]
-    assert page["primary_metric"] == "accuracy"
+    keys = await get_json(jp_fetch, "experiments", filled_store.experiment_id, "keys")
+    assert keys["metrics"] == ["accuracy", "loss"] and keys["params"] == ["learning_rate", "note"]
+    assert keys["primary_metric"] == "accuracy"
     second = await get_json(
         jp_fetch,
         "experiments",
@@ -157,7 +158,11 @@ async def test_symlink_escape_is_refused(jp_fetch, filled_store: FilledStore) ->
 
 async def test_unknown_ids_are_404_json(jp_fetch, filled_store: FilledStore) -> None:
     missing = "0" * 32
-    for parts in (("runs", missing), ("experiments", "987654", "runs")):
+    for parts in (
+        ("runs", missing),
+        ("experiments", "987654", "runs"),
+        ("experiments", "987654", "keys"),
+    ):
         code, body = await error_of(jp_fetch, *parts)
         assert code == 404, parts
         assert body["error"]
@@ -210,4 +215,5 @@ async def test_status_redacts_passwords(jp_fetch, filled_store) -> None:
 
     data = await get_json(jp_fetch, "status")
     assert data["tracking_uri"] == filled_store.uri
+    assert isinstance(data["ready"], bool)
     assert redact("postgresql://me:s3cret@db:5432/ml") == "postgresql://me:***@db:5432/ml"
