@@ -162,10 +162,13 @@ def main() -> None:
         f"ratio {theirs / warm:6.1f}x"
     )
     print(f"  REST API right after a new run was logged {after_add * 1000:.1f} ms (page correct)")
-    goal_warm, goal_cold = warm <= 0.3, cold <= 1.0
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
     print(
-        f"goals: warm <= 300 ms {'met' if goal_warm else 'MISSED'}, "
-        f"cold <= 1 s {'met' if goal_cold else 'MISSED'}"
+        f"goals: warm <= 300 ms {verdict(warm <= 0.3)}; cold <= 1 s {verdict(cold <= 1.0)} "
+        f"after warm-up, {verdict(cold_now <= 1.0)} for a request sent during start-up"
     )
 
 
