@@ -147,7 +147,7 @@ def model_versions(model: str, tracking_uri: str | None = None) -> list[VersionS
     client = _client(tracking_uri)
     try:
         registered = client.get_registered_model(model)
-        versions = client.search_model_versions(f"name = '{_quote(model)}'", max_results=1000)
+        versions = _search_versions(client, model)
     except _mlflow_errors() as exc:
         raise RegistryError(f"no registered model named {model!r}") from exc
     aliases: dict[str, list[str]] = {}
@@ -180,8 +180,13 @@ def model_versions(model: str, tracking_uri: str | None = None) -> list[VersionS
     return sorted(out, key=lambda v: int(v.version), reverse=True)
 
 
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
+def _search_versions(client: Any, model: str) -> list[Any]:
+    """Every version of ``model``; MLflow's filter has no escapes, so pick a quote it lacks."""
+    if '"' not in model:
+        return client.search_model_versions(f'name = "{model}"', max_results=10_000)
+    if "'" not in model:
+        return client.search_model_versions(f"name = '{model}'", max_results=10_000)
+    return [v for v in client.search_model_versions(max_results=10_000) if v.name == model]
 
 
 def _model_source(client: Any, run_id: str) -> tuple[str, str | None] | None:

@@ -139,3 +139,13 @@ def test_legacy_stage_is_reported(fresh_model_store):
     register(s.model_runs[0], "old", tracking_uri=s.uri)
     MlflowClient(s.uri).transition_model_version_stage("old", "1", "Staging")
     assert model_versions("old", s.uri)[0].stage == "Staging"
+
+
+@pytest.mark.parametrize("name", ["a'); import os #", 'say "hi"', "both ' and \""])
+def test_model_names_with_quotes(fresh_model_store, name):
+    s = fresh_model_store
+    register(s.model_runs[0], name, tracking_uri=s.uri)
+    register(s.model_runs[1], "plain", tracking_uri=s.uri)
+    assert [v.version for v in model_versions(name, s.uri)] == ["1"]
+    promote(name, 1, tracking_uri=s.uri)
+    assert compare_with_champion(name, 1, tracking_uri=s.uri).champion_version == "1"
