@@ -260,8 +260,15 @@ def _new_entry(
 ) -> Promotion:
     stamp = time.time_ns()
     key = f"{HISTORY_TAG_PREFIX}{stamp:020d}-{secrets.token_hex(3)}"
-    who = user or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    who = user or os.environ.get("JUPYTERHUB_USER") or _login()
     return Promotion(key, action, alias, version, previous, who, stamp // 1_000_000)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "unknown"
 
 
 def promote(
