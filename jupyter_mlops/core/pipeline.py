@@ -291,7 +291,19 @@ def _warm_html_exporter() -> None:
     import nbformat
     from nbconvert import HTMLExporter
 
-    HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
+    try:
+        HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
+    except Exception:  # best effort: the real rendering reports any problem
+        return
+
+
+def _render_html(nb: NotebookNode) -> str:
+    from nbconvert import HTMLExporter
+
+    try:
+        return HTMLExporter().from_notebook_node(nb)[0]
+    except Exception as exc:  # templates missing, a broken output: one line, not a traceback
+        raise MlopsError(f"could not render the executed notebook as HTML: {exc}") from exc
 
 
 def _save_outputs(
@@ -303,24 +315,27 @@ def _save_outputs(
 ) -> Path | None:
     """Write ``-o`` and log the executed notebook + its HTML as ``notebook/<name>.*``."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     written = None
     if output is not None:
         written = Path(output)
         written.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, written)
-    html, _ = HTMLExporter().from_notebook_node(nb)
     with tempfile.TemporaryDirectory(prefix="jupyter-mlops-") as tmp:
-        ipynb_file = Path(tmp) / f"{name}.ipynb"
-        nbformat.write(nb, ipynb_file)
-        html_file = Path(tmp) / f"{name}.html"
-        html_file.write_text(html, encoding="utf-8")
+        files = [Path(tmp) / f"{name}.ipynb"]
+        nbformat.write(nb, files[0])
         try:
-            client.log_artifact(run_id, str(ipynb_file), ART_NOTEBOOK_DIR)
-            client.log_artifact(run_id, str(html_file), ART_NOTEBOOK_DIR)
-        except (
-            Exception
-        ) as exc:  # artifact stores raise many types (OSError, MlflowException, boto)
-            raise MlopsError(f"could not log the executed notebook to run {run_id}: {exc}") from exc
+            html = _render_html(nb)
+            files.append(Path(tmp) / f"{name}.html")
+            files[1].write_text(html, encoding="utf-8")
+        finally:  # the executed notebook is logged even when its HTML cannot be rendered
+            _log_files(client, run_id, files)
     return written
+
+
+def _log_files(client: MlflowClient, run_id: str, files: list[Path]) -> None:
+    try:
+        for file in files:
+            client.log_artifact(run_id, str(file), ART_NOTEBOOK_DIR)
+    except Exception as exc:  # artifact stores raise many types (OSError, MlflowException, boto)
+        raise MlopsError(f"could not log the executed notebook to run {run_id}: {exc}") from exc

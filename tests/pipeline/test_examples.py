@@ -99,6 +99,7 @@ def test_fresh_venv_from_binder_files_runs_the_quickstart(tmp_path: Path) -> Non
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
     env["VIRTUAL_ENV"] = str(venv)
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")  # the shared data files
 
     subprocess.run(
         [python, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-input",
