@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
     run = subparsers.add_parser(
         "run",
         help="execute a notebook headless as one MLflow run, then check quality gates",
-        description="Execute NOTEBOOK in a kernel as one parent MLflow run (each %%%%track cell "
+        description="Execute NOTEBOOK in a kernel as one parent MLflow run (each %%track cell "
         "a child run), log the executed notebook and its HTML, then check the gates. Exit 0 "
         "gates pass, 1 a gate failed, 2 the notebook raised, 64 usage error.",
     )
