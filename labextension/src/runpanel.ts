@@ -110,7 +110,7 @@ export class RunPanel extends Widget {
       table(run.data_versions.map(d => [d.name, `${d.source} @ ${d.digest}`]), 'No data versions.')
     );
     if (run.artifacts.some(a => a.path === CODE_ARTIFACT)) {
-      const code = h('pre', { className: 'jp-mlops-code' }, '…');
+      const code = h('pre', { className: 'jp-mlops-code jp-mlops-cell-source' }, '…');
       this.node.append(h('h3', {}, 'Code'), code);
       api.artifactText(run.run_id, CODE_ARTIFACT).then(
         text => (code.textContent = text),
@@ -121,9 +121,41 @@ export class RunPanel extends Widget {
     const tags = Object.entries(run.tags).filter(([k]) => !k.startsWith('mlflow.log-model'));
     this.node.append(
       h('h3', {}, 'Artifacts'),
-      table(run.artifacts.filter(a => !a.is_dir).map(a => [a.path, a.size === null ? '' : `${a.size} B`]), 'No artifacts.'),
+      this.artifactList(run),
       h('details', {}, h('summary', {}, `Tags (${tags.length})`), table(tags, 'No tags.'))
     );
+  }
+
+  /** Artifact files; a click shows a text file's content below the list (as text). */
+  private artifactList(run: IRunDetail): HTMLElement {
+    const files = run.artifacts.filter(a => !a.is_dir);
+    const box = h('div', { className: 'jp-mlops-artifacts' });
+    if (!files.length) {
+      box.appendChild(h('p', { className: 'jp-mlops-dim' }, 'No artifacts.'));
+      return box;
+    }
+    const viewer = h('pre', { className: 'jp-mlops-code jp-mlops-artifact-view' });
+    viewer.hidden = true;
+    const list = h('ul', { className: 'jp-mlops-artifact-list' });
+    for (const file of files) {
+      const size = file.size === null ? '' : ` (${file.size} B)`;
+      const link = h('a', { attrs: { href: '#', 'data-path': file.path } }, file.path);
+      link.addEventListener('click', event => {
+        event.preventDefault();
+        viewer.hidden = false;
+        viewer.textContent = '…';
+        api.artifactText(run.run_id, file.path).then(
+          text => (viewer.textContent = text),
+          error => (viewer.textContent = (error as Error).message)
+        );
+      });
+      list.appendChild(h('li', {}, link, size));
+    }
+    box.append(list, viewer);
+    if (run.artifacts_truncated) {
+      box.appendChild(h('p', { className: 'jp-mlops-dim' }, 'Only the first entries are listed.'));
+    }
+    return box;
   }
 
   private renderFigures(run: IRunDetail): void {

@@ -233,9 +233,9 @@ def _scenario(lab: dict, page) -> None:
     # When the user opens the script-named run
     page.locator("#jupyter-mlops-sidebar .jp-mlops-run", has_text="alert").click()
     panel = page.locator(".jp-mlops-runpanel")
-    panel.locator(".jp-mlops-code").wait_for()
+    panel.locator(".jp-mlops-cell-source").wait_for()
     page.wait_for_function(
-        "() => document.querySelector('.jp-mlops-runpanel .jp-mlops-code')"
+        "() => document.querySelector('.jp-mlops-runpanel .jp-mlops-cell-source')"
         ".textContent.includes('LogisticRegression')"
     )
     # Then its details show as text, with the cell's code and a metric chart
@@ -243,6 +243,11 @@ def _scenario(lab: dict, page) -> None:
     assert XSS in panel.locator(".jp-mlops-table").nth(1).inner_text()  # params: note
     assert panel.locator("script").count() == 0
     panel.locator(".jp-mlops-chart[data-metric='loss'] path").wait_for()
+    # and a text artifact opens as text
+    panel.locator(".jp-mlops-artifact-list a[data-path='cell/source.py']").click()
+    page.wait_for_function(
+        "() => document.querySelector('.jp-mlops-artifact-view').textContent.includes('C = 1.0')"
+    )
     _shot(page, "2-run-panel")
 
     # When the user asks for the magic restoring this run's data, it lands in the notebook

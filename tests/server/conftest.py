@@ -28,6 +28,7 @@ class FilledStore:
     model: str
     artifacts: Path
     secret: Path
+    tracked_run_id: str
 
 
 def _fill(root: Path) -> FilledStore:
@@ -77,7 +78,39 @@ def _fill(root: Path) -> FilledStore:
     for run_id in run_ids[1:]:
         client.create_model_version(QUOTED_MODEL, f"runs:/{run_id}/model", run_id=run_id)
     client.set_registered_model_alias(QUOTED_MODEL, "champion", "2")
-    return FilledStore(uri, exp_id, run_ids, xss_run_id, model, artifacts, secret)
+    tracked = _tracked_run(root, uri)
+    return FilledStore(uri, exp_id, run_ids, xss_run_id, model, artifacts, secret, tracked)
+
+
+TRACKED_SOURCE = "epochs = 3\nscores = [0.5, 0.7, 0.9]\naccuracy = scores[-1]\n"
+
+
+def _tracked_run(root: Path, uri: str) -> str:
+    """One run made by ``track()``, the function twin of ``%%track`` (in its own experiment)."""
+    from mlflow.tracking import MlflowClient
+
+    from jupyter_mlops.core.tracking import track
+
+    here = Path.cwd()
+    os.chdir(root)  # MLflow's default artifact root is relative to the working directory
+    try:
+        scope: dict = {}
+        with track(
+            "tracked-exp",
+            "tracked",
+            source=TRACKED_SOURCE,
+            namespace=scope,
+            autolog=False,
+            tracking_uri=uri,
+            quiet=True,
+        ):
+            exec(TRACKED_SOURCE, scope)
+    finally:
+        os.chdir(here)
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("tracked-exp")
+    [run] = client.search_runs([exp.experiment_id])
+    return run.info.run_id
 
 
 @pytest.fixture(scope="session")

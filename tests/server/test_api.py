@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.server.conftest import XSS, FilledStore
+from tests.server.conftest import TRACKED_SOURCE, XSS, FilledStore
 
 API = "jupyter-mlops/api"
 
@@ -108,6 +108,18 @@ async def test_one_run_has_params_metrics_tags_and_artifacts(
     paths = {a["path"]: a["is_dir"] for a in run["artifacts"]}
     assert paths["cell/source.py"] is False and paths["a/b/c.txt"] is False
     assert paths["a"] is True and "figures/0.png" in paths
+
+
+async def test_tracked_run_shows_its_cell_source_and_tags(jp_fetch, filled_store) -> None:
+    # Given a run made by track() (the %%track twin)
+    run = await get_json(jp_fetch, "runs", filled_store.tracked_run_id)
+    assert run["run_name"] == "tracked"
+    assert run["tags"]["mlflow.source.type"] == "NOTEBOOK"
+    assert "cell/source.py" in {a["path"] for a in run["artifacts"]}
+    source = await jp_fetch(
+        API, "runs", filled_store.tracked_run_id, "artifact", params={"path": "cell/source.py"}
+    )
+    assert source.body.decode() == TRACKED_SOURCE
 
 
 async def test_metric_history_in_step_order(jp_fetch, filled_store: FilledStore) -> None:
