@@ -13,10 +13,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from jupyter_mlops.core.runs import RunSummary
+from jupyter_mlops.core.runs import RunSummary, metric_histories
 from jupyter_mlops.widgets._html import esc
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+MAX_AXES = 16  # parallel-coordinates axes: varying params, then varying metrics
 
 
 def figure_output(fig: Any, summary: str) -> dict[str, Any]:
@@ -124,3 +125,26 @@ def metric_history(
         yaxis_title=esc(metric),
     )
     return fig
+
+
+def selection_figures(
+    uri: str,
+    runs: Sequence[RunSummary],
+    param_keys: list[str],
+    metric_keys: list[str],
+    metric: str | None,
+    higher_is_better: bool,
+) -> list[dict[str, Any]]:
+    """Outputs for the selected runs: parallel coordinates, then the metric's history."""
+    if not runs:
+        return []
+    params = axes(param_keys, [r.params for r in runs], MAX_AXES // 2)
+    metrics = axes(metric_keys, [r.metrics for r in runs], MAX_AXES // 2, metric)
+    chart = parallel_coordinates(runs, params, metrics, metric, higher_is_better)
+    out = [figure_output(chart, f"parallel coordinates of {len(runs)} runs")]
+    if metric:  # histories are read only for the selected runs
+        histories = metric_histories(uri, [r.run_id for r in runs], metric)
+        names = {r.run_id: r.run_name or r.run_id[:8] for r in runs}
+        history = metric_history(histories, names, metric)
+        out.append(figure_output(history, f"{metric} history of {len(runs)} runs"))
+    return out

@@ -36,7 +36,6 @@ ATTRIBUTE_SORTS = {
     "status": "status",
 }
 MAX_PARAM_COLUMNS = 15
-MAX_AXES = 16  # parallel-coordinates axes: varying params, then varying metrics
 STATIC_ROWS = 25
 
 
@@ -94,9 +93,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
             options=[("higher is better", True), ("lower is better", False)],
             value=core_runs.higher_is_better(primary) if primary else True,
         )
-        sorts = [(label, key) for key, label in ATTRIBUTE_SORTS.items()]
-        sorts += [(f"metrics.{k}", f"metrics.{k}") for k in self.metric_keys]
-        sorts += [(f"params.{k}", f"params.{k}") for k in self.param_keys]
+        sorts = _sort_options(self.metric_keys, self.param_keys)
         self.sort_column = widgets.Dropdown(options=sorts, description="Sort by")
         self.sort_column.value = f"metrics.{primary}" if primary else "start_time"
         self.sort_ascending = widgets.ToggleButtons(
@@ -110,6 +107,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
             continuous_update=False,
         )
         self.apply_filter = widgets.Button(description="Filter")
+        self.reload_button = widgets.Button(description="↻ Refresh", tooltip="re-read the store")
         self.status = widgets.HTML()
         self.table = widgets.HTML()
         self.prev_button = widgets.Button(description="◀ prev", layout={"width": "80px"})
@@ -126,6 +124,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
         self.sort_column.observe(lambda _: self._go(0), "value")
         self.sort_ascending.observe(lambda _: self._go(0), "value")
         self.apply_filter.on_click(lambda _: self._go(0))
+        self.reload_button.on_click(lambda _: self.reload())
         self.filter_text.observe(lambda _: self._go(0), "value")  # on Enter / leaving the box
         self.prev_button.on_click(lambda _: self._go(self.offset - self.page_size))
         self.next_button.on_click(lambda _: self._go(self.offset + self.page_size))
@@ -136,7 +135,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
             self.header,
             widgets.HBox([self.primary_metric, self.higher_is_better]),
             widgets.HBox([self.sort_column, self.sort_ascending]),
-            widgets.HBox([self.filter_text, self.apply_filter]),
+            widgets.HBox([self.filter_text, self.apply_filter, self.reload_button]),
             self.status,
             self.table,
             widgets.HBox([self.prev_button, self.page_label, self.next_button]),
@@ -169,6 +168,22 @@ class CompareRuns(StaticFallback, widgets.VBox):
     def reachable(self) -> int:
         """Runs the table can page through: the matches, capped at ``max_runs``."""
         return min(self.page.total, self.max_runs)
+
+    def reload(self) -> None:
+        """Re-read the metric and param names (new runs may add some), then the page."""
+        keys = core_runs.run_keys(self.uri, self.experiment_ids)
+        self.metric_keys, self.param_keys = keys["metrics"], keys["params"]
+        self._quiet = True
+        try:
+            primary, sort = self.primary_metric.value, self.sort_column.value
+            self.primary_metric.options = [("(none)", "")] + [(k, k) for k in self.metric_keys]
+            self.primary_metric.value = primary if primary in self.metric_keys else ""
+            self.sort_column.options = _sort_options(self.metric_keys, self.param_keys)
+            values = [v for _, v in self.sort_column.options]
+            self.sort_column.value = sort if sort in values else "start_time"
+        finally:
+            self._quiet = False
+        self.refresh()
 
     def refresh(self, strict: bool = False) -> None:
         """Query the current page and the best run, then redraw; errors show in the widget."""
@@ -316,42 +331,25 @@ class CompareRuns(StaticFallback, widgets.VBox):
 
     def _render_selection(self) -> None:
         runs = self.selected_runs()
+        metric = self.primary_metric.value or None
+        self.charts.outputs = tuple(
+            _plots.selection_figures(
+                self.uri,
+                runs,
+                self.param_keys,
+                self.metric_keys,
+                metric,
+                self.higher_is_better.value,
+            )
+        )
         if not runs:
-            self.charts.outputs = ()
             self.diff.value = notice("select runs to compare them; two for a side-by-side diff")
-            return
-        metric = self.primary_metric.value
-        params = _plots.axes(self.param_keys, [r.params for r in runs], MAX_AXES // 2)
-        metrics = _plots.axes(self.metric_keys, [r.metrics for r in runs], MAX_AXES // 2, metric)
-        figs = [
-            _plots.figure_output(
-                _plots.parallel_coordinates(
-                    runs, params, metrics, metric or None, self.higher_is_better.value
-                ),
-                f"parallel coordinates of {len(runs)} runs",
-            )
-        ]
-        if metric:
-            ids = [r.run_id for r in runs]
-            histories = core_runs.metric_histories(self.uri, ids, metric)
-            names = {r.run_id: r.run_name or r.run_id[:8] for r in runs}
-            figs.append(
-                _plots.figure_output(
-                    _plots.metric_history(histories, names, metric),
-                    f"{metric} history of {len(runs)} runs",
-                )
-            )
-        self.charts.outputs = tuple(figs)
-        if len(runs) >= 2:
-            a, b = runs[0], runs[1]
-            self.diff.value = run_diff_html(
-                a,
-                b,
-                core_runs.cell_source(self.uri, a.run_id),
-                core_runs.cell_source(self.uri, b.run_id),
-            )
-        else:
+        elif len(runs) == 1:
             self.diff.value = notice("select a second run for a side-by-side diff")
+        else:
+            a, b = runs[0], runs[1]
+            sources = [core_runs.cell_source(self.uri, r.run_id) for r in (a, b)]
+            self.diff.value = run_diff_html(a, b, *sources)
 
     # --- static fallback ---------------------------------------------------------------
     def static_html(self) -> str:
@@ -371,6 +369,12 @@ class CompareRuns(StaticFallback, widgets.VBox):
         rows = [[row[i] for i in idx] for row in self.rows()[:STATIC_ROWS]]
         table = text_table(columns, rows)
         return f"Run comparison — {self._summary_line()}\n{self._best_line()}\n{table}"
+
+
+def _sort_options(metrics: list[str], params: list[str]) -> list[tuple[str, str]]:
+    sorts = [(label, key) for key, label in ATTRIBUTE_SORTS.items()]
+    sorts += [(f"metrics.{k}", f"metrics.{k}") for k in metrics]
+    return sorts + [(f"params.{k}", f"params.{k}") for k in params]
 
 
 def _id_filter(run_ids: list[str] | None) -> str | None:

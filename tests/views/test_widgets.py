@@ -271,3 +271,21 @@ def test_current_experiment_without_runs_yet_is_an_empty_table(runs_store, monke
     assert compare_runs().page.total == 13
     with pytest.raises(Exception, match="no experiment named 'nope'"):
         compare_runs("nope")
+
+
+def test_refresh_sees_new_runs_and_new_metric_names(tracking_uri):
+    client = MlflowClient(tracking_uri)
+    exp = client.create_experiment("live")
+    first = client.create_run(exp, run_name="first").info.run_id
+    client.log_metric(first, "accuracy", 0.5)
+    w = compare_runs("live")
+    assert w.page.total == 1 and w.metric_keys == ["accuracy"]
+    later = client.create_run(exp, run_name="later").info.run_id
+    client.log_metric(later, "accuracy", 0.9)
+    client.log_metric(later, "f1", 0.8)
+    w.reload_button.click()
+    assert w.page.total == 2 and w.best.run_name == "later"
+    assert w.metric_keys == ["accuracy", "f1"] and "metrics.f1" in [
+        v for _, v in w.sort_column.options
+    ]
+    assert w.primary_metric.value == "accuracy" and w.order_by == "metrics.`accuracy` DESC"
