@@ -7,6 +7,7 @@ Screenshots go to ``test-output/sidebar/`` (light and dark theme).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import socket
@@ -205,7 +206,8 @@ def _scenario(lab: dict, page) -> None:
     page.click("li[data-id='jupyter-mlops-sidebar']")
     page.wait_for_selector("#jupyter-mlops-sidebar .jp-mlops-runsview")
     page.wait_for_function(
-        "() => window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel"
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel",
+        timeout=90_000,
     )
     # When the notebook runs its %%track cells in its kernel
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -250,6 +252,23 @@ def _scenario(lab: dict, page) -> None:
     )
     _shot(page, "2-run-panel")
 
+    # "Compare with…" picks another run and inserts compare_runs(...) with its import
+    panel.get_by_role("button", name="Compare with…").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator(f"input[value='{runs['baseline'].info.run_id}']").check()
+    dialog.get_by_role("button", name="Insert comparison").click()
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.content?.widgets?.some("
+        "c => c.model.sharedModel.getSource().includes('compare_runs('))"
+    )
+    [compare_cell] = [s for s in _cell_sources(page) if "compare_runs(" in s]
+    tree = ast.parse(compare_cell)
+    assert tree.body[0].module == "jupyter_mlops"
+    assert ast.literal_eval(tree.body[1].value.keywords[0].value) == [
+        xss_run.info.run_id,
+        runs["baseline"].info.run_id,
+    ]
+    page.click(".lm-DockPanel-tabBar .lm-TabBar-tab:has-text('Run ')")
     # When the user asks for the magic restoring this run's data, it lands in the notebook
     panel.get_by_role("button", name="Check out its data").click()
     page.wait_for_function(
@@ -274,7 +293,6 @@ def _scenario(lab: dict, page) -> None:
     page.wait_for_timeout(500)
     inserted = [s for s in _cell_sources(page) if "load_model" in s]
     assert inserted, _cell_sources(page)
-    import ast
 
     call = ast.parse(inserted[-1]).body[-1].value
     assert ast.literal_eval(call.args[0]) == f"models:/{model_name}/2"
