@@ -280,3 +280,20 @@ def test_entry_file_is_plain_json_of_the_record(tmp_path: Path) -> None:
     assert data["spool_id"] == entry.name
     assert data["record"]["artifacts"][0]["local_path"].startswith("files/0/")
     assert RunRecord.from_dict(data["record"]).params["epochs"] == "3"
+
+
+def test_tracked_cell_keeps_its_result_when_neither_server_nor_spool_works(
+    shell: object, read_only_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from IPython.utils.capture import capture_output
+
+    from jupyter_mlops.core.teamserver import free_port
+
+    monkeypatch.setenv(spool.ENV_SPOOL_DIR, str(read_only_dir))
+    shell.run_line_magic("config", f"MlopsMagics.tracking_uri = 'http://127.0.0.1:{free_port()}'")
+    with capture_output() as out:
+        result = shell.run_cell("%%track\nanswer = 6 * 7\n")
+    assert result.success and shell.user_ns["answer"] == 42
+    said = out.stdout + out.stderr
+    assert "spool failed" in said and "not writable" in said, said
+    assert list(read_only_dir.iterdir()) == []
