@@ -5,20 +5,20 @@ The only module that drives nbclient; ``pipeline`` decides what runs, this runs 
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.core.errors import MlopsError, UsageProblem
+from jupyter_mlops.core.errors import UsageProblem
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 CellCallback = Callable[[int, int], None]  # (code cells done, code cells in total)
+Silent = Callable[[str, Mapping[str, str]], Awaitable["dict[str, str] | None"]]
+BeforeCells = Callable[[Silent], Awaitable[None]]
 
 
 def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
@@ -72,12 +72,13 @@ def execute(
     timeout: float | None = None,
     kernel_name: str | None = None,
     on_cell: CellCallback | None = None,
-    before_cells: Callable[[], Mapping[str, str]] | None = None,
+    before_cells: BeforeCells | None = None,
 ) -> CellFailure | None:
     """Run every cell with nbclient in ``cwd``; the failure (cell + error) or None.
 
-    ``before_cells`` (called in a worker thread once the kernel is up) returns environment
-    variables set in the kernel's ``os.environ`` before the first cell runs.
+    ``before_cells`` is awaited once the kernel is up, before the first cell; it gets a
+    ``silent(code, expressions)`` coroutine that runs code in the kernel without a cell or an
+    execution count and returns the ``repr`` texts of the expressions (None on error).
     """
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
@@ -91,8 +92,7 @@ def execute(
         if not state["announced"]:
             state["announced"] = True
             assert before_cells is not None
-            extra = await asyncio.get_running_loop().run_in_executor(None, before_cells)
-            await _set_kernel_environ(client, dict(extra))
+            await before_cells(lambda code, expressions: _silent(client, code, expressions))
 
     def executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
         state["done"] += 1
@@ -116,14 +116,20 @@ def execute(
     return None
 
 
-async def _set_kernel_environ(client: Any, values: dict[str, str]) -> None:
-    """Set ``os.environ`` entries in the kernel with a silent request (no cell, no count)."""
-    code = f"__import__('os').environ.update({json.dumps(values)})"
-    reply = await client.async_wait_for_reply(
-        client.kc.execute(code, silent=True, store_history=False)
+async def _silent(client: Any, code: str, expressions: Mapping[str, str]) -> dict[str, str] | None:
+    """Run ``code`` silently in the kernel; the expressions' reprs, or None when it raised."""
+    msg_id = client.kc.execute(
+        code, silent=True, store_history=False, user_expressions=dict(expressions)
     )
+    reply = await client.async_wait_for_reply(msg_id)
     if reply is None or reply["content"].get("status") != "ok":
-        raise MlopsError("could not tell the kernel its parent run")
+        return None
+    values = reply["content"].get("user_expressions", {})
+    return {
+        name: value.get("data", {}).get("text/plain", "")
+        for name, value in values.items()
+        if value.get("status") == "ok"
+    }
 
 
 def _failure(nb: NotebookNode, index: int, ename: str, evalue: str) -> CellFailure:

@@ -7,7 +7,10 @@ notebook and the experiment, so every ``%%track`` cell becomes a child run.
 
 from __future__ import annotations
 
+import ast
+import asyncio
 import getpass
+import json
 import os
 import re
 import subprocess
@@ -37,6 +40,7 @@ from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProb
 from jupyter_mlops.core.execution import (
     CellCallback,
     CellFailure,
+    Silent,
     check_kernel,
     execute,
     read_notebook,
@@ -102,11 +106,17 @@ def run_notebook(
     exp_name = experiment or notebook_experiment(nb) or os.environ.get("MLFLOW_EXPERIMENT_NAME")
     exp_name = exp_name or DEFAULT_EXPERIMENT
     check_kernel(nb, kernel_name)
-    # MLflow's import and the run's creation overlap the kernel's start; so does nbconvert's
-    # HTML set-up with the cells' execution.
-    parent = _background(_start_parent, uri, exp_name, notebook_file, source_name, params, run_name)
+    spec = ParentSpec(uri, exp_name, str(notebook_file), source_name, params, run_name)
+    # The parent run is made in the kernel, which imports MLflow for the tracked cells anyway;
+    # this process needs MLflow and nbconvert's HTML only afterwards: both load meanwhile.
+    mlflow_ready = _background(_import_mlflow)
     html_ready = _background(_warm_html_exporter)
     env = kernel_environment(uri, source_name, exp_name)
+    opened: dict[str, str] = {}
+
+    async def before_cells(silent: Silent) -> None:
+        opened["run_id"] = await _open_parent(silent, spec)
+
     status = "FAILED"
     try:
         failure = execute(
@@ -116,33 +126,67 @@ def run_notebook(
             timeout=timeout,
             kernel_name=kernel_name,
             on_cell=on_cell,
-            before_cells=lambda: parent.result().kernel_settings(),
+            before_cells=before_cells,
         )
-        started: StartedRun = parent.result()
+        if "run_id" not in opened:  # a notebook without code cells
+            opened["run_id"] = _start_parent(spec).run_id
+        mlflow_ready.result()
+        client = get_client(uri)
+        run_id = opened["run_id"]
         html_ready.result()
-        result = PipelineResult(started.run_id, started.experiment_id, uri, source_name, params)
-        result.failure = failure
-        result.output_path = _save_outputs(
-            started.client, started.run_id, nb, notebook_file.stem, output
-        )
+        experiment_id = client.get_run(run_id).info.experiment_id
+        result = PipelineResult(run_id, experiment_id, uri, source_name, params, failure=failure)
+        result.output_path = _save_outputs(client, run_id, nb, notebook_file.stem, output)
         status = "FINISHED" if failure is None else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        _terminate(parent, status)
+        if "run_id" in opened:
+            get_client(uri).set_terminated(opened["run_id"], status)
     if result.failure is None:
-        result.gates = evaluate_gates(started.client, started.run_id, gate_list, model)
+        result.gates = evaluate_gates(client, run_id, gate_list, model)
     return result
 
 
-def _terminate(parent: Future[StartedRun], status: str) -> None:
-    """Close the parent run with ``status`` once it exists (never leave it RUNNING)."""
-    try:
-        started = parent.result()
-    except Exception:  # its creation failed: the error surfaces from the run itself
-        return
-    started.client.set_terminated(started.run_id, status)
+@dataclass
+class ParentSpec:
+    """What the parent run is made of; JSON so the kernel can create it."""
+
+    uri: str
+    experiment: str
+    notebook_file: str
+    source_name: str
+    params: dict[str, Any]
+    run_name: str | None
+
+    def to_json(self) -> str:
+        """The spec as JSON (values JSON cannot hold become their text)."""
+        return json.dumps(self.__dict__, default=str)
+
+
+def open_parent_in_kernel(spec_json: str) -> None:
+    """Kernel side of ``run_notebook``: create the parent run and name it in ``os.environ``."""
+    started = _start_parent(ParentSpec(**json.loads(spec_json)))
+    os.environ.update(started.kernel_settings())
+
+
+async def _open_parent(silent: Silent, spec: ParentSpec) -> str:
+    """The parent run's id: made in the kernel when it has jupyter_mlops, else made here."""
+    module = __name__
+    code = f"__import__({module!r}, fromlist=['_']).open_parent_in_kernel({spec.to_json()!r})"
+    shown = await silent(code, {"run": f"__import__('os').environ.get({ENV_PARENT_RUN_ID!r})"})
+    if shown and shown.get("run") not in (None, "", "None"):
+        return str(ast.literal_eval(shown["run"]))
+    started = await asyncio.get_running_loop().run_in_executor(None, _start_parent, spec)
+    settings = json.dumps(started.kernel_settings())
+    if await silent(f"__import__('os').environ.update({settings})", {}) is None:
+        raise MlopsError(f"could not tell the kernel its parent run {started.run_id}")
+    return started.run_id
+
+
+def _import_mlflow() -> None:
+    import mlflow.tracking  # noqa: F401
 
 
 def _background(function: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -239,22 +283,16 @@ def _git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _start_parent(
-    uri: str,
-    experiment: str,
-    notebook_file: Path,
-    source_name: str,
-    params: Mapping[str, Any],
-    run_name: str | None,
-) -> StartedRun:
-    """Create the pipeline's parent run (tags, params) in ``experiment``."""
+def _start_parent(spec: ParentSpec) -> StartedRun:
+    """Create the pipeline's parent run (tags, params) in the spec's experiment."""
     from mlflow.entities import Param
     from mlflow.exceptions import MlflowException
 
+    uri, notebook_file = spec.uri, Path(spec.notebook_file)
     client = get_client(uri)
-    experiment_id = ensure_experiment(client, experiment, uri)
+    experiment_id = ensure_experiment(client, spec.experiment, uri)
     tags = {
-        TAG_SOURCE_NAME: source_name,
+        TAG_SOURCE_NAME: spec.source_name,
         TAG_SOURCE_TYPE: SOURCE_TYPE_NOTEBOOK,
         TAG_USER: _user(),
     }
@@ -262,11 +300,13 @@ def _start_parent(
     if commit:
         tags[TAG_GIT_COMMIT] = commit
     try:
-        run = client.create_run(experiment_id, tags=tags, run_name=run_name or notebook_file.stem)
+        name = spec.run_name or notebook_file.stem
+        run = client.create_run(experiment_id, tags=tags, run_name=name)
         run_id = run.info.run_id
         client.set_tag(run_id, TAG_PIPELINE_RUN_ID, run_id)
-        if params:
-            client.log_batch(run_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
+        if spec.params:
+            params = [Param(k, _param_text(v)) for k, v in spec.params.items()]
+            client.log_batch(run_id, params=params)
     except MlflowException as exc:
         raise TrackingUnavailable(
             f"could not create the pipeline run in {uri}: {exc.message}"
