@@ -202,16 +202,30 @@ def _load_runs(con: sqlite3.Connection, run_ids: list[str]) -> list[RunSummary]:
 
 
 def run_keys(db: Any, experiment_ids: list[str]) -> dict[str, list[str]]:
+    """Sorted metric and param names of the active runs of the experiments.
+
+    Walks the distinct keys through the (key, run_uuid) primary-key index — one ``MIN(key)``
+    probe per key — and keeps a key when one active run of the experiments has it, instead of
+    reading every row of the experiment.
+    """
     ids = [int(e) for e in experiment_ids]
-    scope = (
-        f"SELECT run_uuid FROM runs WHERE experiment_id IN ({','.join('?' * len(ids))}) "
-        "AND lifecycle_stage = 'active'"
-    )
-    out = {}
+    marks = ",".join("?" * len(ids))
+    out: dict[str, list[str]] = {}
     with _connect(db) as con:
         for table, name in (("latest_metrics", "metrics"), ("params", "params")):
-            rows = con.execute(
-                f"SELECT DISTINCT key FROM {table} WHERE run_uuid IN ({scope}) ORDER BY key", ids
-            )
-            out[name] = [row[0] for row in rows]
+            found, key = [], ""
+            while True:
+                row = con.execute(f"SELECT MIN(key) FROM {table} WHERE key > ?", [key])
+                key = row.fetchone()[0]
+                if key is None:
+                    break
+                hit = con.execute(
+                    f"SELECT 1 FROM {table} e JOIN runs r ON r.run_uuid = e.run_uuid "
+                    f"WHERE e.key = ? AND r.experiment_id IN ({marks}) "
+                    "AND r.lifecycle_stage = 'active' LIMIT 1",
+                    [key, *ids],
+                ).fetchone()
+                if hit:
+                    found.append(key)
+            out[name] = found
     return out

@@ -210,13 +210,16 @@ class CompareRuns(StaticFallback, widgets.VBox):
         if not metric:
             return None
         direction = "DESC" if self.higher_is_better.value else "ASC"
-        best = core_runs.query_runs(
-            self.uri,
-            self.experiment_ids,
-            filter_string=self.filter_string,
-            order_by=f"metrics.`{metric}` {direction}",
-            limit=1,
-        ).runs
+        if self.offset == 0 and self.order_by == f"metrics.`{metric}` {direction}":
+            best = self.page.runs[:1]  # the first page is already sorted best-first
+        else:
+            best = core_runs.query_runs(
+                self.uri,
+                self.experiment_ids,
+                filter_string=self.filter_string,
+                order_by=f"metrics.`{metric}` {direction}",
+                limit=1,
+            ).runs
         if best and best[0].metrics.get(metric) is not None:
             return best[0]
         return None

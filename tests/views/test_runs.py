@@ -249,3 +249,16 @@ def test_core_views_modules_import_no_front_end_and_no_mlflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_keys_come_only_from_active_runs_of_the_experiment(tracking_uri):
+    client = MlflowClient(tracking_uri)
+    a, b = client.create_experiment("a"), client.create_experiment("b")
+    for exp, metric, param in ((a, "a_metric", "a_param"), (b, "b_metric", "b_param")):
+        rid = client.create_run(exp).info.run_id
+        client.log_batch(rid, metrics=[Metric(metric, 1.0, 0, 0)], params=[Param(param, "1")])
+    gone = client.create_run(a).info.run_id
+    client.log_batch(gone, metrics=[Metric("deleted_metric", 1.0, 0, 0)])
+    client.delete_run(gone)
+    assert run_keys(tracking_uri, [a]) == {"metrics": ["a_metric"], "params": ["a_param"]}
+    assert run_keys(tracking_uri, [a, b])["metrics"] == ["a_metric", "b_metric"]
