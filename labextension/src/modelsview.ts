@@ -130,7 +130,11 @@ export class ModelsView extends Widget {
 
   private versionRow(detail: IModelDetail, version: IModelVersion, alias: () => string): HTMLElement {
     const metricText = Object.entries(version.metrics).sort(([a], [b]) => a.length - b.length).slice(0, 3).map(([k, v]) => `${k} ${num(v)}`).join(' · ');
-    const badges = version.aliases.map(a => h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, a));
+    const badges = version.aliases.map(a => {
+      const remove = h('button', { className: 'jp-mlops-alias-remove', title: `Remove alias "${a}"`, attrs: { 'aria-label': `Remove alias ${a}` } }, '×');
+      remove.addEventListener('click', () => void this.demote(detail.name, a, version.version));
+      return h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, a, remove);
+    });
     const uri = `models:/${detail.name}/${version.version}`;
     const actions = h(
       'div',
@@ -146,6 +150,24 @@ export class ModelsView extends Widget {
       metricText ? h('div', { className: 'jp-mlops-dim' }, metricText) : null,
       actions
     );
+  }
+
+  private async demote(name: string, alias: string, version: string): Promise<void> {
+    const result = await showDialog({
+      title: `Remove "${alias}" from ${name}?`,
+      body: `Version ${version} will no longer be "${alias}". The removal is kept in the promotion history.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove alias' })]
+    });
+    if (!result.button.accept) {
+      return;
+    }
+    try {
+      await api.demote(name, alias);
+    } catch (error) {
+      await showErrorMessage('Removing the alias failed', (error as Error).message);
+      return;
+    }
+    await this.refresh();
   }
 
   private async promote(name: string, version: string, alias: string): Promise<void> {

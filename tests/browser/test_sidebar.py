@@ -173,6 +173,14 @@ def page(lab: dict) -> Iterator[object]:
             browser.close()
 
 
+def _close_stray_dialogs(page) -> None:
+    """JupyterLab's file browser sometimes reports a transient 'Directory not found' at start."""
+    page.wait_for_timeout(500)
+    stray = page.locator(".jp-Dialog:has-text('Directory not found')")
+    if stray.count():
+        stray.get_by_role("button", name="Close").click()
+
+
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
@@ -201,6 +209,7 @@ def _scenario(lab: dict, page) -> None:
 
     page.goto(f"{lab['base']}/lab/tree/notebooks/train.ipynb?token={lab['token']}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    _close_stray_dialogs(page)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget")
     # Given the MLOps sidebar is open before anything is tracked
     page.click("li[data-id='jupyter-mlops-sidebar']")
@@ -305,7 +314,7 @@ def _scenario(lab: dict, page) -> None:
     page.wait_for_function(
         "() => [...document.querySelectorAll("
         "'#jupyter-mlops-sidebar .jp-mlops-version[data-version=\"2\"] .jp-mlops-alias')]"
-        ".some(e => e.textContent === 'champion')",
+        ".some(e => e.firstChild.textContent === 'champion')",
         timeout=30_000,
     )
     holder = client.get_model_version_by_alias(model_name, "champion")
@@ -323,4 +332,14 @@ def _scenario(lab: dict, page) -> None:
         "getComputedStyle(document.querySelector('#jupyter-mlops-sidebar')).backgroundColor"
     )
     assert bg != "rgb(255, 255, 255)"
+
+    # Removing the alias asks first, then goes through core's demote
+    version2.locator(".jp-mlops-alias-remove").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Remove alias").click()
+    page.wait_for_function(
+        "() => !document.querySelector("
+        "'#jupyter-mlops-sidebar .jp-mlops-version[data-version=\"2\"] .jp-mlops-alias')",
+        timeout=30_000,
+    )
+    assert client.get_registered_model(model_name).aliases == {}
     assert page.dialogs == []
