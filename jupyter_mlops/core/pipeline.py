@@ -45,7 +45,7 @@ from jupyter_mlops.core.execution import (
     execute,
     read_notebook,
 )
-from jupyter_mlops.core.gates import GateResult, evaluate_gates, parse_gates
+from jupyter_mlops.core.gates import Gate, GateResult, evaluate_gates, parse_gates
 from jupyter_mlops.core.parameters import inject_parameters, notebook_experiment
 from jupyter_mlops.core.store import get_client, project_root, resolve_tracking_uri, sqlite_path
 
@@ -145,8 +145,19 @@ def run_notebook(
         if "run_id" in opened:
             get_client(uri).set_terminated(opened["run_id"], status)
     if result.failure is None:
-        result.gates = evaluate_gates(client, run_id, gate_list, model)
+        result.gates = _gate(client, run_id, gate_list, model)
     return result
+
+
+def _gate(
+    client: MlflowClient, run_id: str, gates: list[Gate], model: str | None
+) -> list[GateResult]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return evaluate_gates(client, run_id, gates, model)
+    except MlflowException as exc:
+        raise MlopsError(f"could not read the metrics of run {run_id}: {exc.message}") from exc
 
 
 @dataclass
