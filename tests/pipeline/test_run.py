@@ -262,3 +262,43 @@ def test_usage_errors_exit_64_before_any_run_is_created(project, tracking_uri, c
     client = MlflowClient(tracking_uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs == []
+
+
+@pytest.mark.slow
+def test_kernel_without_jupyter_mlops_still_gets_a_parent_run(
+    project, tracking_uri, tmp_path, monkeypatch
+):
+    """The runner makes the parent run itself when the kernel cannot import jupyter_mlops."""
+    shadow = tmp_path / "shadow" / "jupyter_mlops"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('not installed in this kernel')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))  # the kernel inherits it; we do not
+    cell = (
+        "import os, mlflow\n"
+        "parent = os.environ['JUPYTER_MLOPS_PARENT_RUN_ID']\n"
+        "with mlflow.start_run(tags={'mlflow.parentRunId': parent}):\n"
+        "    mlflow.log_metric('accuracy', 0.93)\n"
+        "try:\n    import jupyter_mlops\nexcept ImportError as exc:\n    print('kernel:', exc)"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = project / "plain.ipynb"
+    nbformat.write(nb, path)
+    out = project / "plain.out.ipynb"
+
+    code = main(["run", str(path), "--gate", "accuracy>=0.9", "-o", str(out)])
+
+    assert code == EXIT_OK
+    printed = "".join(o.get("text", "") for o in nbformat.read(out, as_version=4).cells[0].outputs)
+    assert "kernel: not installed in this kernel" in printed
+    client = MlflowClient(tracking_uri)
+    parent = _parent(client)
+    (child,) = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{TAG_PARENT_RUN_ID}` = '{parent.info.run_id}'",
+    )
+    assert child.data.metrics["accuracy"] == pytest.approx(0.93)
