@@ -269,6 +269,10 @@ def replay(
     return result
 
 
+def _same_store(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
 def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_size: int) -> None:
     for leftover in root.iterdir():
         if leftover.name.startswith((_DONE, _STAGING)):
@@ -279,7 +283,7 @@ def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_si
         except (OSError, ValueError, KeyError, TypeError) as exc:
             result.skipped.append(_quarantine(root, entry_dir, f"corrupted spool entry ({exc})"))
             continue
-        if entry.tracking_uri and entry.tracking_uri != client.tracking_uri:
+        if entry.tracking_uri and not _same_store(entry.tracking_uri, client.tracking_uri):
             continue  # meant for another store; replayed when that one is synced
         outcome = _replay_entry(client, entry, batch_size)
         if outcome.unavailable:
