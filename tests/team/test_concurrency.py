@@ -1,6 +1,6 @@
 """Many writers at once: 8 processes x N runs against one server and one fresh sqlite file.
 
-N is 12 here to keep the suite fast on 2 cores; ``JUPYTER_MLOPS_TEST_RUNS_PER_WRITER=50`` runs
+N is 6 here to keep the suite fast on 2 cores; ``JUPYTER_MLOPS_TEST_RUNS_PER_WRITER=50`` runs
 the issue's full 8 x 50 (``benchmarks/faults.py`` reports those figures too).
 """
 
@@ -22,7 +22,7 @@ from .test_spool import runs_of
 pytestmark = [pytest.mark.team, pytest.mark.slow]
 
 PROCESSES, POINTS = 8, 5
-RUNS = int(os.environ.get("JUPYTER_MLOPS_TEST_RUNS_PER_WRITER", "12"))
+RUNS = int(os.environ.get("JUPYTER_MLOPS_TEST_RUNS_PER_WRITER", "6"))
 
 # One writer process: opens the store through get_client (the path every kernel takes), then
 # logs RUNS runs of 1 param + POINTS metric points, each write retried on sqlite locks as the
