@@ -2,21 +2,13 @@
 
 A notebook runs real ``%%track`` cells in a real kernel; the sidebar must show the new runs,
 open one, insert code into the notebook, and promote a model from the Models tab.
-Screenshots go to ``test-output/sidebar/`` (light and dark theme).
+Screenshots go to ``test-output/sidebar/`` (light and dark theme). JupyterLab and Chromium come
+from ``tests/browser/conftest.py`` (``jupyterlab``, ``chromium_page``).
 """
 
 from __future__ import annotations
 
 import ast
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,15 +16,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 XSS = "<script>alert(1)</script>"
 HOSTILE_MODEL = "a'); import os #"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "sidebar"
 
 SETUP = "%load_ext jupyter_mlops\n%mlops_experiment sidebar-demo"
 TRAIN = """%%track --log-model model --register "{model}" -n {name}
@@ -47,130 +30,13 @@ loss = [1.0 / (step + 1 + C) for step in range(6)]
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _notebook(path: Path) -> None:
-    cells = [SETUP]
-    cells.append(TRAIN.format(model=HOSTILE_MODEL, name="baseline", c=0.01, note="plain"))
-    cells.append(TRAIN.format(model=HOSTILE_MODEL, name=XSS, c=1.0, note=XSS))
-    nb = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "id": f"cell-{i}",
-                "metadata": {},
-                "outputs": [],
-                "source": src,
-            }
-            for i, src in enumerate(cells)
-        ],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb))
-
-
-@pytest.fixture
-def lab(project: Path, tmp_path: Path) -> Iterator[dict]:
-    """JupyterLab on loopback at the project root, our server extension on, news off."""
-    _notebook(project / "notebooks" / "train.ipynb")
-    settings = tmp_path / "lab-settings"
-    settings.mkdir()
-    (settings / "overrides.json").write_text(
-        json.dumps(
-            {
-                "@jupyterlab/apputils-extension:notification": {
-                    "fetchNews": "false",
-                    "checkForUpdates": False,
-                }
-            }
-        )
-    )
-    port, token = _free_port(), "sidebar-test-token"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(
-        {
-            "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
-            "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
-            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-user-settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "DVC_NO_ANALYTICS": "1",
-            "JUPYTER_MLOPS_SPOOL_DIR": str(tmp_path / "spool"),
-            "GIT_AUTHOR_NAME": "Test User",
-            "GIT_AUTHOR_EMAIL": "test@example.invalid",
-            "GIT_COMMITTER_NAME": "Test User",
-            "GIT_COMMITTER_EMAIL": "test@example.invalid",
-        }
-    )
-    log = (tmp_path / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            f"--ServerApp.root_dir={project}",
-            f"--IdentityProvider.token={token}",
-            "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
-            f"--LabApp.app_settings_dir={settings}",
-            "--LabApp.expose_app_in_browser=True",
-        ],
-        cwd=project,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "lab.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
-        yield {"base": base, "token": token, "project": project, "log": tmp_path / "lab.log"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture
-def page(lab: dict) -> Iterator[object]:
-    """A Chromium page (Debian's binary) that fails the test on any JS dialog."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        tab = context.new_page()
-        dialogs: list[str] = []
-        tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        tab.dialogs = dialogs
-        try:
-            yield tab
-        finally:
-            context.close()
-            browser.close()
+def _sources() -> list[str]:
+    """The notebook's cells: setup, then two tracked trainings registering one model."""
+    return [
+        SETUP,
+        TRAIN.format(model=HOSTILE_MODEL, name="baseline", c=0.01, note="plain"),
+        TRAIN.format(model=HOSTILE_MODEL, name=XSS, c=1.0, note=XSS),
+    ]
 
 
 def _close_stray_dialogs(page) -> None:
@@ -179,11 +45,6 @@ def _close_stray_dialogs(page) -> None:
     stray = page.locator(".jp-Dialog:has-text('Directory not found')")
     if stray.count():
         stray.get_by_role("button", name="Close").click()
-
-
-def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 def _cell_sources(page) -> list[str]:
@@ -195,19 +56,23 @@ def _cell_sources(page) -> list[str]:
     )
 
 
-def test_sidebar_follows_runs_opens_one_and_promotes(lab: dict, page) -> None:
+def test_sidebar_follows_runs_opens_one_and_promotes(
+    jupyterlab, chromium_page, write_notebook, screenshot
+) -> None:
+    write_notebook(jupyterlab.root / "notebooks" / "train.ipynb", _sources())
+    page = chromium_page
     try:
-        _scenario(lab, page)
+        _scenario(jupyterlab, page, lambda name: screenshot(page, "sidebar", name))
     except BaseException:
-        _shot(page, "failure")
-        print(lab["log"].read_text()[-6000:])
+        screenshot(page, "sidebar", "failure")
+        print(jupyterlab.log_tail())
         raise
 
 
-def _scenario(lab: dict, page) -> None:
+def _scenario(lab, page, _shot) -> None:
     from mlflow.tracking import MlflowClient
 
-    page.goto(f"{lab['base']}/lab/tree/notebooks/train.ipynb?token={lab['token']}")
+    page.goto(lab.url("lab/tree/notebooks/train.ipynb"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     _close_stray_dialogs(page)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget")
@@ -232,10 +97,10 @@ def _scenario(lab: dict, page) -> None:
     assert (
         "accuracy" in page.locator("#jupyter-mlops-sidebar .jp-mlops-run-metric").first.inner_text()
     )
-    _shot(page, "1-sidebar-runs")
+    _shot("1-sidebar-runs")
 
     # The server and the kernel (in notebooks/) share the project-root store
-    uri = f"sqlite:///{lab['project'] / 'mlflow.db'}"
+    uri = f"sqlite:///{lab.root / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     [exp] = [e for e in client.search_experiments() if e.name == "sidebar-demo"]
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
@@ -259,7 +124,7 @@ def _scenario(lab: dict, page) -> None:
     page.wait_for_function(
         "() => document.querySelector('.jp-mlops-artifact-view').textContent.includes('C = 1.0')"
     )
-    _shot(page, "2-run-panel")
+    _shot("2-run-panel")
 
     # "Compare with…" picks another run and inserts compare_runs(...) with its import
     panel.get_by_role("button", name="Compare with…").click()
@@ -309,7 +174,7 @@ def _scenario(lab: dict, page) -> None:
     version2.get_by_role("button", name="Promote…").click()
     dialog = page.locator(".jp-Dialog")
     dialog.locator(".jp-mlops-compare tr[data-metric='accuracy']").wait_for()
-    _shot(page, "3-promote-dialog")
+    _shot("3-promote-dialog")
     dialog.get_by_role("button", name="Promote").click()
     page.wait_for_function(
         "() => [...document.querySelectorAll("
@@ -319,7 +184,7 @@ def _scenario(lab: dict, page) -> None:
     )
     holder = client.get_model_version_by_alias(model_name, "champion")
     assert str(holder.version) == "2"
-    _shot(page, "4-promoted")
+    _shot("4-promoted")
 
     # Dark theme: the same views stay readable (theme variables only)
     page.evaluate(
@@ -327,7 +192,7 @@ def _scenario(lab: dict, page) -> None:
     )
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     page.wait_for_timeout(800)
-    _shot(page, "5-dark-theme")
+    _shot("5-dark-theme")
     bg = page.evaluate(
         "getComputedStyle(document.querySelector('#jupyter-mlops-sidebar')).backgroundColor"
     )
