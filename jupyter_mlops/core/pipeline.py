@@ -113,9 +113,11 @@ def run_notebook(
     html_ready = _background(_warm_html_exporter)
     env = kernel_environment(uri, source_name, exp_name)
     opened: dict[str, str] = {}
+    client_ready: list[Future[MlflowClient]] = []
 
     async def before_cells(silent: Silent) -> None:
         opened["run_id"] = await _open_parent(silent, spec)
+        client_ready.append(_background(get_client, uri))  # the store exists now
 
     status = "FAILED"
     try:
@@ -131,7 +133,7 @@ def run_notebook(
         if "run_id" not in opened:  # a notebook without code cells
             opened["run_id"] = _start_parent(spec).run_id
         mlflow_ready.result()
-        client = get_client(uri)
+        client = client_ready[0].result() if client_ready else get_client(uri)
         run_id = opened["run_id"]
         html_ready.result()
         experiment_id = client.get_run(run_id).info.experiment_id
