@@ -319,7 +319,8 @@ class CellRun:
         except Exception as exc:
             self.messages.append(f"offline runs not replayed yet: {_first_line(exc)}")
             return
-        self.messages.append(f"replayed {getattr(result, 'runs_replayed', '?')} spooled run(s)")
+        if result.runs_replayed or result.skipped or result.error:
+            self.messages.append(result.summary())
 
     # ---------------------------------------------------------------- finish
     def finish(
@@ -404,7 +405,10 @@ class CellRun:
             return
         if not self.record.run_id:
             return
-        logged = self.client.get_run(self.record.run_id).data.params
+        try:
+            logged = self.client.get_run(self.record.run_id).data.params
+        except Exception:  # the store died mid-cell: keep everything, replay skips duplicates
+            return
         for key in [k for k in self.record.params if k in logged]:
             new = self.record.params.pop(key)
             if logged[key] != new:

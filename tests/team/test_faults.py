@@ -69,12 +69,6 @@ def fault_notebook(url: str, experiment: str, flags: Path) -> nbformat.NotebookN
     return nb
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tracking.CellRun._merge_logged_params calls client.get_run during _collect; when the "
-    "server dies mid-cell that raises, _collect stops before metrics/params/files are captured and "
-    "an empty record is spooled (6 of 78 points lost). Remove this mark with the fix.",
-)
 def test_server_killed_mid_notebook_then_sync_loses_and_duplicates_nothing(
     own_server: TeamServer,
     experiment_name: str,
