@@ -67,7 +67,9 @@ def _time(shell, code: str) -> float:  # type: ignore[no-untyped-def]
     result = shell.run_cell(code)
     elapsed = (time.perf_counter() - start) * 1000
     if not result.success:
-        raise SystemExit(f"benchmark cell failed: {result.error_in_exec or result.error_before_exec}")
+        raise SystemExit(
+            f"benchmark cell failed: {result.error_in_exec or result.error_before_exec}"
+        )
     return elapsed
 
 
@@ -81,7 +83,9 @@ def measure(shell, repeat: int, autolog: bool) -> dict[str, float]:  # type: ign
     for code in cells.values():  # warm-up: imports, experiment, first-open of the store
         _time(shell, code)
     if autolog:  # %%track switches autolog off after its cell: (b) needs it on again
-        cells["b"] = "mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)\n" + HAND
+        cells["b"] = (
+            "mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)\n" + HAND
+        )
     times: dict[str, list[float]] = {k: [] for k in cells}
     for _ in range(repeat):
         for key, code in cells.items():
@@ -101,14 +105,20 @@ def main() -> None:
         subprocess.run(["git", "init", "-q"], cwd=project, check=True)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
         shell = _shell(project)
-        print(f"{'autolog':<8} {'(a) untracked':>14} {'(b) by hand':>12} {'(c) %%track':>12} "
-              f"{'c/b':>6} {'c-a ms':>8}")
+        print(
+            f"{'autolog':<8} {'(a) untracked':>14} {'(b) by hand':>12} {'(c) %%track':>12} "
+            f"{'c/b':>6} {'c-a ms':>8}"
+        )
         for autolog in (False, True):
             m = measure(shell, args.repeat, autolog)
-            print(f"{'on' if autolog else 'off':<8} {m['a']:>14.1f} {m['b']:>12.1f} "
-                  f"{m['c']:>12.1f} {m['c'] / m['b']:>6.2f} {m['c'] - m['a']:>8.1f}")
-        print(f"medians of {args.repeat} interleaved runs, milliseconds; goal c/b <= 1.15",
-              file=sys.stderr)
+            print(
+                f"{'on' if autolog else 'off':<8} {m['a']:>14.1f} {m['b']:>12.1f} "
+                f"{m['c']:>12.1f} {m['c'] / m['b']:>6.2f} {m['c'] - m['a']:>8.1f}"
+            )
+        print(
+            f"medians of {args.repeat} interleaved runs, milliseconds; goal c/b <= 1.15",
+            file=sys.stderr,
+        )
         os.chdir(home)
 
 

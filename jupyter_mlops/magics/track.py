@@ -64,9 +64,7 @@ class MlopsMagics(Magics):
     ).tag(config=True)
     autolog = Bool(True, help="Turn on MLflow autologging inside tracked cells").tag(config=True)
     quiet = Bool(False, help="Hide the one-line summary after tracked cells").tag(config=True)
-    max_artifact_mb = Float(100.0, help="Files larger than this are not uploaded").tag(
-        config=True
-    )
+    max_artifact_mb = Float(100.0, help="Files larger than this are not uploaded").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -85,11 +83,19 @@ class MlopsMagics(Magics):
     @argument("--tag", action="append", metavar="K=V", help="extra tag (repeatable)")
     @argument("--log-model", dest="log_model", metavar="VAR", help="log VAR as an MLflow model")
     @argument("--register", metavar="NAME", help="register the --log-model model as NAME")
-    @argument("--continue", dest="continue_run", action="store_true",
-              help="log into the previous tracked run")
+    @argument(
+        "--continue",
+        dest="continue_run",
+        action="store_true",
+        help="log into the previous tracked run",
+    )
     @argument("--nested", action="store_true", help="make a child of the active MLflow run")
-    @argument("--no-autolog", dest="no_autolog", action="store_true",
-              help="no framework autologging in this cell")
+    @argument(
+        "--no-autolog",
+        dest="no_autolog",
+        action="store_true",
+        help="no framework autologging in this cell",
+    )
     @argument("--quiet", action="store_true", help="no summary line")
     @cell_magic
     def track(self, line: str, cell: str) -> Any:

@@ -11,7 +11,11 @@ from typing import Any
 
 
 class StaticFallback:
-    """Mixin for an ipywidgets ``DOMWidget``: adds ``static_html()``/``static_text()`` to the bundle."""
+    """Mixin for a widget class: adds ``static_html()``/``static_text()`` to its bundle.
+
+    Works over ipywidgets (whose ``_repr_mimebundle_`` returns a dict) and anywidget (which
+    returns ``(bundle, metadata)``).
+    """
 
     def static_html(self) -> str:
         """An escaped HTML summary of what the widget shows."""
@@ -21,10 +25,8 @@ class StaticFallback:
         """A plain-text summary of what the widget shows."""
         raise NotImplementedError
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
-        if bundle is None:
-            bundle = {}
-        bundle["text/html"] = self.static_html()
-        bundle["text/plain"] = self.static_text()
-        return bundle
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        out = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        bundle, meta = out if isinstance(out, tuple) else (out or {}, None)
+        bundle = {**bundle, "text/html": self.static_html(), "text/plain": self.static_text()}
+        return bundle if meta is None else (bundle, meta)

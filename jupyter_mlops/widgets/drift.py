@@ -118,13 +118,7 @@ def _rows(report: DriftReport) -> list[dict[str, Any]]:
 
 
 class _StaticAnyWidget(StaticFallback, anywidget.AnyWidget):
-    """anywidget returns ``(bundle, metadata)``; add the static HTML/text to that bundle."""
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        out = anywidget.AnyWidget._repr_mimebundle_(self, **kwargs)
-        bundle, meta = out if isinstance(out, tuple) else (out or {}, {})
-        bundle = {**bundle, "text/html": self.static_html(), "text/plain": self.static_text()}
-        return bundle, meta
+    """An anywidget carrying its static HTML/text summary (see ``StaticFallback``)."""
 
 
 class DriftWidget(_StaticAnyWidget):

@@ -177,7 +177,8 @@ def test_secrets_are_neither_params_nor_in_logged_source(tracked):
 
 def test_autolog_logs_fit_params_but_no_model_and_stops_after_the_cell(tracked):
     tracked.cell(
-        "from sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.linear_model import LogisticRegression\n"
         "X, y = load_iris(return_X_y=True)\nclf = LogisticRegression(max_iter=300).fit(X, y)\n"
     )
     run = tracked.last()
@@ -200,7 +201,8 @@ def test_no_autolog_flag(tracked):
 
 def test_log_model_and_register(tracked):
     tracked.cell(
-        "from sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.linear_model import LogisticRegression\n"
         "X, y = load_iris(return_X_y=True)\nmodel = LogisticRegression(max_iter=300).fit(X, y)\n",
         "--no-autolog --log-model model --register iris-model",
     )

@@ -121,7 +121,7 @@ def test_nested_needs_an_active_run_and_becomes_its_child(tracked):
         tracked.cell("a = 1.5 * 2\n", "--no-autolog --nested")
     finally:
         mlflow.end_run()
-    child = [r for r in tracked.runs() if r.info.run_id != parent.info.run_id][0]
+    child = next(r for r in tracked.runs() if r.info.run_id != parent.info.run_id)
     assert child.data.tags[c.TAG_PARENT_RUN_ID] == parent.info.run_id
 
 
@@ -138,7 +138,7 @@ def test_pipeline_parent_from_environment(tracked, monkeypatch):
     parent = tracked.client.create_run(tracked.client.create_experiment("pipe"))
     monkeypatch.setenv(c.ENV_PARENT_RUN_ID, parent.info.run_id)
     tracked.cell("m = 0.5 * 3\n", "--no-autolog -e ignored-under-pipeline")
-    child = [r for r in tracked.runs() if r.info.run_id != parent.info.run_id][0]
+    child = next(r for r in tracked.runs() if r.info.run_id != parent.info.run_id)
     assert child.data.tags[c.TAG_PARENT_RUN_ID] == parent.info.run_id
     assert child.data.tags[c.TAG_PIPELINE_RUN_ID] == parent.info.run_id
     assert child.info.experiment_id == parent.info.experiment_id

@@ -21,7 +21,11 @@ from jupyter_mlops.core import contracts as c
 def _notebook(path: Path, cells: list[str]) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -34,14 +38,18 @@ def _runs(uri: str) -> list:
 
 @pytest.mark.slow
 def test_nbclient_kernel_logs_runs_with_notebook_path_and_cell_ids(project, tracking_uri):
-    path = _notebook(project / "train.ipynb", [
-        "%load_ext jupyter_mlops",
-        "%%track --no-autolog\nalpha = 0.5\nscore = alpha * 1.5",
-        "%%track --no-autolog\nbeta = 2\nscore2 = beta * 0.25",
-    ])
+    path = _notebook(
+        project / "train.ipynb",
+        [
+            "%load_ext jupyter_mlops",
+            "%%track --no-autolog\nalpha = 0.5\nscore = alpha * 1.5",
+            "%%track --no-autolog\nbeta = 2\nscore2 = beta * 0.25",
+        ],
+    )
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(project)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(project)}}
+    ).execute()
     runs = _runs(tracking_uri)
     assert [r.data.metrics for r in runs] == [{"score": 0.75}, {"score2": 0.5}]
     assert [r.data.params for r in runs] == [{"alpha": "0.5"}, {"beta": "2"}]
@@ -56,15 +64,19 @@ def test_nbclient_kernel_logs_runs_with_notebook_path_and_cell_ids(project, trac
 
 @pytest.mark.slow
 def test_nbclient_failing_cell_stops_execution_and_run_is_failed(project, tracking_uri):
-    path = _notebook(project / "fail.ipynb", [
-        "%load_ext jupyter_mlops",
-        "%%track --no-autolog\nx = 1\nraise RuntimeError('bad batch')",
-        "after = 1",
-    ])
+    path = _notebook(
+        project / "fail.ipynb",
+        [
+            "%load_ext jupyter_mlops",
+            "%%track --no-autolog\nx = 1\nraise RuntimeError('bad batch')",
+            "after = 1",
+        ],
+    )
     nb = nbformat.read(path, as_version=4)
     with pytest.raises(CellExecutionError, match="bad batch"):
-        NotebookClient(nb, timeout=120, kernel_name="python3",
-                       resources={"metadata": {"path": str(project)}}).execute()
+        NotebookClient(
+            nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(project)}}
+        ).execute()
     (run,) = _runs(tracking_uri)
     assert run.info.status == "FAILED"
     assert nb.cells[2].get("outputs", []) == [] and nb.cells[2].execution_count is None
@@ -75,12 +87,20 @@ def test_nbclient_failing_cell_stops_execution_and_run_is_failed(project, tracki
 
 @pytest.mark.slow
 def test_nbconvert_execute_exits_nonzero_on_a_failing_tracked_cell(project, tracking_uri):
-    ok = _notebook(project / "ok.ipynb", [
-        "%load_ext jupyter_mlops", "%%track --no-autolog\nrate = 0.1\nm = rate * 3",
-    ])
-    bad = _notebook(project / "bad.ipynb", [
-        "%load_ext jupyter_mlops", "%%track --no-autolog\nraise ValueError('nope')",
-    ])
+    ok = _notebook(
+        project / "ok.ipynb",
+        [
+            "%load_ext jupyter_mlops",
+            "%%track --no-autolog\nrate = 0.1\nm = rate * 3",
+        ],
+    )
+    bad = _notebook(
+        project / "bad.ipynb",
+        [
+            "%load_ext jupyter_mlops",
+            "%%track --no-autolog\nraise ValueError('nope')",
+        ],
+    )
     cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute"]
     good = subprocess.run([*cmd, str(ok)], cwd=project, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
@@ -102,8 +122,13 @@ def test_track_twin_in_a_plain_script(project, tracking_uri):
         "    open('out.txt', 'w').write('x')\n"
         "print('RUN', run.record.run_id)\n"
     )
-    out = subprocess.run([sys.executable, str(script)], cwd=project, capture_output=True,
-                         text=True, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+    )
     assert out.returncode == 0, out.stderr
     (run,) = _runs(tracking_uri)
     assert run.info.run_name == "scripted"
