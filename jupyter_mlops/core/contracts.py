@@ -45,6 +45,8 @@ ENV_DISABLE = "JUPYTER_MLOPS_DISABLE"
 ENV_NOTEBOOK_PATH = "JUPYTER_MLOPS_NOTEBOOK_PATH"
 ENV_PARENT_RUN_ID = "JUPYTER_MLOPS_PARENT_RUN_ID"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"  # set by `jupyter mlops run --experiment`
+ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"
 
 # --- CLI exit codes ----------------------------------------------------------------------
 EXIT_OK = 0

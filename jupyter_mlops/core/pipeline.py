@@ -54,7 +54,8 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 # The experiment ``jupyter mlops run`` chose; ``%mlops_experiment`` in the kernel yields to it.
-ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"
+from jupyter_mlops.core.contracts import ENV_EXPERIMENT
+
 DEFAULT_EXPERIMENT = "Default"
 
 

@@ -39,7 +39,8 @@ from jupyter_mlops.core.runlog import (
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"
+from jupyter_mlops.core.contracts import ENV_SPOOL_DIR
+
 TAG_SPOOL_ID = PREFIX + "spool.id"
 ENTRY_FILE = "entry.json"
 PROGRESS_FILE = "progress.json"

@@ -189,7 +189,9 @@ class CellRun:
     def _experiment_name(self) -> str:
         if self.options.experiment is not None:
             return self.options.experiment
-        return STATE.experiment or DEFAULT_EXPERIMENT
+        runner = os.environ.get(c.ENV_EXPERIMENT, "").strip()
+        mlflow_default = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip()
+        return runner or STATE.experiment or mlflow_default or DEFAULT_EXPERIMENT
 
     # ---------------------------------------------------------------- start
     def start(self) -> None:

@@ -7,6 +7,7 @@ propagates and ``nbconvert --execute`` stops), and hands the namespace to the co
 from __future__ import annotations
 
 import ast
+import os
 import sys
 import threading
 from typing import Any
@@ -204,6 +205,10 @@ class MlopsMagics(Magics):
             tracking.set_default_experiment(name)
         except UsageProblem as exc:
             raise UsageError(f"%mlops_experiment: {exc}") from None
+        runner = os.environ.get(contracts.ENV_EXPERIMENT, "").strip()
+        if runner and runner != name:
+            print(f"jupyter-mlops: this pipeline run logs to experiment {runner!r} (--experiment)")
+            return
         print(f"jupyter-mlops: tracked cells now log to experiment {name!r}")
 
 
