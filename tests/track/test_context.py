@@ -101,8 +101,8 @@ def test_nbconvert_execute_names_the_notebook(project: Path, tracking_uri: str) 
     git(project, "commit", "-q", "-m", "add notebook")
     # When nbconvert executes it from the project root (nothing tells the kernel the notebook)
     subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "notebooks/train.ipynb",
-         "--output-dir", str(project.parent / "out")],
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+         "notebooks/train.ipynb", "--output-dir", str(project.parent / "out")],
         cwd=project, env=clean_env(), check=True, capture_output=True, timeout=180,
     )  # fmt: skip
     # Then the kernel found it from its parent's command line, relative to the project root
