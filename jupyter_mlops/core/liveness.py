@@ -32,8 +32,11 @@ _PAGE = 1000
 class Heartbeat:
     """Daemon thread refreshing the run's ``heartbeat`` tag every ``interval_s`` until stopped."""
 
-    def __init__(self, client: MlflowClient, run_id: str, interval_s: float = 30.0) -> None:
+    def __init__(
+        self, client: MlflowClient, run_id: str, interval_s: float = 30.0, beat_now: bool = True
+    ) -> None:
         self.client = client
+        self.beat_now = beat_now  # False when the run was created with a fresh heartbeat tag
         self.run_id = run_id
         self.interval_s = interval_s
         self._stopped = threading.Event()
@@ -62,6 +65,8 @@ class Heartbeat:
             log.debug("heartbeat for run %s failed: %s", self.run_id, exc)
 
     def _run(self) -> None:
+        if not self.beat_now:
+            self._stopped.wait(self.interval_s)
         while not self._stopped.is_set():
             self.beat()
             self._stopped.wait(self.interval_s)

@@ -6,7 +6,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -74,14 +74,20 @@ def sanitise(record: RunRecord) -> list[str]:
     return notes
 
 
-def log_values(client: MlflowClient, record: RunRecord) -> None:
-    """Params, metrics and tags of ``record`` into its run, in as few batches as MLflow allows."""
+def log_values(
+    client: MlflowClient, record: RunRecord, written_tags: Mapping[str, str] | None = None
+) -> None:
+    """Params, metrics and tags of ``record`` into its run, in as few batches as MLflow allows.
+
+    Tags already in ``written_tags`` with the same value (set when the run was created) are
+    not sent again."""
     from mlflow.entities import Metric, Param, RunTag
 
     assert record.run_id is not None
     run_id = record.run_id
     params = [Param(k, v) for k, v in record.params.items()]
-    tags = [RunTag(k, v) for k, v in record.tags.items()]
+    done = written_tags or {}
+    tags = [RunTag(k, v) for k, v in record.tags.items() if done.get(k) != v]
     metrics = [Metric(m.key, m.value, m.timestamp_ms, m.step) for m in record.metrics]
     while params or tags or metrics:  # one call for a typical cell
         batch_params, params = params[:BATCH_PARAMS], params[BATCH_PARAMS:]
@@ -135,8 +141,10 @@ def log_files(client: MlflowClient, record: RunRecord) -> None:
         client.log_artifacts(record.run_id, staging)
 
 
-def log_record(client: MlflowClient, record: RunRecord) -> None:
+def log_record(
+    client: MlflowClient, record: RunRecord, written_tags: Mapping[str, str] | None = None
+) -> None:
     """Everything in ``record`` except its status into the existing run ``record.run_id``."""
-    log_values(client, record)
+    log_values(client, record, written_tags)
     log_inputs(client, record)
     log_files(client, record)

@@ -180,6 +180,7 @@ class CellRun:
         self.messages: list[str] = []
         self.record = RunRecord(experiment_name=self._experiment_name(), run_name=options.run_name)
         self._heartbeat: Any = None
+        self._written_tags: dict[str, str] = {}
         self._autolog = False
         self._git = start_git_probe(self.cwd)
         self._files_before: dict[Path, capture.FileState] = {}
@@ -299,6 +300,7 @@ class CellRun:
                 )
             )
             self.record.run_name = run.info.run_name
+            self._written_tags = tags
         self.record.run_id = run.info.run_id
         self.record.start_time_ms = run.info.start_time or now_ms()
 
@@ -307,7 +309,7 @@ class CellRun:
             from jupyter_mlops.core.liveness import Heartbeat
         except ImportError:
             return
-        self._heartbeat = Heartbeat(self.client, self.record.run_id)
+        self._heartbeat = Heartbeat(self.client, self.record.run_id, beat_now=False)
         self._heartbeat.start()
 
     def _replay_spool(self) -> None:
@@ -502,7 +504,7 @@ class CellRun:
         self.messages.extend(sanitise(record))
         if self.client is not None and record.run_id:
             try:
-                log_record(self.client, record)
+                log_record(self.client, record, self._written_tags)
                 retry_locked(lambda: mlflow.end_run(status=record.status))
                 return False
             except Exception as exc:
