@@ -23,7 +23,7 @@ from jupyter_mlops.core import autolog as autologging
 from jupyter_mlops.core import capture, store
 from jupyter_mlops.core import contracts as c
 from jupyter_mlops.core.artifacts import ArtifactFilter, figure_numbers, save_new_figures
-from jupyter_mlops.core.errors import MlopsError, UsageProblem
+from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
 from jupyter_mlops.core.probes import context_module, start_git_probe
 from jupyter_mlops.core.record import MetricPoint, RunRecord, now_ms
 from jupyter_mlops.core.runlog import log_record, retry_locked, sanitise
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 DEFAULT_EXPERIMENT = "Default"
+OFFLINE_BACKOFF_S = 30.0  # after an unreachable server, cells spool without waiting on it
 
 
 @dataclass
@@ -103,6 +104,7 @@ class _KernelState:
         self.last_run: tuple[str, str] | None = None  # (uri, run_id)
         self.current_run_id: str | None = None
         self.experiment: str | None = None
+        self.offline_until: dict[str, float] = {}  # server URI -> retry after (monotonic)
 
 
 STATE = _KernelState()
@@ -199,13 +201,22 @@ class CellRun:
         """Open the MLflow run (or go offline), start heartbeat, autolog and file watching."""
         self._check_options()
         self.record.tags.update(self._start_tags())
+        retry_at = STATE.offline_until.get(self.uri, 0.0)
         try:
+            if time.monotonic() < retry_at:
+                raise TrackingUnavailable(
+                    f"unreachable; retrying in {retry_at - time.monotonic():.0f} s"
+                )
             self._open_run()
+            STATE.offline_until.pop(self.uri, None)
         except UsageProblem:
             raise
         except Exception as exc:  # MLflow or the store failed: run the cell anyway
             self.client = None
             self.messages.append(f"tracking store {self.uri} unavailable ({_first_line(exc)})")
+            if self.uri.startswith(("http://", "https://")) and time.monotonic() >= retry_at:
+                # a hung server would cost every cell the full HTTP timeout: back off for a while
+                STATE.offline_until[self.uri] = time.monotonic() + OFFLINE_BACKOFF_S
         if self.record.run_id:
             STATE.current_run_id = self.record.run_id
             self._start_heartbeat()

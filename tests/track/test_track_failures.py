@@ -207,3 +207,18 @@ def test_orphan_of_a_dead_kernel_is_killed_when_the_extension_loads(tracked):
             break
         time.sleep(0.1)
     assert tracked.client.get_run(run.info.run_id).info.status == "KILLED"
+
+
+def test_after_an_unreachable_server_cells_back_off_instead_of_waiting(shell, monkeypatch, capsys):
+    from jupyter_mlops.core.tracking import STATE
+
+    uri = "http://127.0.0.1:7"  # nothing listens there
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    STATE.offline_until.pop(uri, None)
+    shell.run_cell("%%track --no-autolog\nfirst = 2 * 1.5")
+    assert "retrying in" not in capsys.readouterr().err
+    result = shell.run_cell("%%track --no-autolog\nsecond = 2 * 2.5\nsecond")
+    assert result.result == 5.0
+    err = capsys.readouterr().err
+    assert "retrying in" in err and "1 run spooled" in err
+    STATE.offline_until.pop(uri, None)
