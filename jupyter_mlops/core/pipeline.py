@@ -12,7 +12,6 @@ import asyncio
 import getpass
 import json
 import os
-import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -47,7 +46,13 @@ from jupyter_mlops.core.execution import (
 )
 from jupyter_mlops.core.gates import Gate, GateResult, evaluate_gates, parse_gates
 from jupyter_mlops.core.parameters import inject_parameters, notebook_experiment
-from jupyter_mlops.core.store import get_client, project_root, resolve_tracking_uri, sqlite_path
+from jupyter_mlops.core.store import (
+    artifact_location,
+    get_client,
+    project_root,
+    resolve_tracking_uri,
+    sqlite_path,
+)
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -264,11 +269,7 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
             if found.lifecycle_stage == "deleted":
                 raise UsageProblem(f"experiment {name!r} is deleted; restore it or pick another")
             return str(found.experiment_id)
-        location = None
-        db = sqlite_path(uri)
-        if db is not None:
-            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "experiment"
-            location = (db.parent / "mlruns" / f"exp-{slug}").as_uri()
+        location = artifact_location(uri, name)
         return str(client.create_experiment(name, artifact_location=location))
     except MlflowException as exc:
         raise TrackingUnavailable(f"experiment {name!r} in {uri}: {exc.message}") from exc

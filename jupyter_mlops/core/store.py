@@ -86,6 +86,19 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len(prefix):].split("?", 1)[0])
 
 
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a sqlite store's file
+    (``<db dir>/mlruns/exp-<name>``), not under whatever folder the kernel runs in; None (the
+    server's default) for any other store."""
+    import re
+
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", experiment).strip("-") or "experiment"
+    return (db.parent / "mlruns" / f"exp-{slug}").as_uri()
+
+
 def prepare_store(uri: str) -> None:
     """Open a store once per process; a fresh sqlite file is created under a file lock.
 

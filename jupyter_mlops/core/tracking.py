@@ -150,7 +150,8 @@ def experiment_id(client: MlflowClient, uri: str, name: str) -> str:
     if key not in STATE.experiments:
         experiment = retry_locked(lambda: client.get_experiment_by_name(name))
         if experiment is None:
-            exp_id = retry_locked(lambda: client.create_experiment(name))
+            location = store.artifact_location(uri, name)
+            exp_id = retry_locked(lambda: client.create_experiment(name, location))
         elif experiment.lifecycle_stage == "deleted":
             raise UsageProblem(
                 f"experiment {name!r} is deleted; restore it in MLflow or choose another name"

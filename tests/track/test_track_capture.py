@@ -236,3 +236,10 @@ def test_experiment_magic_and_flag(tracked):
     assert tracked.client.get_experiment(tracked.last().info.experiment_id).name == "sentiment"
     tracked.cell("a = 1.0\n", "--no-autolog -e other")
     assert tracked.client.get_experiment(tracked.last().info.experiment_id).name == "other"
+
+
+def test_artifacts_live_beside_the_sqlite_store_not_the_kernel_folder(tracked, tracking_uri):
+    db_dir = Path(tracking_uri.removeprefix("sqlite:///")).parent
+    tracked.cell("v = 1.0 * 2\n", "--no-autolog -e beside")
+    artifact_uri = tracked.last().info.artifact_uri
+    assert artifact_uri.startswith((db_dir / "mlruns" / "exp-beside").as_uri())
