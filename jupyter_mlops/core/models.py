@@ -69,10 +69,15 @@ def log_model(obj: Any, register_as: str | None = None) -> str:
     """Log ``obj`` as an MLflow model named ``model`` in the active run; return its model URI."""
     flavor = detect_flavor(obj)
     module = importlib.import_module(flavor.module)
+    extra: dict[str, Any] = {}
+    if flavor.name == "sklearn":
+        # MLflow 3's default (skops) refuses most estimators' types unless listed as trusted
+        extra["serialization_format"] = "cloudpickle"
     info = module.log_model(
         obj,
         name=ART_MODEL_DIR,
         pip_requirements=requirements(flavor),
         registered_model_name=register_as,
+        **extra,
     )
     return str(info.model_uri)

@@ -352,11 +352,32 @@ def _warm_html_exporter() -> None:
         return
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def static_copy(nb: NotebookNode) -> NotebookNode:
+    """``nb`` without live widget views where a static summary travels beside them.
+
+    An HTML page has no kernel and, offline, no widget JavaScript: it would show blank
+    outputs. Our widgets carry ``text/html``, which the page then shows instead.
+    """
+    import copy
+
+    static = copy.deepcopy(nb)
+    static.metadata.pop("widgets", None)
+    for cell in static.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and ("text/html" in data or "text/plain" in data):
+                del data[WIDGET_VIEW]
+    return static
+
+
 def _render_html(nb: NotebookNode) -> str:
     from nbconvert import HTMLExporter
 
     try:
-        return HTMLExporter().from_notebook_node(nb)[0]
+        return HTMLExporter().from_notebook_node(static_copy(nb))[0]
     except Exception as exc:  # templates missing, a broken output: one line, not a traceback
         raise MlopsError(f"could not render the executed notebook as HTML: {exc}") from exc
 

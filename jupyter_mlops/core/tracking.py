@@ -356,11 +356,14 @@ class CellRun:
         model_uri = None
         try:
             self._collect(namespace, error)
+        except Exception as exc:  # capture must never hide the cell's own outcome
+            self.messages.append(f"capture incomplete: {_first_line(exc)}")
+        try:
             model_uri = self._log_model(namespace, error)
         except UsageProblem as problem:
             self.messages.append(str(problem))
-        except Exception as exc:  # capture must never hide the cell's own outcome
-            self.messages.append(f"capture incomplete: {_first_line(exc)}")
+        except Exception as exc:
+            self.messages.append(f"model not logged: {_first_line(exc)}")
         finally:
             record.end_time_ms = now_ms()
         spooled = self._write()

@@ -243,3 +243,16 @@ def test_artifacts_live_beside_the_sqlite_store_not_the_kernel_folder(tracked, t
     tracked.cell("v = 1.0 * 2\n", "--no-autolog -e beside")
     artifact_uri = tracked.last().info.artifact_uri
     assert artifact_uri.startswith((db_dir / "mlruns" / "exp-beside").as_uri())
+
+
+def test_log_model_of_a_tree_ensemble(tracked):
+    tracked.cell(
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)\n",
+        "--no-autolog --log-model forest",
+    )
+    run = tracked.last()
+    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert len(loaded.predict(tracked.shell.user_ns["X"][:4])) == 4
