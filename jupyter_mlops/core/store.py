@@ -83,7 +83,7 @@ def sqlite_path(uri: str) -> Path | None:
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
         return None
-    return Path(uri[len(prefix):].split("?", 1)[0])
+    return Path(uri[len(prefix) :].split("?", 1)[0])
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:

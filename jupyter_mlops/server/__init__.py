@@ -19,6 +19,26 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "jupyter_mlops.server"}]
 
 
+SQLITE_SIDE_SUFFIXES = ("-journal", "-wal", "-shm")
+
+
+def _hide_sqlite_side_files(serverapp: Any, uri: str) -> None:
+    """Keep a sqlite store's journal/WAL files out of the file browser.
+
+    SQLite creates and deletes ``mlflow.db-journal`` on every write; a directory listing that
+    sees the name and then finds it gone fails as a whole with a 404 (jupyter-server's
+    ``_dir_model``), which JupyterLab shows as "Directory not found" while runs are tracked.
+    """
+    from jupyter_mlops.core.store import sqlite_path
+
+    db = sqlite_path(uri)
+    manager = getattr(serverapp, "contents_manager", None)
+    if db is None or manager is None or not hasattr(manager, "hide_globs"):
+        return
+    extra = [db.name + suffix for suffix in SQLITE_SIDE_SUFFIXES]
+    manager.hide_globs = [*manager.hide_globs, *(g for g in extra if g not in manager.hide_globs)]
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Build the settings and store view once, then register every route."""
     from jupyter_server.utils import url_path_join
@@ -37,6 +57,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     )
     pool = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="mlops")
     kwargs = {"store": store, "registry": RegistryView(store), "settings": settings, "pool": pool}
+    _hide_sqlite_side_files(serverapp, uri)
     web_app = serverapp.web_app
     base = url_path_join(web_app.settings["base_url"], API_PREFIX)
     handlers = [(url_path_join(base, path) + "/?", cls, kwargs) for path, cls in all_routes()]
