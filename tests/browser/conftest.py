@@ -5,8 +5,10 @@ fixture's git repo, with private config/runtime/settings/workspace dirs, news an
 off, our server extension enabled and ``window.jupyterapp`` exposed. Override
 ``jupyterlab_extra_args`` in a test module to pass more flags. ``chromium_page`` is a Playwright
 page in ``/usr/bin/chromium`` that records any JS dialog (an XSS would open one) in
-``page.dialogs``. Fixtures ``write_notebook(path, sources)`` and ``screenshot(page, area, name)``
-(saved to ``test-output/<area>/<name>.png``) are the helpers, so no test imports this module.
+``page.dialogs``. Fixtures ``write_notebook(path, sources)``, ``open_notebook(page, relpath)``
+(opens it, closes stray start-up dialogs, makes it the current widget, waits for an idle kernel)
+and ``screenshot(page, area, name)`` (saved to ``test-output/<area>/<name>.png``) are the
+helpers, so no test imports this module.
 """
 
 from __future__ import annotations
@@ -106,6 +108,50 @@ def _screenshot(page: object, area: str, name: str) -> Path:
 def write_notebook() -> Callable[[Path, list[str]], Path]:
     """``write_notebook(path, sources)``: an nbformat 4.5 notebook of code cells."""
     return _write_notebook
+
+
+# True once the notebook at ``path`` is the shell's current widget; activates it if it is open
+# but not current (a start-up dialog can take the focus before the notebook gets it).
+NOTEBOOK_CURRENT = """(path) => {
+  const app = window.jupyterapp;
+  if (!app) return false;
+  const current = app.shell.currentWidget;
+  if (current && current.context && current.context.path === path) return true;
+  for (const widget of app.shell.widgets('main')) {
+    if (widget.context && widget.context.path === path) app.shell.activateById(widget.id);
+  }
+  return false;
+}"""
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+}"""
+
+
+def _close_dialogs(page: object) -> None:
+    """Close JupyterLab dialogs left over from start-up (e.g. a transient 'Directory not found')."""
+    buttons = page.locator(".jp-Dialog button.jp-mod-reject, .jp-Dialog button.jp-mod-accept")  # type: ignore[attr-defined]
+    if buttons.count():
+        buttons.first.click()
+
+
+def _open_notebook(lab: LabServer, page: object, relpath: str, timeout_s: float = 120) -> None:
+    page.goto(lab.url(f"lab/tree/{relpath}"))  # type: ignore[attr-defined]
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_s * 1000)  # type: ignore[attr-defined]
+    deadline = time.time() + timeout_s
+    while not page.evaluate(NOTEBOOK_CURRENT, relpath):  # type: ignore[attr-defined]
+        if time.time() > deadline:
+            raise TimeoutError(f"{relpath} never became JupyterLab's current widget")
+        _close_dialogs(page)
+        page.wait_for_timeout(250)  # type: ignore[attr-defined]
+    page.wait_for_function(KERNEL_IDLE, timeout=timeout_s * 1000)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def open_notebook(jupyterlab: LabServer) -> Callable[[object, str], None]:
+    """``open_notebook(page, relpath)``: open a notebook of the served root, ready to run."""
+    return lambda page, relpath: _open_notebook(jupyterlab, page, relpath)
 
 
 @pytest.fixture

@@ -31,21 +31,15 @@ CELLS = [
     "m.observe(X[:500] + 15, y[:500] * 0)  # drifted inputs, wrong labels\n"
     "m.dashboard()",
 ]
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
-}"""
 
 
 def test_drift_and_monitor_widgets_render_in_jupyterlab(
-    jupyterlab, chromium_page, write_notebook, screenshot
+    jupyterlab, chromium_page, write_notebook, open_notebook, screenshot
 ) -> None:
     page = chromium_page
     write_notebook(jupyterlab.root / "notebooks" / "drift.ipynb", CELLS)
     try:
-        page.goto(jupyterlab.url("lab/tree/notebooks/drift.ipynb"))
-        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        open_notebook(page, "notebooks/drift.ipynb")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.locator(".jm-monitor-panel").first.wait_for(timeout=300_000)
 

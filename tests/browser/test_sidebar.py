@@ -39,14 +39,6 @@ def _sources() -> list[str]:
     ]
 
 
-def _close_stray_dialogs(page) -> None:
-    """JupyterLab's file browser sometimes reports a transient 'Directory not found' at start."""
-    page.wait_for_timeout(500)
-    stray = page.locator(".jp-Dialog:has-text('Directory not found')")
-    if stray.count():
-        stray.get_by_role("button", name="Close").click()
-
-
 def _cell_sources(page) -> list[str]:
     return page.evaluate(
         """() => {
@@ -57,11 +49,12 @@ def _cell_sources(page) -> list[str]:
 
 
 def test_sidebar_follows_runs_opens_one_and_promotes(
-    jupyterlab, chromium_page, write_notebook, screenshot
+    jupyterlab, chromium_page, write_notebook, open_notebook, screenshot
 ) -> None:
     write_notebook(jupyterlab.root / "notebooks" / "train.ipynb", _sources())
     page = chromium_page
     try:
+        open_notebook(page, "notebooks/train.ipynb")
         _scenario(jupyterlab, page, lambda name: screenshot(page, "sidebar", name))
     except BaseException:
         screenshot(page, "sidebar", "failure")
@@ -72,10 +65,6 @@ def test_sidebar_follows_runs_opens_one_and_promotes(
 def _scenario(lab, page, _shot) -> None:
     from mlflow.tracking import MlflowClient
 
-    page.goto(lab.url("lab/tree/notebooks/train.ipynb"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    _close_stray_dialogs(page)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget")
     # Given the MLOps sidebar is open before anything is tracked
     page.click("li[data-id='jupyter-mlops-sidebar']")
     page.wait_for_selector("#jupyter-mlops-sidebar .jp-mlops-runsview")

@@ -37,19 +37,15 @@ CELLS = [
     "compare_runs()",
     f"registry({MODEL!r}, sample=X[:3])",
 ]
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
-}"""
 
 
 def test_promote_from_the_registry_widget_in_jupyterlab(
-    jupyterlab, chromium_page, write_notebook, screenshot
+    jupyterlab, chromium_page, write_notebook, open_notebook, screenshot
 ) -> None:
     page = chromium_page
     write_notebook(jupyterlab.root / "notebooks" / "views.ipynb", CELLS)
     try:
+        open_notebook(page, "notebooks/views.ipynb")
         _scenario(jupyterlab, page, screenshot)
     except BaseException:
         screenshot(page, "views", "failure")
@@ -60,8 +56,6 @@ def test_promote_from_the_registry_widget_in_jupyterlab(
 def _scenario(lab, page, screenshot) -> None:
     from mlflow.tracking import MlflowClient
 
-    page.goto(lab.url("lab/tree/notebooks/views.ipynb"))
-    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     promote = page.locator("button", has_text="Promote to champion")
     promote.wait_for(timeout=300_000)
