@@ -120,8 +120,11 @@ def log_inputs(client: MlflowClient, record: RunRecord) -> None:
     retry_locked(lambda: client.log_inputs(record.run_id, datasets=inputs))
 
 
-def log_files(client: MlflowClient, record: RunRecord) -> None:
-    """Texts and files of ``record`` as artifacts, staged in one folder, uploaded in one call."""
+def log_files(client: MlflowClient, record: RunRecord, artifact_uri: str | None = None) -> None:
+    """Texts and files of ``record`` as artifacts, staged in one folder, uploaded in one call.
+
+    With the run's ``artifact_uri`` (known when the run was created) the upload goes straight to
+    its artifact repository instead of MLflow reading the run back first to find it."""
     if not record.texts and not record.artifacts:
         return
     with tempfile.TemporaryDirectory(prefix="jupyter-mlops-") as staging:
@@ -138,13 +141,29 @@ def log_files(client: MlflowClient, record: RunRecord) -> None:
                 shutil.copytree(source, folder / source.name, dirs_exist_ok=True)
             elif source.exists():
                 shutil.copy2(source, folder / source.name)
-        client.log_artifacts(record.run_id, staging)
+        _upload(client, record.run_id, staging, artifact_uri)
+
+
+def _upload(
+    client: MlflowClient, run_id: str | None, folder: str, artifact_uri: str | None
+) -> None:
+    if artifact_uri:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+        from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+        uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, client.tracking_uri)
+        get_artifact_repository(uri, tracking_uri=client.tracking_uri).log_artifacts(folder)
+    else:
+        client.log_artifacts(run_id, folder)
 
 
 def log_record(
-    client: MlflowClient, record: RunRecord, written_tags: Mapping[str, str] | None = None
+    client: MlflowClient,
+    record: RunRecord,
+    written_tags: Mapping[str, str] | None = None,
+    artifact_uri: str | None = None,
 ) -> None:
     """Everything in ``record`` except its status into the existing run ``record.run_id``."""
     log_values(client, record, written_tags)
     log_inputs(client, record)
-    log_files(client, record)
+    log_files(client, record, artifact_uri)

@@ -184,6 +184,7 @@ class CellRun:
         self.record = RunRecord(experiment_name=self._experiment_name(), run_name=options.run_name)
         self._heartbeat: Any = None
         self._written_tags: dict[str, str] = {}
+        self._artifact_uri: str | None = None
         self._autolog = False
         self._git = start_git_probe(self.cwd)
         self._files_before: dict[Path, capture.FileState] = {}
@@ -314,6 +315,7 @@ class CellRun:
             self.record.run_name = run.info.run_name
             self._written_tags = tags
         self.record.run_id = run.info.run_id
+        self._artifact_uri = run.info.artifact_uri
         self.record.start_time_ms = run.info.start_time or now_ms()
 
     def _start_heartbeat(self) -> None:
@@ -519,7 +521,7 @@ class CellRun:
         self.messages.extend(sanitise(record))
         if self.client is not None and record.run_id:
             try:
-                log_record(self.client, record, self._written_tags)
+                log_record(self.client, record, self._written_tags, self._artifact_uri)
                 retry_locked(lambda: mlflow.end_run(status=record.status))
                 return False
             except Exception as exc:
