@@ -168,7 +168,9 @@ def _ambiguous_integral(
     if single.any():
         ks = k[single]
         jump = np.bincount(ks, weights=steps[single], minlength=len(d_left))
-        b = np.unique(ks)
+        seen = np.zeros(len(d_left), bool)
+        seen[ks] = True
+        b = np.flatnonzero(seen)  # the bins present, ascending (np.unique would sort)
         v = some[b]
         total += float(np.abs(d_left[b]) @ (v - b) + np.abs(d_left[b] + jump[b]) @ (b + 1.0 - v))
         y, k, steps = y[~single], k[~single], steps[~single]
