@@ -5,11 +5,18 @@ patches. We install the patches once per process and then only flip the integrat
 ``disable`` setting, which the patched functions read on every call. That setting lives in
 MLflow's ``AUTOLOGGING_INTEGRATIONS`` table — this module is the one place touching it, and it
 falls back to MLflow's public calls if that table ever changes shape.
+
+MLflow's post-training metrics call ``sklearn.metrics.log_loss(y_pred=...)``, which
+scikit-learn 1.9 answers with a FutureWarning in every tracked cell that fits a classifier
+(``silent=True`` does not catch it); that one message is filtered whenever autologging is switched on.
 """
 
 from __future__ import annotations
 
+import warnings
+
 _installed = False
+_MLFLOW_LOG_LOSS_WARNING = r"`y_pred` was renamed to `y_proba`"
 
 
 def _config() -> dict | None:
@@ -33,6 +40,13 @@ def switch(enable: bool) -> bool:
             _installed = True
         elif config is not None:
             config["disable"] = not enable
+        if enable:  # re-added each time: a warnings.catch_warnings() block may have dropped it
+            warnings.filterwarnings(
+                "ignore",
+                message=_MLFLOW_LOG_LOSS_WARNING,
+                category=FutureWarning,
+                module=r"sklearn\.metrics",
+            )
         elif not enable:
             mlflow.sklearn.autolog(disable=True, silent=True)
             _installed = False

@@ -7,6 +7,9 @@ versions installed in this environment, so logging takes milliseconds.
 from __future__ import annotations
 
 import importlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -65,6 +68,26 @@ def requirements(flavor: Flavor) -> list[str]:
     return pins
 
 
+# MLflow warns on every sklearn model saved with (cloud)pickle; the format is our choice, not
+# the user's, and documented (README, "Models"), so the cell is not filled with it every time
+_PICKLE_NOTICE = "Saving scikit-learn models in the pickle or cloudpickle format"
+
+
+class _DropPickleNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_PICKLE_NOTICE)
+
+
+@contextmanager
+def _quiet_pickle_notice(logger_name: str) -> Iterator[None]:
+    logger, drop = logging.getLogger(logger_name), _DropPickleNotice()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
 def log_model(obj: Any, register_as: str | None = None) -> str:
     """Log ``obj`` as an MLflow model named ``model`` in the active run; return its model URI."""
     flavor = detect_flavor(obj)
@@ -73,11 +96,12 @@ def log_model(obj: Any, register_as: str | None = None) -> str:
     if flavor.name == "sklearn":
         # MLflow 3's default (skops) refuses most estimators' types unless listed as trusted
         extra["serialization_format"] = "cloudpickle"
-    info = module.log_model(
-        obj,
-        name=ART_MODEL_DIR,
-        pip_requirements=requirements(flavor),
-        registered_model_name=register_as,
-        **extra,
-    )
+    with _quiet_pickle_notice(flavor.module):
+        info = module.log_model(
+            obj,
+            name=ART_MODEL_DIR,
+            pip_requirements=requirements(flavor),
+            registered_model_name=register_as,
+            **extra,
+        )
     return str(info.model_uri)

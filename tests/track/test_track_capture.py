@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -188,6 +189,25 @@ def test_autolog_logs_fit_params_but_no_model_and_stops_after_the_cell(tracked):
     before = len(tracked.runs())
     tracked.shell.run_cell("LogisticRegression(max_iter=50).fit(X, y)")
     assert len(tracked.runs()) == before  # an untracked fit creates no run
+
+
+def test_autolog_and_log_model_leave_the_cell_output_clean(tracked, capfd):
+    """MLflow's autolog trips scikit-learn 1.9's y_pred FutureWarning and MLflow warns on every
+    pickled sklearn model; neither is the user's doing, so neither reaches the cell."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tracked.cell(
+            "from sklearn.datasets import load_iris\n"
+            "from sklearn.linear_model import LogisticRegression\n"
+            "X, y = load_iris(return_X_y=True)\n"
+            "model = LogisticRegression(max_iter=300).fit(X, y)\n",
+            "--log-model model",
+        )
+    run = tracked.last()
+    assert "training_log_loss" in run.data.metrics  # the metric behind the warning was logged
+    assert not [w for w in caught if "y_proba" in str(w.message)]
+    assert "cloudpickle" not in capfd.readouterr().err
+    assert mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model") is not None
 
 
 def test_no_autolog_flag(tracked):
