@@ -1,14 +1,16 @@
-"""Real JupyterLab + Debian Chromium for UI tests (reusable by every browser test).
+"""Real JupyterLab / Notebook 7 + Debian Chromium for UI tests (reusable by every browser test).
 
 ``jupyterlab`` starts ``jupyter lab`` on 127.0.0.1 at a free port, serving the ``project``
 fixture's git repo, with private config/runtime/settings/workspace dirs, news and update checks
-off, our server extension enabled and ``window.jupyterapp`` exposed. Override
+off, our server extension enabled and ``window.jupyterapp`` exposed; ``notebook7`` starts
+``jupyter notebook`` (Notebook 7, the same front-end components) the same way. Override
 ``jupyterlab_extra_args`` in a test module to pass more flags. ``chromium_page`` is a Playwright
 page in ``/usr/bin/chromium`` that records any JS dialog (an XSS would open one) in
 ``page.dialogs``. Fixtures ``write_notebook(path, sources)``, ``open_notebook(page, relpath)``
-(opens it, closes stray start-up dialogs, makes it the current widget, waits for an idle kernel)
-and ``screenshot(page, area, name)`` (saved to ``test-output/<area>/<name>.png``) are the
-helpers, so no test imports this module.
+(opens it, closes stray start-up dialogs, makes it the current widget, waits for an idle
+kernel; ``open_in_notebook7`` is the same for ``notebook7``) and ``screenshot(page, area,
+name)`` (saved to ``test-output/<area>/<name>.png``) are the helpers, so no test imports this
+module.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class LabServer:
     token: str
     root: Path
     log: Path
+    documents: str = "lab/tree"  # where a notebook opens: Notebook 7 uses "notebooks"
 
     def url(self, path: str = "lab") -> str:
         """A URL on this server with the token attached."""
@@ -137,12 +140,12 @@ def _close_dialogs(page: object) -> None:
 
 
 def _open_notebook(lab: LabServer, page: object, relpath: str, timeout_s: float = 120) -> None:
-    page.goto(lab.url(f"lab/tree/{relpath}"))  # type: ignore[attr-defined]
+    page.goto(lab.url(f"{lab.documents}/{relpath}"))  # type: ignore[attr-defined]
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_s * 1000)  # type: ignore[attr-defined]
     deadline = time.time() + timeout_s
     while not page.evaluate(NOTEBOOK_CURRENT, relpath):  # type: ignore[attr-defined]
         if time.time() > deadline:
-            raise TimeoutError(f"{relpath} never became JupyterLab's current widget")
+            raise TimeoutError(f"{relpath} never became the shell's current widget")
         _close_dialogs(page)
         page.wait_for_timeout(250)  # type: ignore[attr-defined]
     page.wait_for_function(KERNEL_IDLE, timeout=timeout_s * 1000)  # type: ignore[attr-defined]
@@ -152,6 +155,12 @@ def _open_notebook(lab: LabServer, page: object, relpath: str, timeout_s: float 
 def open_notebook(jupyterlab: LabServer) -> Callable[[object, str], None]:
     """``open_notebook(page, relpath)``: open a notebook of the served root, ready to run."""
     return lambda page, relpath: _open_notebook(jupyterlab, page, relpath)
+
+
+@pytest.fixture
+def open_in_notebook7(notebook7: LabServer) -> Callable[[object, str], None]:
+    """``open_in_notebook7(page, relpath)``: ``open_notebook`` for the ``notebook7`` server."""
+    return lambda page, relpath: _open_notebook(notebook7, page, relpath)
 
 
 @pytest.fixture
@@ -171,6 +180,23 @@ def jupyterlab(
     project: Path, tmp_path: Path, jupyterlab_extra_args: list[str]
 ) -> Iterator[LabServer]:
     """JupyterLab serving ``project`` on loopback; kernels use ``<project>/mlflow.db``."""
+    yield from _serve(project, tmp_path, "jupyterlab", "LabApp", jupyterlab_extra_args)
+
+
+@pytest.fixture
+def notebook7(project: Path, tmp_path: Path) -> Iterator[LabServer]:
+    """Notebook 7 (``jupyter notebook``) serving ``project`` like ``jupyterlab`` does."""
+    yield from _serve(project, tmp_path, "notebook", "JupyterNotebookApp", [], "notebooks")
+
+
+def _serve(
+    project: Path,
+    tmp_path: Path,
+    module: str,
+    app_class: str,
+    extra_args: list[str],
+    documents: str = "lab/tree",
+) -> Iterator[LabServer]:
     app_settings = tmp_path / "lab-app-settings"
     app_settings.mkdir()
     (app_settings / "overrides.json").write_text(json.dumps(NO_NEWS))
@@ -190,13 +216,13 @@ def jupyterlab(
             "GIT_COMMITTER_EMAIL": "test@example.invalid",
         }
     )
-    log_path = tmp_path / "jupyterlab.log"
+    log_path = tmp_path / f"{module}.log"
     log = log_path.open("w")
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "jupyterlab",
+            module,
             "--no-browser",
             "--allow-root",
             f"--port={port}",
@@ -204,17 +230,17 @@ def jupyterlab(
             f"--ServerApp.root_dir={project}",
             f"--IdentityProvider.token={token}",
             "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
-            f"--LabApp.app_settings_dir={app_settings}",
-            f"--LabApp.user_settings_dir={tmp_path / 'lab-user-settings'}",
-            "--LabApp.expose_app_in_browser=True",
-            *jupyterlab_extra_args,
+            f"--{app_class}.app_settings_dir={app_settings}",
+            f"--{app_class}.user_settings_dir={tmp_path / 'lab-user-settings'}",
+            f"--{app_class}.expose_app_in_browser=True",
+            *extra_args,
         ],
         cwd=project,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = LabServer(f"http://127.0.0.1:{port}", token, project, log_path)
+    server = LabServer(f"http://127.0.0.1:{port}", token, project, log_path, documents)
     try:
         deadline = time.time() + 120
         while True:
@@ -237,7 +263,7 @@ def jupyterlab(
 
 
 @pytest.fixture
-def chromium_page(jupyterlab: LabServer) -> Iterator[object]:
+def chromium_page() -> Iterator[object]:
     """A Playwright page in Debian's Chromium; JS dialogs are dismissed and recorded."""
     from playwright.sync_api import sync_playwright
 
