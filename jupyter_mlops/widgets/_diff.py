@@ -5,7 +5,64 @@ from __future__ import annotations
 import difflib
 
 from jupyter_mlops.core.runs import RunSummary
-from jupyter_mlops.widgets._html import DIFF_STYLE, esc, fmt_number, html_table, notice
+from jupyter_mlops.widgets._html import (
+    CELL_STYLE,
+    DIFF_STYLE,
+    TABLE_STYLE,
+    esc,
+    fmt_number,
+    html_table,
+    notice,
+)
+
+# side-by-side code rows: changed (both sides), removed (left), added (right); dark text so a
+# dark theme's light foreground stays readable on the light highlight
+_CHANGED = "background:#fff4ce;color:#1f1f1f"
+_REMOVED = "background:#fde7e9;color:#1f1f1f"
+_ADDED = "background:#e6f4ea;color:#1f1f1f"
+_LINENO = "color:#888;text-align:right;padding:0 4px;user-select:none"
+_CODE = "white-space:pre-wrap;word-break:break-all;padding:0 6px;min-width:20em"
+
+
+def code_diff_html(a: list[str], b: list[str], name_a: str, name_b: str, context: int = 3) -> str:
+    """A side-by-side diff of two cells' lines: changes highlighted, ``context`` lines around
+    them, gaps marked with ``⋯``; every line and name escaped."""
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    rows: list[str] = []
+
+    def row(left: int | None, right: int | None, style_l: str, style_r: str) -> None:
+        cells = []
+        for index, lines, style in ((left, a, style_l), (right, b, style_r)):
+            number = "" if index is None else str(index + 1)
+            text = "" if index is None else esc(lines[index])
+            cells.append(f'<td style="{_LINENO};{style}">{number}</td>')
+            cells.append(f'<td style="{_CODE};{style}">{text}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+
+    for n, group in enumerate(matcher.get_grouped_opcodes(context)):
+        if n:
+            rows.append(f'<tr><td colspan="4" style="{_LINENO};text-align:center">⋯</td></tr>')
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                for k in range(i2 - i1):
+                    row(i1 + k, j1 + k, "", "")
+                continue
+            for k in range(max(i2 - i1, j2 - j1)):
+                left = i1 + k if i1 + k < i2 else None
+                right = j1 + k if j1 + k < j2 else None
+                both = left is not None and right is not None
+                style = _CHANGED if both else _REMOVED if right is None else _ADDED
+                row(
+                    left,
+                    right,
+                    style if left is not None else "",
+                    style if right is not None else "",
+                )
+    head = "".join(f'<th colspan="2" style="{CELL_STYLE}">{esc(n)}</th>' for n in (name_a, name_b))
+    return (
+        f'<table style="{TABLE_STYLE};table-layout:auto"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _data(run: RunSummary) -> dict[str, str]:
@@ -45,13 +102,7 @@ def run_diff_html(a: RunSummary, b: RunSummary, source_a: str | None, source_b: 
     elif source_a == source_b:
         code = notice("identical cell code")
     else:
-        # HtmlDiff escapes the lines; the descriptions are escaped here
-        code = difflib.HtmlDiff(wrapcolumn=80).make_table(
-            (source_a or "").splitlines(),
-            (source_b or "").splitlines(),
-            esc(name_a),
-            esc(name_b),
-            context=True,
-            numlines=3,
+        code = code_diff_html(
+            (source_a or "").splitlines(), (source_b or "").splitlines(), name_a, name_b
         )
     return f"<div><b>Diff</b>{table}<b>Cell code</b>{code}</div>"

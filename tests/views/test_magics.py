@@ -43,7 +43,8 @@ def test_compare_magic_shows_the_tracked_runs_of_the_current_experiment(
     assert widget.best.metrics["accuracy"] == pytest.approx(0.87)
     assert widget.page.runs[0].params["C"] == "2.0"
     widget.select([r.run_id for r in widget.page.runs])
-    assert "param: C" in widget.diff.value and "diff_chg" in widget.diff.value  # cell code diff
+    assert "param: C" in widget.diff.value
+    assert 'background:#fff4ce;color:#1f1f1f">C = ' in widget.diff.value  # changed code line
     narrowed = tracked_shell.run_line_magic("mlops_compare", "views --filter \"params.C = '1.0'\"")
     assert narrowed.page.total == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 
 import pytest
@@ -119,6 +120,23 @@ def test_selection_draws_parcoords_histories_and_diff(runs_store):
     assert len(json.dumps(w.charts.get_state())) < 50_000
 
 
+def test_code_diff_highlights_changed_lines_with_context():
+    from jupyter_mlops.widgets._diff import code_diff_html
+
+    a = ["import x", "C = 1.0", *[f"step_{i}()" for i in range(10)], "end = 1"]
+    b = ["import x", "C = 0.001", *[f"step_{i}()" for i in range(10)], "end = 2", XSS]
+    out = code_diff_html(a, b, XSS, "b")
+    rows = re.findall(r"<tr>(.*?)</tr>", out.split("<tbody>")[1])
+    changed = [r for r in rows if "#fff4ce" in r]
+    assert len(changed) == 2 and "C = 1.0" in changed[0] and "C = 0.001" in changed[0]
+    assert "end = 1" in changed[1] and "end = 2" in changed[1]
+    added = [r for r in rows if "#e6f4ea" in r]
+    assert len(added) == 1 and html.escape(XSS) in added[0]
+    assert "step_5()" not in out  # outside the 3 lines of context: folded into a gap
+    assert sum("⋯" in r for r in rows) == 1
+    _assert_escaped(out)
+
+
 def test_everything_run_supplied_is_escaped(runs_store):
     w = compare_runs("exp")
     xss_run = next(r for r in w.page.runs if r.run_name == XSS)
@@ -171,7 +189,7 @@ def test_promote_asks_for_confirmation_then_moves_the_alias(registered):
     s = registered
     w = registry("clf", tracking_uri=s.uri)
     assert isinstance(w, RegistryView) and w.version.options == ("3", "2", "1")
-    w.version.value = "3"
+    assert w.version.value == "3"  # preselected: the newest version
     w.promote_button.click()
     assert w.confirm_box.layout.display == "flex"
     assert "accuracy 0.85 (no current champion)" in w.confirm_html.value
@@ -191,6 +209,7 @@ def test_promote_asks_for_confirmation_then_moves_the_alias(registered):
     assert "accuracy 0.9 vs 0.85 (+0.05)" in w.confirm_html.value
     assert "WORSE" not in w.confirm_html.value
     w.confirm_button.click()
+    assert registry("clf", tracking_uri=s.uri).version.value == "3"  # newest non-champion
     history = promotion_history("clf", s.uri)
     assert [(h.version, h.previous_version) for h in history] == [("3", None), ("2", "3")]
     assert "Promotion history" in w.history_html.value and "Promotion history" in w.static_html()
