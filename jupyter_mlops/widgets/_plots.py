@@ -61,11 +61,11 @@ def _dimension(label: str, values: list[Any]) -> dict[str, Any] | None:
     if all(_as_float(v) is not None for v in present):
         finite = [n for n in numbers if n is not None]
         low = min(finite)
-        return {"label": esc(label), "values": [low if n is None else n for n in numbers]}
+        return {"label": esc(label[:40]), "values": [low if n is None else n for n in numbers]}
     categories = sorted({str(v) for v in present})
     index = {c: i for i, c in enumerate(categories)}
     return {
-        "label": esc(label),
+        "label": esc(label[:40]),
         "values": [index.get(str(v), 0) for v in values],
         "tickvals": list(range(len(categories))),
         "ticktext": [esc(c)[:30] for c in categories],
@@ -96,8 +96,10 @@ def parallel_coordinates(
     if primary and any(c is not None for c in colour):
         scale = "Viridis" if higher_is_better else "Viridis_r"
         line.update(colorscale=scale, showscale=True, colorbar={"title": {"text": esc(primary)}})
-    fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
-    fig.update_layout(height=360, margin={"l": 60, "r": 60, "t": 50, "b": 30})
+    # long names side by side overlap (autolog's metric names are long): tilt them instead
+    crowded = len(dims) > 6 or any(len(d["label"]) > 14 for d in dims)
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=line, labelangle=-25 if crowded else 0))
+    fig.update_layout(height=400, margin={"l": 60, "r": 80, "t": 110 if crowded else 50, "b": 30})
     return fig
 
 
