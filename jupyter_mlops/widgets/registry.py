@@ -146,6 +146,10 @@ class RegistryView(StaticFallback, widgets.VBox):
             self.version.options = [v.version for v in self.versions]
             if previous in self.version.options:
                 self.version.value = previous
+            elif self.versions:  # the likely candidate: the newest version that is not champion
+                fresh = [v for v in self.versions if core.CHAMPION not in v.aliases]
+                pick = max(fresh or self.versions, key=lambda v: int(v.version))
+                self.version.value = pick.version
             aliases = sorted(a for v in self.versions for a in v.aliases)
             self.remove_alias.options = aliases
         self._render()
