@@ -90,6 +90,10 @@ def _scenario(server, page, screenshot) -> None:
     assert page.locator(".js-plotly-plot").count() == 2
     page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
     screenshot(page, "notebook7", "compare")
+    changed = page.locator("td", has_text="C = 0.001").first  # the cell-code diff
+    assert "rgb(255, 244, 206)" in changed.evaluate("e => getComputedStyle(e).backgroundColor")
+    changed.scroll_into_view_if_needed()
+    screenshot(page, "notebook7", "code-diff")
 
     # drift (anywidget): table rows and a chart; monitor dashboard: four panels
     assert page.locator(".jm-drift-table tr[data-column]").count() == 2
