@@ -8,7 +8,8 @@ falls back to MLflow's public calls if that table ever changes shape.
 
 MLflow's post-training metrics call ``sklearn.metrics.log_loss(y_pred=...)``, which
 scikit-learn 1.9 answers with a FutureWarning in every tracked cell that fits a classifier
-(``silent=True`` does not catch it); that one message is filtered whenever autologging is switched on.
+(``silent=True`` does not catch it); that one message is filtered whenever autologging is
+switched on.
 """
 
 from __future__ import annotations
