@@ -102,6 +102,12 @@ def execute(
     options: dict[str, Any] = {"timeout": timeout, "resources": {"metadata": {"path": str(cwd)}}}
     if kernel_name:
         options["kernel_name"] = kernel_name
+    if _curve_available():
+        # encrypt the kernel's sockets where kernel and libzmq support it (ipykernel otherwise
+        # warns on every run that its TCP traffic is plain text)
+        from traitlets.config import Config
+
+        options["config"] = Config({"KernelManager": {"transport_encryption": "auto"}})
     client = NotebookClient(nb, on_cell_start=started, on_cell_executed=executed, **options)
     try:
         client.execute(env=dict(env))
@@ -114,6 +120,16 @@ def execute(
     except NoSuchKernel as exc:
         raise UsageProblem(f"no Jupyter kernel named {exc.name!r} is installed") from exc
     return None
+
+
+def _curve_available() -> bool:
+    """True when jupyter_client can provision CurveZMQ keys for kernels (8.10+, libsodium)."""
+    try:
+        import zmq
+        from jupyter_client.manager import KernelManager
+    except ImportError:
+        return False
+    return KernelManager.class_traits().get("transport_encryption") is not None and zmq.has("curve")
 
 
 async def _silent(client: Any, code: str, expressions: Mapping[str, str]) -> dict[str, str] | None:

@@ -229,6 +229,8 @@ def test_notebook_error_exits_2_naming_the_cell_through_the_real_command(project
     ]
     assert "gate" not in proc.stdout  # gates are not checked after a failure
     assert "Traceback" not in proc.stderr
+    # the kernel's sockets are CurveZMQ-encrypted where supported: no plain-TCP warning
+    assert "without encryption" not in proc.stderr
     client = MlflowClient(tracking_uri)
     parent = _parent(client)
     assert parent.info.status == "FAILED"
