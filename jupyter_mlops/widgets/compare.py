@@ -63,14 +63,14 @@ class CompareRuns(StaticFallback, widgets.VBox):
         self.max_runs = max(1, int(max_runs))
         self.page_size = max(1, min(int(page_size), self.max_runs))
         self.base_filter = _id_filter(run_ids)
+        self.run_ids = list(dict.fromkeys(run_ids or []))
         if run_ids and experiment is None:
             self.experiment_ids = sorted(
                 {core_runs.get_run_summary(self.uri, r).experiment_id for r in run_ids}
             )
         else:
             self.experiment_ids = core_runs.experiment_ids_for(self.uri, experiment)
-        keys = core_runs.run_keys(self.uri, self.experiment_ids)
-        self.metric_keys, self.param_keys = keys["metrics"], keys["params"]
+        self.metric_keys, self.param_keys = self._keys()
         primary = default_primary_metric(self.metric_keys)
         self.offset = 0
         self.page: core_runs.RunPage = core_runs.RunPage([], 0, 0, self.page_size)
@@ -169,10 +169,19 @@ class CompareRuns(StaticFallback, widgets.VBox):
         """Runs the table can page through: the matches, capped at ``max_runs``."""
         return min(self.page.total, self.max_runs)
 
+    def _keys(self) -> tuple[list[str], list[str]]:
+        """Metric and param names: of the given runs, else of the experiments' active runs."""
+        if self.run_ids:  # not the whole experiment's (a pipeline parent's params, say)
+            runs = [core_runs.get_run_summary(self.uri, r) for r in self.run_ids]
+            return sorted({k for r in runs for k in r.metrics}), sorted(
+                {k for r in runs for k in r.params}
+            )
+        keys = core_runs.run_keys(self.uri, self.experiment_ids)
+        return keys["metrics"], keys["params"]
+
     def reload(self) -> None:
         """Re-read the metric and param names (new runs may add some), then the page."""
-        keys = core_runs.run_keys(self.uri, self.experiment_ids)
-        self.metric_keys, self.param_keys = keys["metrics"], keys["params"]
+        self.metric_keys, self.param_keys = self._keys()
         self._quiet = True
         try:
             primary, sort = self.primary_metric.value, self.sort_column.value

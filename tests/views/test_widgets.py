@@ -164,6 +164,11 @@ def test_run_ids_restrict_the_comparison(runs_store):
     ][:3]
     w = compare_runs(run_ids=ids)
     assert sorted(r.run_id for r in w.page.runs) == sorted(ids)
+    # columns are those of the given runs, not of the whole experiment
+    bad = next(r for r in compare_runs("exp").page.runs if r.run_name == "bad")
+    only_bad = compare_runs(run_ids=[bad.run_id])
+    assert (only_bad.param_keys, only_bad.metric_keys) == (["opt"], [])
+    assert "lr" not in only_bad.static_text()
     with pytest.raises(Exception, match="not a run id"):
         compare_runs(run_ids=["x' or 1=1"])
 
