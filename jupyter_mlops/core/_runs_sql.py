@@ -229,3 +229,43 @@ def run_keys(db: Any, experiment_ids: list[str]) -> dict[str, list[str]]:
                     found.append(key)
             out[name] = found
     return out
+
+
+class MlflowDecides(Exception):
+    """The store holds experiments of several MLflow workspaces: which ones the caller sees is
+    MLflow's decision, so the caller asks MLflow instead."""
+
+
+def _one_workspace(con: sqlite3.Connection) -> None:
+    columns = {row[1] for row in con.execute("PRAGMA table_info(experiments)")}
+    if "workspace" in columns:
+        spaces = con.execute("SELECT DISTINCT workspace FROM experiments LIMIT 2").fetchall()
+        if len(spaces) > 1 or (spaces and spaces[0][0] != "default"):
+            raise MlflowDecides
+
+
+def experiment(db: Any, experiment_id: str) -> dict[str, Any] | None:
+    """One experiment (any lifecycle stage, as ``get_experiment``), None when unknown."""
+    with _connect(db) as con:
+        _one_workspace(con)
+        row = con.execute(
+            "SELECT experiment_id, name, lifecycle_stage FROM experiments WHERE experiment_id = ?",
+            [int(experiment_id)],
+        ).fetchone()
+    if row is None:
+        return None
+    return {"experiment_id": str(row[0]), "name": row[1], "lifecycle_stage": row[2]}
+
+
+def experiments(db: Any) -> list[dict[str, Any]]:
+    """Active experiments, most recently updated first, as ``search_experiments`` lists them."""
+    with _connect(db) as con:
+        _one_workspace(con)
+        rows = con.execute(
+            "SELECT experiment_id, name, lifecycle_stage, last_update_time FROM experiments "
+            "WHERE lifecycle_stage = 'active' ORDER BY last_update_time DESC, experiment_id ASC"
+        ).fetchall()
+    return [
+        {"experiment_id": str(i), "name": n, "lifecycle_stage": stage, "last_update_time": t}
+        for i, n, stage, t in rows
+    ]

@@ -10,6 +10,7 @@ store as it is now.
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -110,6 +111,54 @@ def query_runs(
     return _query_with_client(tracking_uri, experiment_ids, filter_string, orders, offset, limit)
 
 
+def list_experiments(tracking_uri: str) -> list[dict[str, Any]]:
+    """Active experiments, most recently updated first (id, name, stage, last update time).
+
+    Read straight from a local sqlite store (no MLflow import: a freshly started server answers
+    at once), else through ``MlflowClient.search_experiments``.
+    """
+    db = sqlite_path(tracking_uri)
+    if db is not None and db.exists():
+        from jupyter_mlops.core._runs_sql import MlflowDecides, experiments
+
+        try:
+            return experiments(db)
+        except (sqlite3.Error, MlflowDecides):
+            pass  # not (yet) an MLflow schema we know, or several workspaces: MLflow decides
+    listed = get_client(tracking_uri).search_experiments(
+        max_results=1000, order_by=["last_update_time DESC"]
+    )
+    return [
+        {
+            "experiment_id": e.experiment_id,
+            "name": e.name,
+            "lifecycle_stage": e.lifecycle_stage,
+            "last_update_time": e.last_update_time,
+        }
+        for e in listed
+    ]
+
+
+def find_experiment(tracking_uri: str, experiment_id: str) -> dict[str, Any] | None:
+    """One experiment by id (any lifecycle stage): id, name, stage; None when unknown."""
+    db = sqlite_path(tracking_uri)
+    if db is not None and db.exists() and str(experiment_id).isdigit():
+        from jupyter_mlops.core._runs_sql import MlflowDecides, experiment
+
+        try:
+            return experiment(db, experiment_id)
+        except (sqlite3.Error, MlflowDecides):
+            pass
+    found = get_client(tracking_uri).get_experiment(experiment_id)
+    if found is None:
+        return None
+    return {
+        "experiment_id": found.experiment_id,
+        "name": found.name,
+        "lifecycle_stage": found.lifecycle_stage,
+    }
+
+
 def get_run_summary(tracking_uri: str, run_id: str) -> RunSummary:
     """The summary of one run by id (any lifecycle stage)."""
     from mlflow.exceptions import MlflowException
@@ -151,18 +200,39 @@ def summary_from_run(run: Any) -> RunSummary:
 
 
 def _parse_filter(filter_string: str | None) -> list[dict[str, Any]]:
+    if not filter_string or not filter_string.strip():
+        return []
     from mlflow.exceptions import MlflowException
     from mlflow.utils.search_utils import SearchUtils
 
-    if not filter_string or not filter_string.strip():
-        return []
     try:
         return SearchUtils.parse_search_filter(filter_string)
     except MlflowException as exc:
         raise UsageProblem(f"bad filter {filter_string!r}: {exc.message}") from exc
 
 
+# ``metrics.<key> [ASC|DESC]`` / ``params.<key> ...``, key plain or in backticks/double quotes:
+# the sidebar's and the widgets' own clauses, parsed without importing MLflow (seconds, cold)
+_SIMPLE_ORDER = re.compile(
+    r'(metrics|params)\.(?:`([^`]+)`|"([^"]+)"|(\w+))(?:\s+(ASC|DESC))?',
+    re.IGNORECASE,
+)
+_ORDER_TYPES = {"metrics": "metric", "params": "parameter"}
+
+
+def _parse_simple_order(order_by: str) -> tuple[str, str, bool] | None:
+    """What MLflow's ``parse_order_by_for_search_runs`` returns, for the simple clauses only."""
+    match = _SIMPLE_ORDER.fullmatch(order_by)
+    if match is None or match.group(1) not in _ORDER_TYPES:  # a prefix in other case: MLflow
+        return None
+    kind, tick, quote, plain, direction = match.groups()
+    return _ORDER_TYPES[kind], tick or quote or plain, (direction or "ASC").upper() == "ASC"
+
+
 def _parse_order(order_by: str) -> tuple[str, str, bool]:
+    simple = _parse_simple_order(order_by)
+    if simple is not None:
+        return simple
     from mlflow.exceptions import MlflowException
     from mlflow.utils.search_utils import SearchUtils
 

@@ -77,16 +77,9 @@ class StoreView:
     # --- experiments and runs ---------------------------------------------------------
     def experiments(self) -> list[dict[str, Any]]:
         """Active experiments, most recently updated first."""
-        found = self.client.search_experiments(max_results=1000, order_by=["last_update_time DESC"])
-        return [
-            {
-                "experiment_id": e.experiment_id,
-                "name": e.name,
-                "lifecycle_stage": e.lifecycle_stage,
-                "last_update_time": e.last_update_time,
-            }
-            for e in found
-        ]
+        from jupyter_mlops.core.runs import list_experiments
+
+        return list_experiments(self.tracking_uri)
 
     def runs(
         self,
@@ -131,10 +124,12 @@ class StoreView:
 
     def experiment(self, experiment_id: str) -> dict[str, Any]:
         """One experiment; NotFound when the id is unknown."""
-        exp = self.client.get_experiment(experiment_id)
+        from jupyter_mlops.core.runs import find_experiment
+
+        exp = find_experiment(self.tracking_uri, experiment_id)
         if exp is None:
             raise NotFound(f"no experiment with id {experiment_id}")
-        return {"experiment_id": exp.experiment_id, "name": exp.name}
+        return {"experiment_id": exp["experiment_id"], "name": exp["name"]}
 
     def run(self, run_id: str) -> dict[str, Any]:
         """Details of one run (core's run summary) with its artifact list."""

@@ -11,8 +11,12 @@ from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.runs import (
+    _parse_order,
+    _parse_simple_order,
+    find_experiment,
     get_run_summary,
     higher_is_better,
+    list_experiments,
     query_runs,
     run_keys,
     summary_from_run,
@@ -262,3 +266,88 @@ def test_keys_come_only_from_active_runs_of_the_experiment(tracking_uri):
     client.delete_run(gone)
     assert run_keys(tracking_uri, [a]) == {"metrics": ["a_metric"], "params": ["a_param"]}
     assert run_keys(tracking_uri, [a, b])["metrics"] == ["a_metric", "b_metric"]
+
+
+SIMPLE_ORDERS = [
+    "metrics.accuracy DESC",
+    "metrics.accuracy",
+    "metrics.m0 asc",
+    "params.lr   DESC",
+    "metrics.`val loss` DESC",
+    'params."batch-size" ASC',
+    "metrics.`a.b/c` desc",
+]
+
+
+@pytest.mark.parametrize("order", SIMPLE_ORDERS)
+def test_simple_order_clauses_parse_as_mlflow_parses_them(order):
+    from mlflow.utils.search_utils import SearchUtils
+
+    key_type, key, ascending = SearchUtils.parse_order_by_for_search_runs(order)
+    assert _parse_simple_order(order) == (key_type, key, ascending)
+
+
+@pytest.mark.parametrize(
+    "order",
+    ["start_time DESC", "tags.team", "metric.acc", "Metrics.acc", "metrics.a b", " metrics.a"],
+)
+def test_other_order_clauses_are_left_to_mlflow(order):
+    from mlflow.utils.search_utils import SearchUtils
+
+    assert _parse_simple_order(order) is None
+    try:
+        expected = SearchUtils.parse_order_by_for_search_runs(order)
+    except Exception:  # MLflow rejects it: so do we, in one line
+        with pytest.raises(UsageProblem, match="bad order_by"):
+            _parse_order(order)
+    else:
+        assert _parse_order(order) == (
+            expected[0],
+            SearchUtils.translate_key_alias(expected[1]),
+            expected[2],
+        )
+
+
+def test_experiments_are_listed_and_found_as_mlflow_does(tracking_uri):
+    client = MlflowClient(tracking_uri)
+    ids = [client.create_experiment(name) for name in ("a", XSS, "c", "d")]
+    client.delete_experiment(ids[2])
+    client.set_experiment_tag(ids[0], "touch", "1")  # changes nothing MLflow orders by
+    listed = client.search_experiments(max_results=1000, order_by=["last_update_time DESC"])
+    expected = [
+        {
+            "experiment_id": e.experiment_id,
+            "name": e.name,
+            "lifecycle_stage": e.lifecycle_stage,
+            "last_update_time": e.last_update_time,
+        }
+        for e in listed
+    ]
+    assert list_experiments(tracking_uri) == expected
+    assert [e["name"] for e in expected][-1] == "Default" or "Default" in [
+        e["name"] for e in expected
+    ]
+    deleted = find_experiment(tracking_uri, ids[2])
+    assert deleted == {"experiment_id": ids[2], "name": "c", "lifecycle_stage": "deleted"}
+    assert find_experiment(tracking_uri, "987654") is None
+
+
+def test_the_sidebars_first_requests_need_no_mlflow_import(store):
+    """A freshly started server answers experiments, keys and the first page of runs ordered by
+    a metric from the sqlite file alone, while MLflow (seconds to import) still loads."""
+    import subprocess
+    import sys
+
+    uri, _ = store
+    code = (
+        "import sys\n"
+        "from jupyter_mlops.core import runs\n"
+        f"uri = {uri!r}\n"
+        "exp = [e for e in runs.list_experiments(uri) if e['name'] == 'cmp'][0]['experiment_id']\n"
+        "assert runs.find_experiment(uri, exp)['name'] == 'cmp'\n"
+        "keys = runs.run_keys(uri, [exp])\n"
+        "page = runs.query_runs(uri, [exp], order_by='metrics.`accuracy` DESC', limit=5)\n"
+        "print(len(page.runs), page.total, keys['metrics'], 'mlflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["5", "25", "['accuracy',", "'loss']", "False"]
