@@ -41,6 +41,9 @@ def switch(enable: bool) -> bool:
             _installed = True
         elif config is not None:
             config["disable"] = not enable
+        elif not enable:
+            mlflow.sklearn.autolog(disable=True, silent=True)
+            _installed = False
         if enable:  # re-added each time: a warnings.catch_warnings() block may have dropped it
             warnings.filterwarnings(
                 "ignore",
@@ -48,9 +51,6 @@ def switch(enable: bool) -> bool:
                 category=FutureWarning,
                 module=r"sklearn\.metrics",
             )
-        elif not enable:
-            mlflow.sklearn.autolog(disable=True, silent=True)
-            _installed = False
         return enable
     except Exception:
         return False
