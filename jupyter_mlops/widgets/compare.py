@@ -64,13 +64,12 @@ class CompareRuns(StaticFallback, widgets.VBox):
         self.page_size = max(1, min(int(page_size), self.max_runs))
         self.base_filter = _id_filter(run_ids)
         self.run_ids = list(dict.fromkeys(run_ids or []))
-        if run_ids and experiment is None:
-            self.experiment_ids = sorted(
-                {core_runs.get_run_summary(self.uri, r).experiment_id for r in run_ids}
-            )
+        given = [core_runs.get_run_summary(self.uri, r) for r in self.run_ids]
+        if given and experiment is None:
+            self.experiment_ids = sorted({r.experiment_id for r in given})
         else:
             self.experiment_ids = core_runs.experiment_ids_for(self.uri, experiment)
-        self.metric_keys, self.param_keys = self._keys()
+        self.metric_keys, self.param_keys = self._keys(given)
         primary = default_primary_metric(self.metric_keys)
         self.offset = 0
         self.page: core_runs.RunPage = core_runs.RunPage([], 0, 0, self.page_size)
@@ -169,10 +168,10 @@ class CompareRuns(StaticFallback, widgets.VBox):
         """Runs the table can page through: the matches, capped at ``max_runs``."""
         return min(self.page.total, self.max_runs)
 
-    def _keys(self) -> tuple[list[str], list[str]]:
+    def _keys(self, runs: list[core_runs.RunSummary] | None = None) -> tuple[list[str], list[str]]:
         """Metric and param names: of the given runs, else of the experiments' active runs."""
         if self.run_ids:  # not the whole experiment's (a pipeline parent's params, say)
-            runs = [core_runs.get_run_summary(self.uri, r) for r in self.run_ids]
+            runs = runs or [core_runs.get_run_summary(self.uri, r) for r in self.run_ids]
             return sorted({k for r in runs for k in r.metrics}), sorted(
                 {k for r in runs for k in r.params}
             )
