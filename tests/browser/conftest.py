@@ -3,14 +3,14 @@
 ``jupyterlab`` starts ``jupyter lab`` on 127.0.0.1 at a free port, serving the ``project``
 fixture's git repo, with private config/runtime/settings/workspace dirs, news and update checks
 off, our server extension enabled and ``window.jupyterapp`` exposed; ``notebook7`` starts
-``jupyter notebook`` (Notebook 7, the same front-end components) the same way. Override
-``jupyterlab_extra_args`` in a test module to pass more flags. ``chromium_page`` is a Playwright
-page in ``/usr/bin/chromium`` that records any JS dialog (an XSS would open one) in
-``page.dialogs``. Fixtures ``write_notebook(path, sources)``, ``open_notebook(page, relpath)``
-(opens it, closes stray start-up dialogs, makes it the current widget, waits for an idle
-kernel; ``open_in_notebook7`` is the same for ``notebook7``) and ``screenshot(page, area,
-name)`` (saved to ``test-output/<area>/<name>.png``) are the helpers, so no test imports this
-module.
+``jupyter notebook`` (Notebook 7, the same front-end components) the same way, and a test asking
+for ``frontend`` runs once in each. Override ``jupyterlab_extra_args`` in a test module to pass
+more flags. ``server.open_notebook(page, relpath)`` opens a notebook of the served root, closes
+stray start-up dialogs, makes it the current widget and waits for an idle kernel.
+``chromium_page`` is a Playwright page in ``/usr/bin/chromium`` that records any JS dialog (an
+XSS would open one) in ``page.dialogs`` and uncaught page errors in ``page.errors``. Fixtures
+``write_notebook(path, sources)`` and ``screenshot(page, area, name)`` (saved to
+``test-output/<area>/<name>.png``) are the helpers, so no test imports this module.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class LabServer:
     token: str
     root: Path
     log: Path
+    name: str = "jupyterlab"  # or "notebook7"
     documents: str = "lab/tree"  # where a notebook opens: Notebook 7 uses "notebooks"
 
     def url(self, path: str = "lab") -> str:
@@ -63,6 +64,10 @@ class LabServer:
     def log_tail(self, chars: int = 6000) -> str:
         """The end of the server log, for failure messages."""
         return self.log.read_text(errors="replace")[-chars:]
+
+    def open_notebook(self, page: object, relpath: str, timeout_s: float = 120) -> None:
+        """Open a notebook of the served root, ready to run (see the module docstring)."""
+        _open_notebook(self, page, relpath, timeout_s)
 
 
 def free_port() -> int:
@@ -152,18 +157,6 @@ def _open_notebook(lab: LabServer, page: object, relpath: str, timeout_s: float 
 
 
 @pytest.fixture
-def open_notebook(jupyterlab: LabServer) -> Callable[[object, str], None]:
-    """``open_notebook(page, relpath)``: open a notebook of the served root, ready to run."""
-    return lambda page, relpath: _open_notebook(jupyterlab, page, relpath)
-
-
-@pytest.fixture
-def open_in_notebook7(notebook7: LabServer) -> Callable[[object, str], None]:
-    """``open_in_notebook7(page, relpath)``: ``open_notebook`` for the ``notebook7`` server."""
-    return lambda page, relpath: _open_notebook(notebook7, page, relpath)
-
-
-@pytest.fixture
 def screenshot() -> Callable[[object, str, str], Path]:
     """``screenshot(page, area, name)``: a PNG under ``test-output/<area>/``."""
     return _screenshot
@@ -186,7 +179,13 @@ def jupyterlab(
 @pytest.fixture
 def notebook7(project: Path, tmp_path: Path) -> Iterator[LabServer]:
     """Notebook 7 (``jupyter notebook``) serving ``project`` like ``jupyterlab`` does."""
-    yield from _serve(project, tmp_path, "notebook", "JupyterNotebookApp", [], "notebooks")
+    yield from _serve(project, tmp_path, "notebook", "JupyterNotebookApp", [], "notebook7")
+
+
+@pytest.fixture(params=["jupyterlab", "notebook7"])
+def frontend(request: pytest.FixtureRequest) -> LabServer:
+    """JupyterLab, then Notebook 7: a test using this runs in both."""
+    return request.getfixturevalue(request.param)
 
 
 def _serve(
@@ -195,7 +194,7 @@ def _serve(
     module: str,
     app_class: str,
     extra_args: list[str],
-    documents: str = "lab/tree",
+    name: str = "jupyterlab",
 ) -> Iterator[LabServer]:
     app_settings = tmp_path / "lab-app-settings"
     app_settings.mkdir()
@@ -240,7 +239,8 @@ def _serve(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = LabServer(f"http://127.0.0.1:{port}", token, project, log_path, documents)
+    documents = "notebooks" if name == "notebook7" else "lab/tree"
+    server = LabServer(f"http://127.0.0.1:{port}", token, project, log_path, name, documents)
     try:
         deadline = time.time() + 120
         while True:
@@ -274,8 +274,21 @@ def chromium_page() -> Iterator[object]:
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.dialogs = dialogs  # type: ignore[attr-defined]
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: _record_error(errors, exc))
+        page.errors = errors  # type: ignore[attr-defined]
         try:
             yield page
         finally:
             context.close()
             browser.close()
+
+
+def _record_error(errors: list[str], exc: object) -> None:
+    """Keep an uncaught page error with the frame that threw it, unless Notebook 7's own core
+    bundle threw it: Notebook 7.6 throws one TypeError from its shortcuts plugin on every page
+    load, also with every extension disabled."""
+    frames = [ln.strip() for ln in (getattr(exc, "stack", "") or "").splitlines()]
+    origin = next((f for f in frames if f.startswith("at ")), "")
+    if "/static/notebook/notebook_core." not in origin:
+        errors.append(f"{exc} {origin}")

@@ -1,9 +1,9 @@
-"""drift() and Monitor.dashboard() render in a real JupyterLab, driven in Debian Chromium.
+"""drift() and Monitor.dashboard() render in JupyterLab and Notebook 7, driven in Debian Chromium.
 
 A notebook computes a drift report on a shifted frame (one column named like an XSS payload) and
 a monitor over two batches; the test checks the widgets' own DOM (summary, sortable table,
 chart, dashboard panels with threshold lines and alert markers), that names show as text, and
-clicks "Log to MLflow". Screenshots go to ``test-output/drift/``.
+clicks "Log to MLflow". Screenshots go to ``test-output/drift-<front end>/``.
 """
 
 from __future__ import annotations
@@ -33,15 +33,16 @@ CELLS = [
 ]
 
 
-def test_drift_and_monitor_widgets_render_in_jupyterlab(
-    jupyterlab, chromium_page, write_notebook, open_notebook, screenshot
+def test_drift_and_monitor_widgets_render(
+    frontend, chromium_page, write_notebook, screenshot
 ) -> None:
-    page = chromium_page
-    write_notebook(jupyterlab.root / "notebooks" / "drift.ipynb", CELLS)
+    page, area = chromium_page, f"drift-{frontend.name}"
+    write_notebook(frontend.root / "notebooks" / "drift.ipynb", CELLS)
     try:
-        open_notebook(page, "notebooks/drift.ipynb")
+        frontend.open_notebook(page, "notebooks/drift.ipynb")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.locator(".jm-monitor-panel").first.wait_for(timeout=300_000)
+        assert page.get_by_text("Error displaying widget").count() == 0
 
         summary = page.locator(".jm-drift-summary").first.inner_text()
         assert "drift" in summary.lower()
@@ -55,14 +56,15 @@ def test_drift_and_monitor_widgets_render_in_jupyterlab(
         page.locator(".jm-drift-table th[data-key]").first.click()  # sorting does not break
         assert page.locator(".jm-drift-table tr[data-column]").count() == 3
         page.locator(".jm-drift").first.scroll_into_view_if_needed()
-        screenshot(page, "drift", "drift-widget")
+        screenshot(page, area, "drift-widget")
 
         assert page.locator(".jm-monitor-panel[data-signal]").count() == 4
         assert page.locator(".jm-monitor .jm-threshold").count() >= 1
         assert page.locator(".jm-monitor .jm-alert").count() >= 1  # the shifted batch fired
         page.locator(".jm-monitor").first.scroll_into_view_if_needed()
-        screenshot(page, "drift", "monitor-dashboard")
+        screenshot(page, area, "monitor-dashboard")
+        assert page.errors == []  # nothing of ours (or of the widget managers) threw
     except BaseException:
-        screenshot(page, "drift", "failure")
-        print(jupyterlab.log_tail())
+        screenshot(page, area, "failure")
+        print(frontend.log_tail())
         raise

@@ -49,12 +49,12 @@ def _cell_sources(page) -> list[str]:
 
 
 def test_sidebar_follows_runs_opens_one_and_promotes(
-    jupyterlab, chromium_page, write_notebook, open_notebook, screenshot
+    jupyterlab, chromium_page, write_notebook, screenshot
 ) -> None:
     write_notebook(jupyterlab.root / "notebooks" / "train.ipynb", _sources())
     page = chromium_page
     try:
-        open_notebook(page, "notebooks/train.ipynb")
+        jupyterlab.open_notebook(page, "notebooks/train.ipynb")
         _scenario(jupyterlab, page, lambda name: screenshot(page, "sidebar", name))
     except BaseException:
         screenshot(page, "sidebar", "failure")

@@ -1,9 +1,9 @@
-"""compare_runs() and registry() live in a real JupyterLab, driven in Debian Chromium.
+"""compare_runs() and registry() live in JupyterLab and in Notebook 7, driven in Debian Chromium.
 
 A notebook runs real ``%%track`` cells in a real kernel, registers two versions and promotes
-the first; the test then selects runs (plotly charts must render), picks version 2 in the
-registry widget, clicks Promote → Confirm, and checks MLflow's own client for the alias.
-Screenshots go to ``test-output/views/``.
+the first; the test then selects runs (plotly charts and the highlighted code diff must
+render), picks version 2 in the registry widget, clicks Promote → Confirm, and checks MLflow's
+own client for the alias. Screenshots go to ``test-output/views-<front end>/``.
 """
 
 from __future__ import annotations
@@ -39,26 +39,28 @@ CELLS = [
 ]
 
 
-def test_promote_from_the_registry_widget_in_jupyterlab(
-    jupyterlab, chromium_page, write_notebook, open_notebook, screenshot
+def test_compare_and_promote_from_the_widgets(
+    frontend, chromium_page, write_notebook, screenshot
 ) -> None:
     page = chromium_page
-    write_notebook(jupyterlab.root / "notebooks" / "views.ipynb", CELLS)
+    area = f"views-{frontend.name}"
+    write_notebook(frontend.root / "notebooks" / "views.ipynb", CELLS)
     try:
-        open_notebook(page, "notebooks/views.ipynb")
-        _scenario(jupyterlab, page, screenshot)
+        frontend.open_notebook(page, "notebooks/views.ipynb")
+        _scenario(frontend, page, lambda name: screenshot(page, area, name))
     except BaseException:
-        screenshot(page, "views", "failure")
-        print(jupyterlab.log_tail())
+        screenshot(page, area, "failure")
+        print(frontend.log_tail())
         raise
 
 
-def _scenario(lab, page, screenshot) -> None:
+def _scenario(lab, page, shot) -> None:
     from mlflow.tracking import MlflowClient
 
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     promote = page.locator("button", has_text="Promote to champion")
     promote.wait_for(timeout=300_000)
+    assert page.get_by_text("Error displaying widget").count() == 0
 
     # the comparison widget: escaped names, charts for selected runs
     table = page.locator(".widget-html", has_text="Run comparison").first
@@ -69,8 +71,12 @@ def _scenario(lab, page, screenshot) -> None:
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     assert page.locator(".js-plotly-plot").count() == 2  # parcoords + metric history
     page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
-    screenshot(page, "views", "compare-charts")
+    shot("compare-charts")
     assert "param: C" in page.locator(".widget-html", has_text="fields differ").first.inner_text()
+    changed = page.locator("td", has_text="C = 0.001").first  # the cell-code diff, highlighted
+    assert "rgb(255, 244, 206)" in changed.evaluate("e => getComputedStyle(e).backgroundColor")
+    changed.scroll_into_view_if_needed()
+    shot("code-diff")
 
     # the registry widget: pick version 2, promote, confirm
     page.locator(".widget-dropdown", has_text="Version").locator("select").select_option("2")
@@ -79,7 +85,7 @@ def _scenario(lab, page, screenshot) -> None:
     question.wait_for(timeout=30_000)
     comparison = page.locator(".jp-mlops-info", has_text=re.compile(r"^accuracy [\d.]+ vs "))
     assert re.search(r"accuracy [\d.]+ vs [\d.]+ \([+-][\d.e-]+\)", comparison.inner_text())
-    screenshot(page, "views", "registry-confirm")
+    shot("registry-confirm")
     page.locator("button", has_text="Confirm").click()
     client = MlflowClient(f"sqlite:///{lab.root / 'mlflow.db'}")
     deadline = time.time() + 30
@@ -87,5 +93,6 @@ def _scenario(lab, page, screenshot) -> None:
         assert time.time() < deadline, "the alias never moved to version 2"
         time.sleep(0.5)
     page.get_by_text("champion → version 2").wait_for(timeout=30_000)
-    screenshot(page, "views", "registry-promoted")
+    shot("registry-promoted")
     assert page.dialogs == []  # type: ignore[attr-defined]
+    assert page.errors == []  # type: ignore[attr-defined]
