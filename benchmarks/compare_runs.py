@@ -105,7 +105,7 @@ def main() -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from jupyter_mlops.core.runs import query_runs
+    from jupyter_mlops.core.runs.summaries import query_runs
     from jupyter_mlops.widgets.compare import compare_runs
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from jupyter_mlops.core.drift import detect_drift
+from jupyter_mlops.core.monitoring.drift import detect_drift
 
 NUMERIC, CATEGORICAL = 20, 5
 

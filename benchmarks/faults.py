@@ -56,9 +56,9 @@ def make_shell(folder: Path) -> object:
 
 def overhead(cells: int) -> None:
     """Print median cell times: plain, tracked (server up), tracked (server down, spooling)."""
-    from jupyter_mlops.core import spool
     from jupyter_mlops.core.store import get_client
-    from jupyter_mlops.core.teamserver import TeamServer
+    from jupyter_mlops.core.team.server import TeamServer
+    from jupyter_mlops.core.tracking import spool
 
     work = Path(tempfile.mkdtemp(prefix="jupyter-mlops-faults-"))
     os.environ["JUPYTER_MLOPS_SPOOL_DIR"] = str(work / "spool")

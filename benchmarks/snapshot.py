@@ -130,7 +130,7 @@ def main() -> int:
 
     import mlflow
 
-    from jupyter_mlops.core.snapshot import snapshot
+    from jupyter_mlops.core.data.snapshot import snapshot
 
     base = Path(tempfile.mkdtemp(prefix="bench-snapshot-"))
     try:

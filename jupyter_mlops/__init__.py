@@ -13,20 +13,20 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "track": "jupyter_mlops.core.tracking",
-    "TrackedRun": "jupyter_mlops.core.tracking",
-    "snapshot": "jupyter_mlops.core.snapshot",
-    "Snapshot": "jupyter_mlops.core.snapshot",
-    "checkout_data": "jupyter_mlops.core.snapshot",
-    "data_lineage": "jupyter_mlops.core.lineage",
+    "track": "jupyter_mlops.core.tracking.cellrun",
+    "TrackedRun": "jupyter_mlops.core.tracking.cellrun",
+    "snapshot": "jupyter_mlops.core.data.snapshot",
+    "Snapshot": "jupyter_mlops.core.data.snapshot",
+    "checkout_data": "jupyter_mlops.core.data.snapshot",
+    "data_lineage": "jupyter_mlops.core.data.lineage",
     "compare_runs": "jupyter_mlops.widgets.compare",
     "registry": "jupyter_mlops.widgets.registry",
-    "register": "jupyter_mlops.core.registry",
-    "promote": "jupyter_mlops.core.registry",
-    "demote": "jupyter_mlops.core.registry",
-    "detect_drift": "jupyter_mlops.core.drift",
-    "DriftReport": "jupyter_mlops.core.drift",
-    "Monitor": "jupyter_mlops.core.monitor",
+    "register": "jupyter_mlops.core.models.registry",
+    "promote": "jupyter_mlops.core.models.registry",
+    "demote": "jupyter_mlops.core.models.registry",
+    "detect_drift": "jupyter_mlops.core.monitoring.drift",
+    "DriftReport": "jupyter_mlops.core.monitoring.drift",
+    "Monitor": "jupyter_mlops.core.monitoring.monitor",
     "drift": "jupyter_mlops.widgets.drift",
 }
 

@@ -111,8 +111,8 @@ def _progress_bar(enabled: bool | None) -> Iterator[Callable[[int, int], None] |
 
 def run_command(args: argparse.Namespace) -> int:
     """``jupyter mlops run``: execute, log, gate; DESIGN.md's exit status."""
-    from jupyter_mlops.core.parameters import collect_parameters
-    from jupyter_mlops.core.pipeline import browse_hint, run_notebook
+    from jupyter_mlops.core.pipeline.parameters import collect_parameters
+    from jupyter_mlops.core.pipeline.runner import browse_hint, run_notebook
 
     try:
         parameters = collect_parameters(args.parameter, args.parameters_file)
@@ -146,7 +146,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def gate_command(args: argparse.Namespace) -> int:
     """``jupyter mlops gate RUN_ID``: check gates on an existing run."""
-    from jupyter_mlops.core.gates import check_run
+    from jupyter_mlops.core.pipeline.gates import check_run
     from jupyter_mlops.core.store import get_client, resolve_tracking_uri
 
     try:

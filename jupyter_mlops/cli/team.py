@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
 def run_server(args: argparse.Namespace) -> int:
     """Start the server in the foreground until interrupted."""
     from jupyter_mlops.core.store import default_tracking_uri, project_root
-    from jupyter_mlops.core.teamserver import TeamServer
+    from jupyter_mlops.core.team.server import TeamServer
 
     backend = args.backend_store_uri or default_tracking_uri()
     artifacts = args.artifacts_destination or str(project_root() / "mlartifacts")
@@ -113,8 +113,8 @@ def _redact(uri: str) -> str:
 
 def run_sync(args: argparse.Namespace) -> int:
     """Replay the spool into the resolved store; the summary line goes to stdout."""
-    from jupyter_mlops.core import spool
     from jupyter_mlops.core.store import get_client, resolve_tracking_uri
+    from jupyter_mlops.core.tracking import spool
 
     if args.spool_dir is not None and not args.spool_dir.is_dir():
         print(f"jupyter mlops sync: no spool directory {args.spool_dir}", file=sys.stderr)

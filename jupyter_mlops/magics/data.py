@@ -11,8 +11,8 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_mlops.core.contracts import tracking_disabled
+from jupyter_mlops.core.data.snapshot import LINK_TYPES, Snapshot, SnapshotPushError
 from jupyter_mlops.core.errors import MlopsError
-from jupyter_mlops.core.snapshot import LINK_TYPES, Snapshot, SnapshotPushError
 
 
 class SnapshotList(list):
@@ -41,7 +41,7 @@ class DataMagics(Magics):
 
     def _notebook(self) -> str | None:
         try:
-            from jupyter_mlops.core.context import notebook_path
+            from jupyter_mlops.core.tracking.context import notebook_path
         except ImportError:
             return None
         return notebook_path()
@@ -79,7 +79,7 @@ class DataMagics(Magics):
     @line_magic
     def dvc_checkout(self, line: str) -> None:
         """Restore in the work tree the data version(s) RUN_ID used, with their .dvc files."""
-        from jupyter_mlops.core.snapshot import checkout_data
+        from jupyter_mlops.core.data.snapshot import checkout_data
 
         args = _parse(self.dvc_checkout, line)
         try:
@@ -104,14 +104,14 @@ def _parse(magic: Any, line: str) -> Any:
 def _tracking_active() -> bool:
     """True inside a ``%%track`` cell: the snapshot then goes to that run's own store."""
     try:
-        from jupyter_mlops.core.tracking import current_run_id
+        from jupyter_mlops.core.tracking.cellrun import current_run_id
     except ImportError:
         return False
     return current_run_id() is not None
 
 
 def _snapshot(args: Any, client: Any, notebook: str | None) -> Snapshot | list[Snapshot]:
-    from jupyter_mlops.core.snapshot import snapshot
+    from jupyter_mlops.core.data.snapshot import snapshot
 
     paths = args.paths[0] if len(args.paths) == 1 else args.paths
     disabled = tracking_disabled()

@@ -30,10 +30,10 @@ class TeamMagics(Magics):
         """Replay runs spooled while the tracking server was unreachable, oldest first.
 
         Prints one line: runs and metric points replayed, entries skipped, runs still spooled.
-        Function twin: ``jupyter_mlops.core.spool.replay(client)``.
+        Function twin: ``jupyter_mlops.core.tracking.spool.replay(client)``.
         """
-        from jupyter_mlops.core import spool
         from jupyter_mlops.core.store import get_client
+        from jupyter_mlops.core.tracking import spool
 
         args = parse_argstring(self.mlops_sync, line)
         spool_dir = Path(args.spool_dir).expanduser() if args.spool_dir else None

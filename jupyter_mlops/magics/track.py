@@ -18,9 +18,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from traitlets import Bool, Float, Unicode
 
-from jupyter_mlops.core import contracts, tracking
+from jupyter_mlops.core import contracts
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
-from jupyter_mlops.core.runlog import valid_key
+from jupyter_mlops.core.tracking import cellrun as tracking
+from jupyter_mlops.core.tracking.writer import valid_key
 
 
 class _Summary:
@@ -166,7 +167,7 @@ class MlopsMagics(Magics):
         if name not in ns and name not in bound and f"{name} =" not in cell:
             raise UsageError(f"--log-model: no variable named {name!r} (the cell never assigns it)")
         if name in ns and name not in bound:
-            from jupyter_mlops.core.models import detect_flavor
+            from jupyter_mlops.core.models.flavors import detect_flavor
 
             try:
                 detect_flavor(ns[name])
@@ -215,7 +216,8 @@ class MlopsMagics(Magics):
 def _reconcile_in_background(magics: MlopsMagics) -> None:
     def work() -> None:
         try:
-            from jupyter_mlops.core import liveness, store
+            from jupyter_mlops.core import store
+            from jupyter_mlops.core.tracking import liveness
 
             uri = store.resolve_tracking_uri(magics.tracking_uri or None)
             if store.sqlite_path(uri) is not None and not store.sqlite_path(uri).exists():

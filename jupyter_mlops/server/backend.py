@@ -77,7 +77,7 @@ class StoreView:
     # --- experiments and runs ---------------------------------------------------------
     def experiments(self) -> list[dict[str, Any]]:
         """Active experiments, most recently updated first."""
-        from jupyter_mlops.core.runs import list_experiments
+        from jupyter_mlops.core.runs.summaries import list_experiments
 
         return list_experiments(self.tracking_uri)
 
@@ -91,7 +91,7 @@ class StoreView:
         limit: int,
     ) -> dict[str, Any]:
         """One page of an experiment's runs, by the core run query the widgets use."""
-        from jupyter_mlops.core.runs import query_runs
+        from jupyter_mlops.core.runs.summaries import query_runs
 
         self.experiment(experiment_id)
         page = query_runs(
@@ -106,8 +106,8 @@ class StoreView:
 
     def keys(self, experiment_id: str) -> dict[str, Any]:
         """Metric and param names of an experiment's runs, and the metric to sort by default."""
-        from jupyter_mlops.core.registry import default_primary_metric
-        from jupyter_mlops.core.runs import run_keys
+        from jupyter_mlops.core.models.registry import default_primary_metric
+        from jupyter_mlops.core.runs.summaries import run_keys
 
         self.experiment(experiment_id)
         keys = run_keys(self.tracking_uri, [experiment_id])
@@ -115,7 +115,7 @@ class StoreView:
 
     def warm(self) -> None:
         """Import the query code and open the store ahead of the first request (background)."""
-        from jupyter_mlops.core.runs import query_runs
+        from jupyter_mlops.core.runs.summaries import query_runs
 
         found = self.client.search_experiments(max_results=1)
         if found:
@@ -124,7 +124,7 @@ class StoreView:
 
     def experiment(self, experiment_id: str) -> dict[str, Any]:
         """One experiment; NotFound when the id is unknown."""
-        from jupyter_mlops.core.runs import find_experiment
+        from jupyter_mlops.core.runs.summaries import find_experiment
 
         exp = find_experiment(self.tracking_uri, experiment_id)
         if exp is None:
@@ -133,7 +133,7 @@ class StoreView:
 
     def run(self, run_id: str) -> dict[str, Any]:
         """Details of one run (core's run summary) with its artifact list."""
-        from jupyter_mlops.core.runs import summary_from_run
+        from jupyter_mlops.core.runs.summaries import summary_from_run
 
         run = self.client.get_run(run_id)
         detail = summary_from_run(run).to_dict()

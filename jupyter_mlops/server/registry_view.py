@@ -47,7 +47,7 @@ class RegistryView:
 
     def model(self, name: str) -> dict[str, Any]:
         """One model: versions newest first (aliases, source-run metrics) and its history."""
-        from jupyter_mlops.core.registry import model_versions, promotion_history
+        from jupyter_mlops.core.models.registry import model_versions, promotion_history
 
         registered = self._exists(name)
         if "'" in name:
@@ -61,7 +61,7 @@ class RegistryView:
     def compare(self, name: str, version: str, alias: str) -> dict[str, Any]:
         """Every metric of ``version``'s run beside the current ``alias`` holder's, plus the
         registry's own verdict on the primary metric."""
-        from jupyter_mlops.core.registry import compare_with_champion
+        from jupyter_mlops.core.models.registry import compare_with_champion
 
         check_alias(alias)
         detail = self.model(name)
@@ -96,7 +96,7 @@ class RegistryView:
 
     def promote(self, name: str, version: str, alias: str, user: str | None) -> dict[str, Any]:
         """Point ``alias`` at ``version`` by core's promote (recorded in the history)."""
-        from jupyter_mlops.core.registry import promote
+        from jupyter_mlops.core.models.registry import promote
 
         check_alias(alias)
         self._version(self.model(name), version)
@@ -105,7 +105,7 @@ class RegistryView:
 
     def demote(self, name: str, alias: str, user: str | None) -> dict[str, Any]:
         """Remove ``alias`` by core's demote (recorded in the history)."""
-        from jupyter_mlops.core.registry import demote
+        from jupyter_mlops.core.models.registry import demote
 
         check_alias(alias)
         if alias not in self.model(name)["aliases"]:
@@ -153,8 +153,8 @@ class RegistryView:
     def _verdict(
         self, version: str, new: dict[str, Any], holder: str | None, old: dict[str, Any]
     ) -> Any:
-        from jupyter_mlops.core.registry import ChampionComparison, default_primary_metric
-        from jupyter_mlops.core.runs import higher_is_better
+        from jupyter_mlops.core.models.registry import ChampionComparison, default_primary_metric
+        from jupyter_mlops.core.runs.summaries import higher_is_better
 
         metric = default_primary_metric(list(new) + list(old))
         return ChampionComparison(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from jupyter_mlops.core.runs import RunSummary
+from jupyter_mlops.core.runs.summaries import RunSummary
 from jupyter_mlops.widgets._html import (
     CELL_STYLE,
     DIFF_STYLE,

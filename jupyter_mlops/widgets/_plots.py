@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from jupyter_mlops.core.runs import RunSummary, metric_histories
+from jupyter_mlops.core.runs.summaries import RunSummary, metric_histories
 from jupyter_mlops.widgets._html import esc
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"

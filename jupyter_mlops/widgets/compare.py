@@ -11,9 +11,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from jupyter_mlops.core import runs as core_runs
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
-from jupyter_mlops.core.registry import default_primary_metric
+from jupyter_mlops.core.models.registry import default_primary_metric
+from jupyter_mlops.core.runs import summaries as core_runs
 from jupyter_mlops.core.store import resolve_tracking_uri
 from jupyter_mlops.widgets import _plots
 from jupyter_mlops.widgets._diff import run_diff_html

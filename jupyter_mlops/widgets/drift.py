@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from jupyter_mlops.core.drift import DriftReport, detect_drift, finite
-from jupyter_mlops.core.drift_columns import as_frame
 from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.core.monitoring.columns import as_frame
+from jupyter_mlops.core.monitoring.drift import DriftReport, detect_drift, finite
 from jupyter_mlops.widgets._display import StaticFallback
 
 if TYPE_CHECKING:
-    from jupyter_mlops.core.monitor import Monitor
+    from jupyter_mlops.core.monitoring.monitor import Monitor
 
 __all__ = ["DriftWidget", "MonitorDashboard", "distributions", "drift", "monitor_dashboard"]
 
@@ -148,7 +148,7 @@ class DriftWidget(_StaticAnyWidget):
 
     def log_to_mlflow(self, run_id: str | None = None) -> str | None:
         """Log the report to the tracked run (running, else latest, else new); show the outcome."""
-        from jupyter_mlops.core.drift_log import log_drift_report
+        from jupyter_mlops.core.monitoring.report_log import log_drift_report
 
         try:
             self.logged_run_id = log_drift_report(self.report, run_id=run_id)

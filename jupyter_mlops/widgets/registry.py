@@ -11,9 +11,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from jupyter_mlops.core import registry as core
 from jupyter_mlops.core.errors import MlopsError, RegistryError
-from jupyter_mlops.core.runs import higher_is_better
+from jupyter_mlops.core.models import registry as core
+from jupyter_mlops.core.runs.summaries import higher_is_better
 from jupyter_mlops.core.store import resolve_tracking_uri
 from jupyter_mlops.widgets._display import StaticFallback
 from jupyter_mlops.widgets._html import (

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops import snapshot
+from jupyter_mlops.core.data.snapshot import SnapshotPushError
 from jupyter_mlops.core.errors import DataVersionError, UsageProblem
-from jupyter_mlops.core.snapshot import SnapshotPushError
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:

@@ -163,7 +163,7 @@ def test_report_is_plain_json_and_round_trips() -> None:
 
 def test_core_drift_and_monitor_import_no_ipython_or_widgets() -> None:
     code = (
-        "import sys, jupyter_mlops.core.drift, jupyter_mlops.core.monitor;"
+        "import sys, jupyter_mlops.core.monitoring.drift, jupyter_mlops.core.monitoring.monitor;"
         "print([m for m in ('IPython', 'ipywidgets', 'anywidget', 'tornado') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

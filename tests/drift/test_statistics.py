@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from jupyter_mlops.core import drift_tests as dt
-from jupyter_mlops.core.drift import detect_drift
+from jupyter_mlops.core.monitoring import statistics as dt
+from jupyter_mlops.core.monitoring.drift import detect_drift
 
 TOL = 1e-9
 

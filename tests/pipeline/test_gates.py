@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from jupyter_mlops.cli import main
 from jupyter_mlops.core.contracts import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, TAG_PARENT_RUN_ID
 from jupyter_mlops.core.errors import UsageProblem
-from jupyter_mlops.core.gates import (
+from jupyter_mlops.core.pipeline.gates import (
     Gate,
     check_run,
     evaluate_gates,

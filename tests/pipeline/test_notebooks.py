@@ -13,9 +13,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.core.contracts import EXIT_OK, TAG_PARENT_RUN_ID
-from jupyter_mlops.core.execution import execute
-from jupyter_mlops.core.parameters import inject_parameters
-from jupyter_mlops.core.pipeline import run_notebook
+from jupyter_mlops.core.pipeline.kernel import execute
+from jupyter_mlops.core.pipeline.parameters import inject_parameters
+from jupyter_mlops.core.pipeline.runner import run_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 IDENTITY_VARS = ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"]

@@ -25,14 +25,14 @@ from jupyter_mlops.core.contracts import (
     TAG_SOURCE_NAME,
 )
 from jupyter_mlops.core.errors import UsageProblem
-from jupyter_mlops.core.parameters import (
+from jupyter_mlops.core.pipeline.parameters import (
     collect_parameters,
     inject_parameters,
     notebook_experiment,
     parse_parameter,
     python_literal,
 )
-from jupyter_mlops.core.pipeline import ENV_EXPERIMENT
+from jupyter_mlops.core.pipeline.runner import ENV_EXPERIMENT
 
 ENV_SHOWN = [ENV_PARENT_RUN_ID, ENV_NOTEBOOK_PATH, ENV_EXPERIMENT, "MLFLOW_TRACKING_URI"]
 

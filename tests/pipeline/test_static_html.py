@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from jupyter_mlops.core.pipeline import WIDGET_VIEW, _render_html
+from jupyter_mlops.core.pipeline.runner import WIDGET_VIEW, _render_html
 
 
 @pytest.mark.slow

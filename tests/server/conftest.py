@@ -89,7 +89,7 @@ def _tracked_run(root: Path, uri: str) -> str:
     """One run made by ``track()``, the function twin of ``%%track`` (in its own experiment)."""
     from mlflow.tracking import MlflowClient
 
-    from jupyter_mlops.core.tracking import track
+    from jupyter_mlops.core.tracking.cellrun import track
 
     here = Path.cwd()
     os.chdir(root)  # MLflow's default artifact root is relative to the working directory

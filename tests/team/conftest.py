@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.core.teamserver import TeamServer
+from jupyter_mlops.core.team.server import TeamServer
 
 POSTGRES_ENV = "JUPYTER_MLOPS_TEST_POSTGRES_URI"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(POSTGRES_ENV) else [])

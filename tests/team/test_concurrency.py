@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops.core.store import get_client
-from jupyter_mlops.core.teamserver import TeamServer
+from jupyter_mlops.core.team.server import TeamServer
 
 from .test_spool import runs_of
 
@@ -30,9 +30,9 @@ RUNS = int(os.environ.get("JUPYTER_MLOPS_TEST_RUNS_PER_WRITER", "6"))
 WRITER = """
 import json, sys
 from mlflow.entities import Metric, Param
-from jupyter_mlops.core.runlog import retry_locked
+from jupyter_mlops.core.tracking.writer import retry_locked
 from jupyter_mlops.core.store import get_client
-from jupyter_mlops.core.tracking import experiment_id
+from jupyter_mlops.core.tracking.cellrun import experiment_id
 
 uri, experiment = sys.argv[1], sys.argv[2]
 me, runs, points = map(int, sys.argv[3:])

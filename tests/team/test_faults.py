@@ -13,9 +13,9 @@ import pytest
 from nbclient import NotebookClient
 
 from jupyter_mlops.cli import main as cli_main
-from jupyter_mlops.core import spool
 from jupyter_mlops.core.store import get_client
-from jupyter_mlops.core.teamserver import TeamServer
+from jupyter_mlops.core.team.server import TeamServer
+from jupyter_mlops.core.tracking import spool
 
 from .test_spool import runs_of
 

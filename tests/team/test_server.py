@@ -14,11 +14,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.cli import main as cli_main
-from jupyter_mlops.core import spool
 from jupyter_mlops.core.errors import TrackingUnavailable
 from jupyter_mlops.core.store import get_client
-from jupyter_mlops.core.teamserver import TeamServer, free_port, is_healthy
-from jupyter_mlops.core.tracking import track
+from jupyter_mlops.core.team.server import TeamServer, free_port, is_healthy
+from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.tracking.cellrun import track
 
 from .conftest import BACKENDS, make_server
 from .test_spool import history, make_record, runs_of
@@ -91,7 +91,7 @@ REPLAYER = """
 import sys
 from pathlib import Path
 from mlflow.tracking import MlflowClient
-from jupyter_mlops.core import spool
+from jupyter_mlops.core.tracking import spool
 print(spool.replay(MlflowClient(sys.argv[1]), Path(sys.argv[2]), batch_size=4).summary())
 """
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from jupyter_mlops.core import spool
 from jupyter_mlops.core.errors import TrackingUnavailable
-from jupyter_mlops.core.record import ArtifactFile, MetricPoint, RunRecord
+from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.tracking.record import ArtifactFile, MetricPoint, RunRecord
 
 
 def make_record(tmp_path: Path, experiment: str, n_points: int = 20, **kw: object) -> RunRecord:
@@ -185,7 +185,7 @@ def test_replay_is_refused_while_another_replay_holds_the_spool(
 
 
 def test_unreachable_store_stops_replay_and_keeps_everything(tmp_path: Path) -> None:
-    from jupyter_mlops.core.teamserver import free_port
+    from jupyter_mlops.core.team.server import free_port
 
     for _ in range(2):
         spool.spool_run(make_record(tmp_path, "down"))
@@ -246,9 +246,9 @@ def test_read_only_spool_dir_gives_one_clear_error(tmp_path: Path, read_only_dir
 DISK_FULL_CHILD = """
 import resource, signal, sys
 from pathlib import Path
-from jupyter_mlops.core import spool
+from jupyter_mlops.core.tracking import spool
 from jupyter_mlops.core.errors import TrackingUnavailable
-from jupyter_mlops.core.record import ArtifactFile, RunRecord
+from jupyter_mlops.core.tracking.record import ArtifactFile, RunRecord
 big = Path(sys.argv[1]) / "big.bin"
 big.write_bytes(b"x" * 300_000)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -287,7 +287,7 @@ def test_tracked_cell_keeps_its_result_when_neither_server_nor_spool_works(
 ) -> None:
     from IPython.utils.capture import capture_output
 
-    from jupyter_mlops.core.teamserver import free_port
+    from jupyter_mlops.core.team.server import free_port
 
     monkeypatch.setenv(spool.ENV_SPOOL_DIR, str(read_only_dir))
     shell.run_line_magic("config", f"MlopsMagics.tracking_uri = 'http://127.0.0.1:{free_port()}'")

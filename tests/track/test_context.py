@@ -18,8 +18,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
-from jupyter_mlops.core import context
-from jupyter_mlops.core.context import (
+from jupyter_mlops.core.contracts import TAG_KERNEL_HOST, TAG_KERNEL_ID, TAG_KERNEL_PID
+from jupyter_mlops.core.tracking import context
+from jupyter_mlops.core.tracking.context import (
     DIFF_CAP_BYTES,
     environment,
     git_state,
@@ -28,7 +29,6 @@ from jupyter_mlops.core.context import (
     mask_secrets,
     notebook_path,
 )
-from jupyter_mlops.core.contracts import TAG_KERNEL_HOST, TAG_KERNEL_ID, TAG_KERNEL_PID
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Test User",
@@ -48,7 +48,7 @@ def git(cwd: Path, *args: str) -> str:
 
 PROBE = (
     "import json\n"
-    "from jupyter_mlops.core.context import notebook_path, kernel_identity\n"
+    "from jupyter_mlops.core.tracking.context import notebook_path, kernel_identity\n"
     "print(json.dumps({'path': notebook_path(), 'kernel': kernel_identity()}))"
 )
 
@@ -178,7 +178,7 @@ def test_papermill_names_the_input_notebook(project: Path) -> None:
 
 
 def test_plain_python_has_no_notebook(project: Path) -> None:
-    code = "from jupyter_mlops.core.context import notebook_path; print(notebook_path())"
+    code = "from jupyter_mlops.core.tracking.context import notebook_path; print(notebook_path())"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=project, env=clean_env(), capture_output=True,
         text=True, check=True, timeout=60,
@@ -194,7 +194,7 @@ def test_in_process_without_clues_is_none(project: Path, no_notebook_env: None) 
 
 RUNNER = """
 import subprocess, sys
-code = "from jupyter_mlops.core.context import notebook_path; print(notebook_path())"
+code = "from jupyter_mlops.core.tracking.context import notebook_path; print(notebook_path())"
 subprocess.run([sys.executable, "-c", code], check=True)
 """
 

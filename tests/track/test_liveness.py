@@ -20,7 +20,7 @@ from jupyter_mlops.core.contracts import (
     TAG_USER,
 )
 from jupyter_mlops.core.errors import TrackingUnavailable
-from jupyter_mlops.core.liveness import Heartbeat, reconcile_orphans
+from jupyter_mlops.core.tracking.liveness import Heartbeat, reconcile_orphans
 
 # A stand-in kernel: opens a RUNNING run tagged with its own host and pid, then waits.
 CHILD = """
@@ -280,7 +280,7 @@ def _dead_pid() -> int:
 
 def test_context_and_liveness_import_no_front_end_or_mlflow() -> None:
     code = (
-        "import sys, jupyter_mlops.core.context, jupyter_mlops.core.liveness\n"
+        "import sys, jupyter_mlops.core.tracking.context, jupyter_mlops.core.tracking.liveness\n"
         "print(sorted(m for m in ('IPython', 'ipywidgets', 'tornado', 'mlflow', 'ipykernel')"
         " if m in sys.modules))"
     )

@@ -26,7 +26,7 @@ def test_rerun_with_changed_code_links_previous_run_and_diff(tracked):
 
 
 def test_previous_run_is_found_in_the_store_after_a_kernel_restart(tracked):
-    from jupyter_mlops.core.tracking import STATE
+    from jupyter_mlops.core.tracking.cellrun import STATE
 
     tracked.cell("b = 1.0 * 2\n", "--no-autolog", cell_id="cell-9")
     first = tracked.last()
@@ -78,7 +78,7 @@ def test_keyboard_interrupt_marks_run_killed(tracked):
     ],
 )
 def test_bad_input_is_one_usage_error_and_logs_nothing(tracked, line, body, message):
-    from jupyter_mlops.core.tracking import STATE
+    from jupyter_mlops.core.tracking.cellrun import STATE
 
     STATE.last_run = None
     with pytest.raises(UsageError) as info:
@@ -210,7 +210,7 @@ def test_orphan_of_a_dead_kernel_is_killed_when_the_extension_loads(tracked):
 
 
 def test_after_an_unreachable_server_cells_back_off_instead_of_waiting(shell, monkeypatch, capsys):
-    from jupyter_mlops.core.tracking import STATE
+    from jupyter_mlops.core.tracking.cellrun import STATE
 
     uri = "http://127.0.0.1:7"  # nothing listens there
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -148,8 +148,9 @@ def test_track_twin_marks_failures(project, tracking_uri):
 
 def test_core_never_imports_ipython_widgets_or_tornado():
     code = (
-        "import sys, json, jupyter_mlops.core.tracking, jupyter_mlops.core.capture, "
-        "jupyter_mlops.core.store, jupyter_mlops.core.runlog\n"
+        "import sys, json, jupyter_mlops.core.tracking.cellrun, "
+        "jupyter_mlops.core.tracking.capture, jupyter_mlops.core.store, "
+        "jupyter_mlops.core.tracking.writer\n"
         "print(json.dumps([m for m in ('IPython', 'ipywidgets', 'tornado') if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -36,7 +36,7 @@ def model_store(tmp_path_factory, empty_store_template) -> ModelStore:
     """Three tracked runs with logged sklearn models and one without, in one sqlite store."""
     import mlflow
 
-    from jupyter_mlops.core.tracking import track
+    from jupyter_mlops.core.tracking.cellrun import track
 
     folder = tmp_path_factory.mktemp("models")
     db = folder / "mlflow.db"

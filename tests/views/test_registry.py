@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.core.errors import RegistryError
-from jupyter_mlops.core.registry import (
+from jupyter_mlops.core.models.registry import (
     HISTORY_TAG_PREFIX,
     compare_with_champion,
     demote,

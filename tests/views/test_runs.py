@@ -10,7 +10,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.core.errors import UsageProblem
-from jupyter_mlops.core.runs import (
+from jupyter_mlops.core.runs.summaries import (
     _parse_order,
     _parse_simple_order,
     find_experiment,
@@ -246,8 +246,8 @@ def test_core_views_modules_import_no_front_end_and_no_mlflow():
     import sys
 
     code = (
-        "import sys, jupyter_mlops.core.runs, jupyter_mlops.core.registry, "
-        "jupyter_mlops.core._runs_sql\n"
+        "import sys, jupyter_mlops.core.runs.summaries, jupyter_mlops.core.models.registry, "
+        "jupyter_mlops.core.runs.sqlite_fast\n"
         "print(sorted(m for m in ('IPython', 'ipywidgets', 'tornado', 'mlflow') "
         "if m in sys.modules))"
     )
@@ -339,7 +339,7 @@ def test_the_sidebars_first_requests_need_no_mlflow_import(store):
     uri, _ = store
     code = (
         "import sys\n"
-        "from jupyter_mlops.core import runs\n"
+        "from jupyter_mlops.core.runs import summaries as runs\n"
         f"uri = {uri!r}\n"
         "exp = [e for e in runs.list_experiments(uri) if e['name'] == 'cmp'][0]['experiment_id']\n"
         "assert runs.find_experiment(uri, exp)['name'] == 'cmp'\n"

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-from jupyter_mlops.core.registry import promotion_history, register
+from jupyter_mlops.core.models.registry import promotion_history, register
 from jupyter_mlops.widgets.compare import CompareRuns, compare_runs
 from jupyter_mlops.widgets.registry import RegistryView, registry
 
@@ -282,7 +282,7 @@ def test_registry_escapes_run_names_and_shows_legacy_stage(registered):
 
 
 def test_current_experiment_without_runs_yet_is_an_empty_table(runs_store, monkeypatch):
-    from jupyter_mlops.core import tracking
+    from jupyter_mlops.core.tracking import cellrun as tracking
 
     monkeypatch.setattr(tracking.STATE, "experiment", None)  # no %mlops_experiment this session
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "not-tracked-yet")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from jupyter_mlops.core.record import RunRecord
+from jupyter_mlops.core.tracking.record import RunRecord
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

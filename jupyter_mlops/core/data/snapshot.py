@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.core.errors import DataVersionError, TrackingUnavailable, UsageProblem
-from jupyter_mlops.core.lineage import (
+from jupyter_mlops.core.data.lineage import (
     DataVersion,
     DvcOutput,
     get_run,
@@ -31,6 +30,7 @@ from jupyter_mlops.core.lineage import (
     table_stats,
     versions_of_run,
 )
+from jupyter_mlops.core.errors import DataVersionError, TrackingUnavailable, UsageProblem
 
 if TYPE_CHECKING:
     from dvc.repo import Repo

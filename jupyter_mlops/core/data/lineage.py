@@ -250,7 +250,7 @@ def resolve_run(
 
 def _active_run_id() -> str | None:
     try:
-        from jupyter_mlops.core.tracking import current_run_id
+        from jupyter_mlops.core.tracking.cellrun import current_run_id
     except ImportError:
         current_run_id = None
     if current_run_id is not None and (run := current_run_id()):
@@ -263,7 +263,7 @@ def _active_run_id() -> str | None:
 
 def _latest_run_id(notebook: str | None, client: MlflowClient) -> str | None:
     try:
-        from jupyter_mlops.core.tracking import latest_run_id
+        from jupyter_mlops.core.tracking.cellrun import latest_run_id
     except ImportError:
         return None
     return latest_run_id(notebook, client=client)

@@ -9,9 +9,9 @@ from typing import Any
 
 
 def context_module() -> ModuleType | None:
-    """``jupyter_mlops.core.context`` when importable (it always is in an installed package)."""
+    """``core.tracking.context`` when importable (it always is in an installed package)."""
     try:
-        from jupyter_mlops.core import context
+        from jupyter_mlops.core.tracking import context
     except ImportError:
         return None
     return context

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jupyter_mlops.core import drift_columns as dc
-from jupyter_mlops.core import drift_tests as dt
 from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.monitoring import columns as dc
+from jupyter_mlops.core.monitoring import statistics as dt
 
 __all__ = ["ColumnDrift", "DriftReport", "detect_drift"]
 

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 from jupyter_mlops.core.contracts import PREFIX, TAG_PARENT_RUN_ID
 from jupyter_mlops.core.errors import TrackingUnavailable
-from jupyter_mlops.core.record import ArtifactFile, MetricPoint, RunRecord
-from jupyter_mlops.core.runlog import (
+from jupyter_mlops.core.tracking.record import ArtifactFile, MetricPoint, RunRecord
+from jupyter_mlops.core.tracking.writer import (
     BATCH_METRICS,
     log_files,
     log_inputs,

@@ -100,7 +100,7 @@ def query_runs(
     parsed_orders = [_parse_order(o) for o in orders]
     db = sqlite_path(tracking_uri)
     if db is not None and db.exists() and all(str(e).isdigit() for e in experiment_ids):
-        from jupyter_mlops.core._runs_sql import SqlPlan
+        from jupyter_mlops.core.runs.sqlite_fast import SqlPlan
 
         plan = SqlPlan.build(filters, parsed_orders)
         if plan is not None:
@@ -119,7 +119,7 @@ def list_experiments(tracking_uri: str) -> list[dict[str, Any]]:
     """
     db = sqlite_path(tracking_uri)
     if db is not None and db.exists():
-        from jupyter_mlops.core._runs_sql import MlflowDecides, experiments
+        from jupyter_mlops.core.runs.sqlite_fast import MlflowDecides, experiments
 
         try:
             return experiments(db)
@@ -143,7 +143,7 @@ def find_experiment(tracking_uri: str, experiment_id: str) -> dict[str, Any] | N
     """One experiment by id (any lifecycle stage): id, name, stage; None when unknown."""
     db = sqlite_path(tracking_uri)
     if db is not None and db.exists() and str(experiment_id).isdigit():
-        from jupyter_mlops.core._runs_sql import MlflowDecides, experiment
+        from jupyter_mlops.core.runs.sqlite_fast import MlflowDecides, experiment
 
         try:
             return experiment(db, experiment_id)
@@ -314,7 +314,7 @@ def _current_experiment_name() -> str | None:
     import os
     import sys
 
-    tracking = sys.modules.get("jupyter_mlops.core.tracking")
+    tracking = sys.modules.get("jupyter_mlops.core.tracking.cellrun")
     name = getattr(getattr(tracking, "STATE", None), "experiment", None)
     return name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
 
@@ -323,7 +323,7 @@ def run_keys(tracking_uri: str, experiment_ids: list[str]) -> dict[str, list[str
     """Sorted metric and param names used by the active runs of the experiments."""
     db = sqlite_path(tracking_uri)
     if db is not None and db.exists() and all(str(e).isdigit() for e in experiment_ids):
-        from jupyter_mlops.core._runs_sql import run_keys as sql_keys
+        from jupyter_mlops.core.runs.sqlite_fast import run_keys as sql_keys
 
         try:
             return sql_keys(db, experiment_ids)

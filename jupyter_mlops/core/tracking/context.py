@@ -25,8 +25,8 @@ from jupyter_mlops.core.contracts import (
     TAG_KERNEL_ID,
     TAG_KERNEL_PID,
 )
-from jupyter_mlops.core.secrets import is_secret_name as is_secret_name  # re-exported
-from jupyter_mlops.core.secrets import mask_secrets as mask_secrets  # re-exported
+from jupyter_mlops.core.tracking.secrets import is_secret_name as is_secret_name  # re-exported
+from jupyter_mlops.core.tracking.secrets import mask_secrets as mask_secrets  # re-exported
 
 DIFF_CAP_BYTES = 2 * 1024 * 1024
 UNTRACKED_FILE_CAP_BYTES = 256 * 1024  # larger untracked files are listed, not included

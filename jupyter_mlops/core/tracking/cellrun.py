@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.core import autolog as autologging
-from jupyter_mlops.core import capture, store
 from jupyter_mlops.core import contracts as c
-from jupyter_mlops.core.artifacts import ArtifactFilter, figure_numbers, save_new_figures
+from jupyter_mlops.core import store
 from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
-from jupyter_mlops.core.probes import context_module, start_git_probe
-from jupyter_mlops.core.record import MetricPoint, RunRecord, now_ms
-from jupyter_mlops.core.runlog import log_record, retry_locked, sanitise
+from jupyter_mlops.core.tracking import autolog as autologging
+from jupyter_mlops.core.tracking import capture
+from jupyter_mlops.core.tracking.artifacts import ArtifactFilter, figure_numbers, save_new_figures
+from jupyter_mlops.core.tracking.probes import context_module, start_git_probe
+from jupyter_mlops.core.tracking.record import MetricPoint, RunRecord, now_ms
+from jupyter_mlops.core.tracking.writer import log_record, retry_locked, sanitise
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -164,7 +165,7 @@ def experiment_id(client: MlflowClient, uri: str, name: str) -> str:
 
 def _spool() -> Any:
     try:
-        from jupyter_mlops.core import spool
+        from jupyter_mlops.core.tracking import spool
     except ImportError:
         return None
     return spool
@@ -320,7 +321,7 @@ class CellRun:
 
     def _start_heartbeat(self) -> None:
         try:
-            from jupyter_mlops.core.liveness import Heartbeat
+            from jupyter_mlops.core.tracking.liveness import Heartbeat
         except ImportError:
             return
         self._heartbeat = Heartbeat(self.client, self.record.run_id, beat_now=False)
@@ -489,7 +490,7 @@ class CellRun:
         if self.client is None or not self.record.run_id:
             return
         try:
-            from jupyter_mlops.core import snapshot
+            from jupyter_mlops.core.data import snapshot
         except ImportError:
             return
         try:
@@ -505,7 +506,7 @@ class CellRun:
             return None
         if var not in namespace:
             raise UsageProblem(f"--log-model: no variable named {var!r} after the cell ran")
-        from jupyter_mlops.core.models import detect_flavor, log_model
+        from jupyter_mlops.core.models.flavors import detect_flavor, log_model
 
         detect_flavor(namespace[var])
         if self.client is None or not self.record.run_id:
@@ -545,7 +546,7 @@ class CellRun:
 
 
 def _artifact(path: Path, folder: str | None) -> Any:
-    from jupyter_mlops.core.record import ArtifactFile
+    from jupyter_mlops.core.tracking.record import ArtifactFile
 
     return ArtifactFile(str(path), folder)
 

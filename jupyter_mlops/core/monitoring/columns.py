@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from jupyter_mlops.core import drift_tests as dt
 from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.monitoring import statistics as dt
 
 TEXT_MIN_VALUES = 50  # string columns with at least this many values ...
 TEXT_UNIQUE_SHARE = 0.5  # ... more than this share of them distinct are text, not categories

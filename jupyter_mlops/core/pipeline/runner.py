@@ -36,7 +36,8 @@ from jupyter_mlops.core.contracts import (
     TAG_USER,
 )
 from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
-from jupyter_mlops.core.execution import (
+from jupyter_mlops.core.pipeline.gates import Gate, GateResult, evaluate_gates, parse_gates
+from jupyter_mlops.core.pipeline.kernel import (
     CellCallback,
     CellFailure,
     Silent,
@@ -44,8 +45,7 @@ from jupyter_mlops.core.execution import (
     execute,
     read_notebook,
 )
-from jupyter_mlops.core.gates import Gate, GateResult, evaluate_gates, parse_gates
-from jupyter_mlops.core.parameters import inject_parameters, notebook_experiment
+from jupyter_mlops.core.pipeline.parameters import inject_parameters, notebook_experiment
 from jupyter_mlops.core.store import (
     artifact_location,
     get_client,

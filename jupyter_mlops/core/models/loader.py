@@ -70,7 +70,7 @@ class LoadedModel:
             raise UsageProblem(
                 "pass reference_X: the model has no training run to take reference data from"
             )
-        from jupyter_mlops.core import lineage, snapshot
+        from jupyter_mlops.core.data import lineage, snapshot
         from jupyter_mlops.core.store import get_client, project_root, resolve_tracking_uri
 
         client = get_client(resolve_tracking_uri(self.tracking_uri))

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from jupyter_mlops.core import contracts as c
-from jupyter_mlops.core.drift import ColumnDrift, DriftReport, detect_drift, finite
 from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
-from jupyter_mlops.core.monitor_model import LoadedModel, load_model, quality_metric
+from jupyter_mlops.core.models.loader import LoadedModel, load_model, quality_metric
+from jupyter_mlops.core.monitoring.drift import ColumnDrift, DriftReport, detect_drift, finite
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

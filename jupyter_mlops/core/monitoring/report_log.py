@@ -6,8 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 from jupyter_mlops.core import contracts as c
-from jupyter_mlops.core.drift import DriftReport
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.monitoring.drift import DriftReport
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -19,7 +19,7 @@ def target_run_id(client: MlflowClient) -> str | None:
     """The ``%%track`` run executing now, else MLflow's active run, else the latest tracked run."""
     import mlflow
 
-    from jupyter_mlops.core.tracking import current_run_id, latest_run_id
+    from jupyter_mlops.core.tracking.cellrun import current_run_id, latest_run_id
 
     running = current_run_id()
     if running:
@@ -28,7 +28,7 @@ def target_run_id(client: MlflowClient) -> str | None:
     if active is not None:
         return active.info.run_id
     try:
-        from jupyter_mlops.core.context import notebook_path
+        from jupyter_mlops.core.tracking.context import notebook_path
 
         notebook = notebook_path()
     except ImportError:
@@ -52,8 +52,8 @@ def log_drift_report(
     from mlflow.entities import Metric
     from mlflow.exceptions import MlflowException
 
-    from jupyter_mlops.core.record import now_ms
     from jupyter_mlops.core.store import get_client
+    from jupyter_mlops.core.tracking.record import now_ms
 
     try:
         client = client or get_client()

@@ -21,7 +21,7 @@ from typing import Any
 
 from jupyter_mlops.core.contracts import ART_MODEL_DIR, PREFIX
 from jupyter_mlops.core.errors import RegistryError
-from jupyter_mlops.core.runs import higher_is_better as default_direction
+from jupyter_mlops.core.runs.summaries import higher_is_better as default_direction
 from jupyter_mlops.core.store import get_client, resolve_tracking_uri
 
 HISTORY_TAG_PREFIX = PREFIX + "promotion."
