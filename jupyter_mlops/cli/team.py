@@ -10,6 +10,7 @@ from typing import Any
 
 from jupyter_mlops.core.contracts import EXIT_OK, EXIT_USAGE
 from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.core.store import redact_uri
 
 # Proposed for DESIGN.md's exit codes (sysexits, like 64): spooled entries had to be skipped
 # (EX_DATAERR); the tracking backend could not be reached (EX_UNAVAILABLE, "try again later").
@@ -80,7 +81,7 @@ def run_server(args: argparse.Namespace) -> int:
         print(f"jupyter mlops server: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     url = server.url if args.host not in {"0.0.0.0", "::"} else f"http://<this host>:{args.port}"
-    print(f"MLflow tracking server on {url} (backend {_redact(backend)}, artifacts {artifacts})")
+    print(f"MLflow tracking server on {url} (backend {redact_uri(backend)}, artifacts {artifacts})")
     print(f"point notebooks at it:  export MLFLOW_TRACKING_URI={url}")
     print(f"  or in a notebook:     %config MlopsMagics.tracking_uri = '{url}'")
     print(f"server log: {server.log_path}; Ctrl-C stops the server", flush=True)
@@ -102,15 +103,6 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _redact(uri: str) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` for printing."""
-    head, sep, tail = uri.partition("://")
-    creds, at, host = tail.rpartition("@")
-    if not (sep and at and ":" in creds):
-        return uri
-    return f"{head}://{creds.split(':', 1)[0]}:***@{host}"
-
-
 def run_sync(args: argparse.Namespace) -> int:
     """Replay the spool into the resolved store; the summary line goes to stdout."""
     from jupyter_mlops.core.store import get_client, resolve_tracking_uri
@@ -124,7 +116,7 @@ def run_sync(args: argparse.Namespace) -> int:
         return EXIT_OK
     uri = resolve_tracking_uri(args.tracking_uri)
     result = spool.replay(get_client(uri), args.spool_dir)
-    print(f"{_redact(uri)}: {result.summary()}")
+    print(f"{redact_uri(uri)}: {result.summary()}")
     if result.error:
         return EXIT_UNAVAILABLE
     return EXIT_SKIPPED if result.skipped else EXIT_OK

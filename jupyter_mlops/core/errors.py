@@ -21,3 +21,9 @@ class DataVersionError(MlopsError):
 
 class RegistryError(MlopsError):
     """A model-registry operation failed (unknown model, version or alias)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters) for one-line reports."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__

@@ -1,4 +1,4 @@
-"""Where runs live: the tracking-URI rule of DESIGN.md and a safely opened MLflow client.
+"""Where runs live: the tracking-URI rule, a safely opened MLflow client, experiments, the user.
 
 The rule, the same in kernel, server and CLI: (1) an explicit setting, (2) ``MLFLOW_TRACKING_URI``,
 (3) ``sqlite:///<project root>/mlflow.db`` where the project root is the top of the git work tree
@@ -7,19 +7,27 @@ holding the notebook (the notebook's own folder outside git).
 
 from __future__ import annotations
 
+import getpass
 import os
-import subprocess
+import re
 import threading
+import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from jupyter_mlops.core import git
 from jupyter_mlops.core.contracts import ENV_TRACKING_URI
+from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
+T = TypeVar("T")
+
 DB_NAME = "mlflow.db"
+_LOCKED = ("database is locked", "database table is locked")
 
 # MLflow's HTTP client retries for minutes by default; a cell must never wait that long.
 HTTP_BOUNDS = {
@@ -46,19 +54,7 @@ def project_root(start: str | os.PathLike[str] | None = None) -> Path:
     folder = Path(start or os.getcwd()).resolve()
     if folder.is_file():
         folder = folder.parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return folder
-    top = out.stdout.strip()
-    return Path(top).resolve() if out.returncode == 0 and top else folder
+    return git.top_level(folder) or folder
 
 
 def default_tracking_uri(start: str | os.PathLike[str] | None = None) -> str:
@@ -90,8 +86,6 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     """Where a new experiment keeps its artifacts: beside a sqlite store's file
     (``<db dir>/mlruns/exp-<name>``), not under whatever folder the kernel runs in; None (the
     server's default) for any other store."""
-    import re
-
     db = sqlite_path(uri)
     if db is None:
         return None
@@ -128,3 +122,77 @@ def get_client(uri: str | None = None) -> MlflowClient:
     resolved = uri or resolve_tracking_uri()
     prepare_store(resolved)
     return MlflowClient(tracking_uri=resolved)
+
+
+def retry_locked(call: Callable[[], T], attempts: int = 8, first_wait: float = 0.05) -> T:
+    """Run ``call``, retrying sqlite's transient "database is locked" errors with backoff."""
+    wait = first_wait
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if attempt == attempts - 1 or not any(s in str(exc) for s in _LOCKED):
+                raise
+            time.sleep(wait)
+            wait = min(wait * 2, 1.0)
+    raise AssertionError("unreachable")
+
+
+_experiments: dict[tuple[str, str], str] = {}
+
+
+def ensure_experiment(client: MlflowClient, name: str, uri: str | None = None) -> str:
+    """Id of experiment ``name``, created if missing (cached per process).
+
+    A new experiment of a sqlite store keeps its artifacts beside the db (``artifact_location``);
+    a deleted one is a ``UsageProblem``; one created meanwhile by another kernel is reused.
+    """
+    from mlflow.exceptions import MlflowException
+
+    uri = uri or client.tracking_uri
+    key = (uri, name)
+    if key in _experiments:
+        return _experiments[key]
+    try:
+        found = retry_locked(lambda: client.get_experiment_by_name(name))
+        if found is None:
+            try:
+                exp_id = retry_locked(
+                    lambda: client.create_experiment(name, artifact_location(uri, name))
+                )
+            except MlflowException:  # created meanwhile by another process
+                found = client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                raise UsageProblem(
+                    f"experiment {name!r} is deleted; restore it in MLflow or choose another name"
+                )
+            exp_id = found.experiment_id
+    except MlflowException as exc:
+        message = f"experiment {name!r} in {redact_uri(uri)}: {exc.message}"
+        raise TrackingUnavailable(message) from exc
+    _experiments[key] = str(exp_id)
+    return _experiments[key]
+
+
+def current_user() -> str:
+    """Who runs and promotions are recorded as: the JupyterHub user, else the login name."""
+    hub_user = os.environ.get("JUPYTERHUB_USER", "").strip()
+    if hub_user:
+        return hub_user
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def redact_uri(uri: str) -> str:
+    """A URI fit to show: ``scheme://user:secret@host/x`` becomes ``scheme://user:***@host/x``."""
+    head, sep, rest = uri.partition("://")
+    authority, slash, path = rest.partition("/")
+    creds, at, host = authority.rpartition("@")
+    if not (sep and at and ":" in creds):
+        return uri
+    return f"{head}://{creds.split(':', 1)[0]}:***@{host}{slash}{path}"

@@ -103,10 +103,8 @@ def _parse(magic: Any, line: str) -> Any:
 
 def _tracking_active() -> bool:
     """True inside a ``%%track`` cell: the snapshot then goes to that run's own store."""
-    try:
-        from jupyter_mlops.core.tracking.cellrun import current_run_id
-    except ImportError:
-        return False
+    from jupyter_mlops.core.active import current_run_id
+
     return current_run_id() is not None
 
 

@@ -18,7 +18,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from traitlets import Bool, Float, Unicode
 
-from jupyter_mlops.core import contracts
+from jupyter_mlops.core import active, contracts
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
 from jupyter_mlops.core.tracking import cellrun as tracking
 from jupyter_mlops.core.tracking.writer import valid_key
@@ -203,7 +203,7 @@ class MlopsMagics(Magics):
         """Set the experiment of the tracked cells that follow: ``%mlops_experiment NAME``."""
         name = line.strip().strip("'\"")
         try:
-            tracking.set_default_experiment(name)
+            active.set_default_experiment(name)
         except UsageProblem as exc:
             raise UsageError(f"%mlops_experiment: {exc}") from None
         runner = os.environ.get(contracts.ENV_EXPERIMENT, "").strip()
@@ -222,7 +222,7 @@ def _reconcile_in_background(magics: MlopsMagics) -> None:
             uri = store.resolve_tracking_uri(magics.tracking_uri or None)
             if store.sqlite_path(uri) is not None and not store.sqlite_path(uri).exists():
                 return
-            liveness.reconcile_orphans(store.get_client(uri), user=tracking._user())
+            liveness.reconcile_orphans(store.get_client(uri), user=store.current_user())
         except Exception:
             return
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from tornado import web
 
+from jupyter_mlops.core.store import redact_uri
 from jupyter_mlops.server.base import ApiFailure, MlopsHandler
 from jupyter_mlops.server.errors import BadRequest
 
@@ -108,16 +109,6 @@ ROUTES: list[tuple[str, type[MlopsHandler]]] = [
 ]
 
 
-def redact(uri: str) -> str:
-    """A tracking URI fit to show: any password in it replaced by ``***``."""
-    head, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return uri
-    creds, _, host = rest.partition("@")
-    user = creds.split(":", 1)[0]
-    return f"{head}://{user}:***@{host}" if ":" in creds else uri
-
-
 class StatusHandler(MlopsHandler):
     """GET ``status``: which store the sidebar reads (password redacted) and our version."""
 
@@ -129,7 +120,7 @@ class StatusHandler(MlopsHandler):
         await self.reply(
             "status",
             lambda: {
-                "tracking_uri": redact(self.store.tracking_uri),
+                "tracking_uri": redact_uri(self.store.tracking_uri),
                 "version": __version__,
                 "ready": self.store.ready,
             },

@@ -28,7 +28,7 @@ accuracy = model.score(X, y)
 CELLS = [
     "%load_ext jupyter_mlops\n%mlops_experiment views-demo\n"
     "from jupyter_mlops import compare_runs, promote, register, registry\n"
-    "from jupyter_mlops.core.tracking.cellrun import latest_run_id",
+    "from jupyter_mlops.core.active import latest_run_id",
     TRAIN.format(name="baseline", c=0.001),
     "first = latest_run_id()",
     TRAIN.format(name=XSS, c=1.0),

@@ -7,7 +7,7 @@ import yaml
 from IPython.core.error import UsageError
 
 from jupyter_mlops import Snapshot
-from jupyter_mlops.core.tracking.cellrun import latest_run_id
+from jupyter_mlops.core.active import latest_run_id
 
 
 @pytest.fixture

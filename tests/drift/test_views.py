@@ -63,7 +63,7 @@ def test_log_button_writes_report_to_latest_tracked_run(shell, tracking_uri: str
     shell.user_ns["ref"], shell.user_ns["cur"] = frames
     shell.run_cell("%%track\nn_rows = 3\nscore = 0.5\n", store_history=False).raise_error()
     client = MlflowClient(tracking_uri)
-    from jupyter_mlops.core.tracking.cellrun import latest_run_id
+    from jupyter_mlops.core.active import latest_run_id
 
     tracked = latest_run_id(client=client)
     assert tracked is not None

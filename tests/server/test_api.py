@@ -223,7 +223,7 @@ async def test_xss_names_come_back_as_plain_json_strings(jp_fetch, filled_store)
 
 
 async def test_status_redacts_passwords(jp_fetch, filled_store) -> None:
-    from jupyter_mlops.server.runs_handlers import redact
+    from jupyter_mlops.core.store import redact_uri as redact
 
     data = await get_json(jp_fetch, "status")
     assert data["tracking_uri"] == filled_store.uri

@@ -282,15 +282,15 @@ def test_registry_escapes_run_names_and_shows_legacy_stage(registered):
 
 
 def test_current_experiment_without_runs_yet_is_an_empty_table(runs_store, monkeypatch):
-    from jupyter_mlops.core.tracking import cellrun as tracking
+    from jupyter_mlops.core import active
 
-    monkeypatch.setattr(tracking.STATE, "experiment", None)  # no %mlops_experiment this session
+    monkeypatch.setattr(active._ACTIVE, "experiment", None)  # no %mlops_experiment this session
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "not-tracked-yet")
     w = compare_runs()
     assert w.page.total == 0 and "runs 0-0 of 0" in w.static_text()
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "exp")
     assert compare_runs().page.total == 13
-    monkeypatch.setattr(tracking.STATE, "experiment", "exp")  # %mlops_experiment wins
+    monkeypatch.setattr(active._ACTIVE, "experiment", "exp")  # %mlops_experiment wins
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "not-tracked-yet")
     assert compare_runs().page.total == 13
     with pytest.raises(Exception, match="no experiment named 'nope'"):

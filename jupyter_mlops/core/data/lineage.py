@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_mlops.core import git
 from jupyter_mlops.core.errors import DataVersionError, TrackingUnavailable, UsageProblem
 
 if TYPE_CHECKING:
@@ -51,25 +51,10 @@ class DvcOutput:
 # --- git -------------------------------------------------------------------------------------
 
 
-def git(root: Path, *args: str) -> str:
-    """Run git in ``root``; its first error line becomes a ``DataVersionError``."""
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DataVersionError(f"git {args[0]} failed: {exc}") from exc
-    if out.returncode != 0:
-        lines = [ln for ln in (out.stderr or out.stdout).splitlines() if ln.strip()]
-        detail = next((ln for ln in lines if ln.startswith(("fatal", "error"))), None)
-        raise DataVersionError(f"git {args[0]} failed: {detail or (lines or ['?'])[0]}")
-    return out.stdout
-
-
 def git_root(start: Path) -> Path:
     """Top of the git work tree holding ``start``; a clear line outside any git repo."""
     try:
-        return Path(git(start, "rev-parse", "--show-toplevel").strip())
+        return Path(git.output(start, "rev-parse", "--show-toplevel").strip())
     except DataVersionError as exc:
         raise UsageProblem(
             f"{start} is not inside a git repository: run `git init` first "
@@ -88,9 +73,9 @@ def inside(root: Path, path: Path) -> bool:
 def git_version_of(root: Path, file: Path) -> str | None:
     """The last commit of ``file`` when the work tree matches it, else None (uncommitted)."""
     rel = file.relative_to(root).as_posix()
-    if git(root, "status", "--porcelain", "--", rel).strip():
+    if git.output(root, "status", "--porcelain", "--", rel).strip():
         return None
-    rev = git(root, "log", "-1", "--format=%H", "--", rel).strip()
+    rev = git.output(root, "log", "-1", "--format=%H", "--", rel).strip()
     return rev or None
 
 
@@ -221,19 +206,19 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
 def resolve_run(
     run_id: str | None, client: MlflowClient | None, notebook: str | None
 ) -> tuple[str | None, MlflowClient, str, set[tuple[str, str]]]:
-    """Which run a snapshot belongs to: active ``%%track`` run, else ``run_id``, else latest.
+    """Which run a snapshot belongs to (``active.choose_run``'s rule).
 
     Returns the run id (None: no run), the client, a note, and the (path, hash) pairs the run
     already records (known only when the run was read anyway).
     """
     import mlflow
 
+    from jupyter_mlops.core import active
     from jupyter_mlops.core.store import get_client
 
-    active = _active_run_id()
-    if active is not None:
+    if not run_id and active.running_run_id() is not None:
         client = client or get_client(mlflow.get_tracking_uri())
-        return active, client, "", set()
+        return active.running_run_id(), client, "", set()
     client = client or get_client()
     if run_id:
         key = (_store_key(client), run_id)
@@ -241,32 +226,11 @@ def resolve_run(
             run = get_run(client, run_id)
             _known_runs[key] = {(v.path, v.dvc_hash) for v in versions_of_run(run)}
         return run_id, client, "", _known_runs[key]
-    latest = _latest_run_id(notebook, client)
-    if latest is not None:
-        return latest, client, "", set()
+    chosen = active.choose_run(client, None, notebook)
+    if chosen is not None:
+        return chosen, client, "", set()
     note = "not linked to any run (no %%track run, no --run, no tracked run yet)"
     return None, client, note, set()
-
-
-def _active_run_id() -> str | None:
-    try:
-        from jupyter_mlops.core.tracking.cellrun import current_run_id
-    except ImportError:
-        current_run_id = None
-    if current_run_id is not None and (run := current_run_id()):
-        return run
-    import mlflow
-
-    active = mlflow.active_run()
-    return active.info.run_id if active else None
-
-
-def _latest_run_id(notebook: str | None, client: MlflowClient) -> str | None:
-    try:
-        from jupyter_mlops.core.tracking.cellrun import latest_run_id
-    except ImportError:
-        return None
-    return latest_run_id(notebook, client=client)
 
 
 # --- data_lineage ----------------------------------------------------------------------------
@@ -275,12 +239,12 @@ def _latest_run_id(notebook: str | None, client: MlflowClient) -> str | None:
 def _git_versions(root: Path, rel: str) -> list[dict[str, Any]]:
     """Every committed content of ``rel``'s ``.dvc`` file, oldest first, plus an uncommitted one."""
     dvc_rel = rel + ".dvc"
-    log = git(root, "log", "--reverse", "--format=%H%x1f%cI%x1f%s", "--", dvc_rel)
+    log = git.output(root, "log", "--reverse", "--format=%H%x1f%cI%x1f%s", "--", dvc_rel)
     versions: list[dict[str, Any]] = []
     for line in log.splitlines():
         rev, date, subject = line.split("\x1f", 2)
         try:
-            md5 = read_dvc_output(git(root, "show", f"{rev}:{dvc_rel}")).md5
+            md5 = read_dvc_output(git.output(root, "show", f"{rev}:{dvc_rel}")).md5
         except DataVersionError:  # the file was deleted in this commit
             continue
         if not versions or versions[-1]["hash"] != md5:

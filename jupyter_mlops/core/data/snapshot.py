@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_mlops.core import git
 from jupyter_mlops.core.data.lineage import (
     DataVersion,
     DvcOutput,
     get_run,
-    git,
     git_root,
     git_version_of,
     inside,
@@ -396,7 +396,7 @@ def _check_target(root: Path, base: Path, raw: str | os.PathLike[str]) -> str:
         )
     if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
         raise UsageProblem(f"permission denied: cannot read {raw}")
-    if git(root, "ls-files", "--", rel.as_posix()).strip():
+    if git.output(root, "ls-files", "--", rel.as_posix()).strip():
         raise UsageProblem(
             f"{raw} is already tracked by git; stop that first with "
             f"`git rm -r --cached {rel.as_posix()}` and commit, then snapshot it with DVC"
@@ -407,7 +407,9 @@ def _check_target(root: Path, base: Path, raw: str | os.PathLike[str]) -> str:
 def _root_and_index(base: Path) -> tuple[Path, Path]:
     """The work-tree top and the git index file, in one git call."""
     try:
-        top, index = git(base, "rev-parse", "--show-toplevel", "--git-path", "index").splitlines()
+        top, index = git.output(
+            base, "rev-parse", "--show-toplevel", "--git-path", "index"
+        ).splitlines()
     except DataVersionError:
         git_root(base)  # raises the clear "run git init" line
         raise
@@ -418,7 +420,7 @@ def check_git_identity(root: Path) -> None:
     """A clear line when git cannot commit for lack of a name/email."""
     for who in ("GIT_COMMITTER_IDENT",):
         try:
-            git(root, "var", who)
+            git.output(root, "var", who)
         except DataVersionError as exc:
             raise UsageProblem(
                 "git has no identity to commit the snapshot with: run "
@@ -529,7 +531,7 @@ def _changed_files(root: Path, files: list[Path], created_dvc: bool) -> list[Pat
     rel = [p.relative_to(root).as_posix() for p in candidates if p.exists()]
     if not rel:
         return []
-    out = git(root, "status", "--porcelain", "--untracked-files=all", "--", *rel)
+    out = git.output(root, "status", "--porcelain", "--untracked-files=all", "--", *rel)
     dirty = {line[3:].strip().strip('"') for line in out.splitlines() if line.strip()}
     return [root / r for r in rel if r in dirty]
 
@@ -546,19 +548,19 @@ def _commit(
     if not files:
         return None
     names = [f.relative_to(root).as_posix() for f in files]
-    git(root, "add", "--", *names)
+    git.output(root, "add", "--", *names)
     if not commit:
         return None
     msg = message or "data: " + ", ".join(
         f"{rel} {out.md5[:8]}" for rel, out in zip(rels, outputs, strict=True)
     )
-    git(root, "commit", "-q", "-m", msg, "--only", "--", *names)
-    return git(root, "rev-parse", "HEAD").strip()
+    git.output(root, "commit", "-q", "-m", msg, "--only", "--", *names)
+    return git.output(root, "rev-parse", "HEAD").strip()
 
 
 def _last_commit(root: Path, file: Path) -> str | None:
     rel = file.relative_to(root).as_posix()
-    return git(root, "log", "-1", "--format=%H", "--", rel).strip() or None
+    return git.output(root, "log", "-1", "--format=%H", "--", rel).strip() or None
 
 
 def _build(
@@ -659,7 +661,7 @@ def _dvc_file_text(root: Path, version: DataVersion) -> str:
     dvc_rel = version.path + ".dvc"
     if version.git_rev:
         try:
-            text = git(root, "show", f"{version.git_rev}:{dvc_rel}")
+            text = git.output(root, "show", f"{version.git_rev}:{dvc_rel}")
             if read_dvc_output(text).md5 == version.dvc_hash:
                 return text
         except DataVersionError:

@@ -8,10 +8,8 @@ reused, so repeated promotions never overwrite the history.
 
 from __future__ import annotations
 
-import getpass
 import json
 import math
-import os
 import secrets
 import tempfile
 import time
@@ -22,7 +20,7 @@ from typing import Any
 from jupyter_mlops.core.contracts import ART_MODEL_DIR, PREFIX
 from jupyter_mlops.core.errors import RegistryError
 from jupyter_mlops.core.runs.summaries import higher_is_better as default_direction
-from jupyter_mlops.core.store import get_client, resolve_tracking_uri
+from jupyter_mlops.core.store import current_user, get_client, resolve_tracking_uri
 
 HISTORY_TAG_PREFIX = PREFIX + "promotion."
 CHAMPION = "champion"
@@ -260,15 +258,8 @@ def _new_entry(
 ) -> Promotion:
     stamp = time.time_ns()
     key = f"{HISTORY_TAG_PREFIX}{stamp:020d}-{secrets.token_hex(3)}"
-    who = user or os.environ.get("JUPYTERHUB_USER") or _login()
+    who = user or current_user()
     return Promotion(key, action, alias, version, previous, who, stamp // 1_000_000)
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container user without a passwd entry
-        return "unknown"
 
 
 def promote(

@@ -340,10 +340,9 @@ class Monitor:
             warnings.warn(f"monitor batch {report.batch} not logged to MLflow: {exc}", stacklevel=3)
 
     def _create_run(self, client: MlflowClient) -> str:
-        experiment = client.get_experiment_by_name(self.experiment)
-        exp_id = (
-            experiment.experiment_id if experiment else client.create_experiment(self.experiment)
-        )
+        from jupyter_mlops.core.store import ensure_experiment
+
+        exp_id = ensure_experiment(client, self.experiment)
         tags = {
             c.TAG_RUN_NAME: f"monitor-{self.model.name}",
             TAG_MONITOR_MODEL: self.model.name,

@@ -16,26 +16,11 @@ DRIFT_EXPERIMENT = "drift"
 
 
 def target_run_id(client: MlflowClient) -> str | None:
-    """The ``%%track`` run executing now, else MLflow's active run, else the latest tracked run."""
-    import mlflow
+    """The run a drift report belongs to (``active.choose_run``'s rule), None for a new run."""
+    from jupyter_mlops.core import active
+    from jupyter_mlops.core.tracking.context import notebook_path
 
-    from jupyter_mlops.core.tracking.cellrun import current_run_id, latest_run_id
-
-    running = current_run_id()
-    if running:
-        return running
-    active = mlflow.active_run()
-    if active is not None:
-        return active.info.run_id
-    try:
-        from jupyter_mlops.core.tracking.context import notebook_path
-
-        notebook = notebook_path()
-    except ImportError:
-        notebook = None
-    return latest_run_id(notebook, client=client) or (
-        latest_run_id(None, client=client) if notebook else None
-    )
+    return active.choose_run(client, None, notebook_path())
 
 
 def log_drift_report(
@@ -52,19 +37,14 @@ def log_drift_report(
     from mlflow.entities import Metric
     from mlflow.exceptions import MlflowException
 
-    from jupyter_mlops.core.store import get_client
+    from jupyter_mlops.core.store import ensure_experiment, get_client
     from jupyter_mlops.core.tracking.record import now_ms
 
     try:
         client = client or get_client()
         target = run_id or (None if new_run else target_run_id(client))
         if target is None:
-            experiment = client.get_experiment_by_name(DRIFT_EXPERIMENT)
-            exp_id = (
-                experiment.experiment_id
-                if experiment
-                else client.create_experiment(DRIFT_EXPERIMENT)
-            )
+            exp_id = ensure_experiment(client, DRIFT_EXPERIMENT)
             run = client.create_run(exp_id, run_name="drift-report")
             target = run.info.run_id
             client.set_terminated(target, "FINISHED")

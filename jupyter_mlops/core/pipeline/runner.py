@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import getpass
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_mlops.core import git
 from jupyter_mlops.core.contracts import (
     ART_NOTEBOOK_DIR,
     ENV_NOTEBOOK_PATH,
@@ -35,7 +34,7 @@ from jupyter_mlops.core.contracts import (
     TAG_SOURCE_TYPE,
     TAG_USER,
 )
-from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable
 from jupyter_mlops.core.pipeline.gates import Gate, GateResult, evaluate_gates, parse_gates
 from jupyter_mlops.core.pipeline.kernel import (
     CellCallback,
@@ -47,12 +46,15 @@ from jupyter_mlops.core.pipeline.kernel import (
 )
 from jupyter_mlops.core.pipeline.parameters import inject_parameters, notebook_experiment
 from jupyter_mlops.core.store import (
-    artifact_location,
+    current_user,
+    ensure_experiment,
     get_client,
     project_root,
     resolve_tracking_uri,
     sqlite_path,
 )
+from jupyter_mlops.core.tracking.capture import param_text
+from jupyter_mlops.core.tracking.writer import MAX_PARAM_VALUE, clip
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -259,43 +261,12 @@ def kernel_environment(uri: str, source_name: str, experiment: str) -> dict[str,
     return env
 
 
-def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
-    """Id of the experiment ``name``; a new one keeps its artifacts beside a sqlite store."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        found = client.get_experiment_by_name(name)
-        if found is not None:
-            if found.lifecycle_stage == "deleted":
-                raise UsageProblem(f"experiment {name!r} is deleted; restore it or pick another")
-            return str(found.experiment_id)
-        location = artifact_location(uri, name)
-        return str(client.create_experiment(name, artifact_location=location))
-    except MlflowException as exc:
-        raise TrackingUnavailable(f"experiment {name!r} in {uri}: {exc.message}") from exc
-
-
 def _source_name(notebook_file: Path) -> str:
     root = project_root(notebook_file.parent)
     try:
         return notebook_file.relative_to(root).as_posix()
     except ValueError:
         return notebook_file.as_posix()
-
-
-def _git_commit(folder: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--verify", "-q", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def _start_parent(spec: ParentSpec) -> StartedRun:
@@ -309,9 +280,9 @@ def _start_parent(spec: ParentSpec) -> StartedRun:
     tags = {
         TAG_SOURCE_NAME: spec.source_name,
         TAG_SOURCE_TYPE: SOURCE_TYPE_NOTEBOOK,
-        TAG_USER: _user(),
+        TAG_USER: current_user(),
     }
-    commit = _git_commit(notebook_file.parent)
+    commit = git.head_commit(notebook_file.parent)
     if commit:
         tags[TAG_GIT_COMMIT] = commit
     try:
@@ -320,25 +291,15 @@ def _start_parent(spec: ParentSpec) -> StartedRun:
         run_id = run.info.run_id
         client.set_tag(run_id, TAG_PIPELINE_RUN_ID, run_id)
         if spec.params:
-            params = [Param(k, _param_text(v)) for k, v in spec.params.items()]
+            params = [
+                Param(k, clip(param_text(v), MAX_PARAM_VALUE)[0]) for k, v in spec.params.items()
+            ]
             client.log_batch(run_id, params=params)
     except MlflowException as exc:
         raise TrackingUnavailable(
             f"could not create the pipeline run in {uri}: {exc.message}"
         ) from exc
     return StartedRun(client, run_id, experiment_id)
-
-
-def _param_text(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= 6000 else text[:5997] + "..."
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _warm_html_exporter() -> None:

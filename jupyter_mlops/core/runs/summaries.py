@@ -312,11 +312,10 @@ def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list
 def _current_experiment_name() -> str | None:
     """The experiment of ``%mlops_experiment`` / ``MLFLOW_EXPERIMENT_NAME``, if any was set."""
     import os
-    import sys
 
-    tracking = sys.modules.get("jupyter_mlops.core.tracking.cellrun")
-    name = getattr(getattr(tracking, "STATE", None), "experiment", None)
-    return name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
+    from jupyter_mlops.core.active import default_experiment
+
+    return default_experiment() or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
 
 
 def run_keys(tracking_uri: str, experiment_ids: list[str]) -> dict[str, list[str]]:

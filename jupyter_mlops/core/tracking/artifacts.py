@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from jupyter_mlops.core import git
 
 
 class ArtifactFilter:
@@ -41,18 +42,9 @@ class ArtifactFilter:
     def _git_ignored(self, paths: list[Path]) -> set[Path]:
         if not paths:
             return set()
-        try:
-            out = subprocess.run(
-                ["git", "check-ignore", "--stdin", "-z"],
-                cwd=self.cwd,
-                input="\0".join(str(p) for p in paths) + "\0",
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return set()
+        out = git.run(
+            self.cwd, "check-ignore", "--stdin", "-z", input="\0".join(map(str, paths)) + "\0"
+        )
         return {Path(p).resolve() for p in out.stdout.split("\0") if p}
 
 

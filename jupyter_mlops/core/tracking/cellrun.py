@@ -8,7 +8,6 @@ spooled or skipped and the reason comes back as one message.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import os
 import sys
@@ -19,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_mlops.core import active, store
 from jupyter_mlops.core import contracts as c
-from jupyter_mlops.core import store
-from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.tracking import autolog as autologging
 from jupyter_mlops.core.tracking import capture
 from jupyter_mlops.core.tracking.artifacts import ArtifactFilter, figure_numbers, save_new_figures
 from jupyter_mlops.core.tracking.probes import context_module, start_git_probe
 from jupyter_mlops.core.tracking.record import MetricPoint, RunRecord, now_ms
-from jupyter_mlops.core.tracking.writer import log_record, retry_locked, sanitise
+from jupyter_mlops.core.tracking.writer import log_record, sanitise
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -100,67 +99,17 @@ class _KernelState:
     """What lives as long as the process: caches and the last tracked run."""
 
     def __init__(self) -> None:
-        self.experiments: dict[tuple[str, str], str] = {}
         self.previous: dict[tuple[str, str], tuple[str, str]] = {}
         self.last_run: tuple[str, str] | None = None  # (uri, run_id)
-        self.current_run_id: str | None = None
-        self.experiment: str | None = None
         self.offline_until: dict[str, float] = {}  # server URI -> retry after (monotonic)
 
 
 STATE = _KernelState()
 
 
-def current_run_id() -> str | None:
-    """The run of the ``%%track`` cell / ``track()`` block executing right now, if any."""
-    return STATE.current_run_id
-
-
-def set_default_experiment(name: str) -> None:
-    """Experiment used by tracked cells that name none (``%mlops_experiment``)."""
-    validate_experiment_name(name)
-    STATE.experiment = name
-
-
-def validate_experiment_name(name: str) -> None:
-    """Raise ``UsageProblem`` for names MLflow would reject or that are surely a mistake."""
-    if not name or not name.strip():
-        raise UsageProblem("experiment name is empty")
-    if len(name) > 500 or any(ch in name for ch in "\n\r\t\x00"):
-        raise UsageProblem(f"invalid experiment name {name[:60]!r}: one line, at most 500 chars")
-
-
-def latest_run_id(notebook: str | None = None, client: MlflowClient | None = None) -> str | None:
-    """Most recent tracked run of ``notebook`` (``mlflow.source.name``); any tracked run if None."""
-    client = client or store.get_client()
-    experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
-    if not experiments:
-        return None
-    query = f"tags.`{c.TAG_CELL_HASH}` != ''"
-    if notebook:
-        query += f" and tags.`{c.TAG_SOURCE_NAME}` = '{notebook.replace(chr(39), '')}'"
-    runs = client.search_runs(
-        experiments, filter_string=query, order_by=["attributes.start_time DESC"], max_results=1
-    )
-    return runs[0].info.run_id if runs else None
-
-
 def experiment_id(client: MlflowClient, uri: str, name: str) -> str:
-    """Id of experiment ``name``, created if missing (cached per process)."""
-    key = (uri, name)
-    if key not in STATE.experiments:
-        experiment = retry_locked(lambda: client.get_experiment_by_name(name))
-        if experiment is None:
-            location = store.artifact_location(uri, name)
-            exp_id = retry_locked(lambda: client.create_experiment(name, location))
-        elif experiment.lifecycle_stage == "deleted":
-            raise UsageProblem(
-                f"experiment {name!r} is deleted; restore it in MLflow or choose another name"
-            )
-        else:
-            exp_id = experiment.experiment_id
-        STATE.experiments[key] = exp_id
-    return STATE.experiments[key]
+    """Id of experiment ``name``, created if missing (see ``store.ensure_experiment``)."""
+    return store.ensure_experiment(client, name, uri)
 
 
 def _spool() -> Any:
@@ -197,7 +146,7 @@ class CellRun:
             return self.options.experiment
         runner = os.environ.get(c.ENV_EXPERIMENT, "").strip()
         mlflow_default = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip()
-        return runner or STATE.experiment or mlflow_default or DEFAULT_EXPERIMENT
+        return runner or active.default_experiment() or mlflow_default or DEFAULT_EXPERIMENT
 
     # ---------------------------------------------------------------- start
     def start(self) -> None:
@@ -216,12 +165,12 @@ class CellRun:
             raise
         except Exception as exc:  # MLflow or the store failed: run the cell anyway
             self.client = None
-            self.messages.append(f"tracking store {self.uri} unavailable ({_first_line(exc)})")
+            self.messages.append(f"tracking store {self.uri} unavailable ({first_line(exc)})")
             if self.uri.startswith(("http://", "https://")) and time.monotonic() >= retry_at:
                 # a hung server would cost every cell the full HTTP timeout: back off for a while
                 STATE.offline_until[self.uri] = time.monotonic() + OFFLINE_BACKOFF_S
         if self.record.run_id:
-            STATE.current_run_id = self.record.run_id
+            active.set_current_run(self.record.run_id)
             self._start_heartbeat()
             self._replay_spool()
             if self.options.autolog:
@@ -231,7 +180,7 @@ class CellRun:
         self._figures_before = figure_numbers()
 
     def _check_options(self) -> None:
-        validate_experiment_name(self._experiment_name())
+        active.validate_experiment_name(self._experiment_name())
         if self.options.continue_run and STATE.last_run is None:
             raise UsageProblem("--continue: no previous tracked run in this kernel")
         missing = [a for a in self.options.artifacts if not (self.cwd / a).exists()]
@@ -250,7 +199,7 @@ class CellRun:
         tags = {
             c.TAG_SOURCE_TYPE: c.SOURCE_TYPE_NOTEBOOK,
             c.TAG_CELL_HASH: hashlib.sha256(self.source.encode()).hexdigest()[:16],
-            c.TAG_USER: _user(),
+            c.TAG_USER: store.current_user(),
             c.TAG_HEARTBEAT: str(int(time.time())),
         }
         if notebook:
@@ -284,27 +233,27 @@ class CellRun:
             self.record.experiment_name = self.client.get_experiment(
                 self.client.get_run(parent).info.experiment_id
             ).name
-        active = mlflow.active_run()
+        running = mlflow.active_run()
         if self.options.continue_run:
             uri, run_id = STATE.last_run  # type: ignore[misc]
             if uri != self.uri:
                 raise UsageProblem("--continue: the previous run is in another tracking store")
-            if active is not None:
+            if running is not None:
                 raise UsageProblem("--continue: another MLflow run is active; end it first")
-            run = retry_locked(lambda: mlflow.start_run(run_id=run_id))
+            run = store.retry_locked(lambda: mlflow.start_run(run_id=run_id))
             self.record.run_name = run.info.run_name
         else:
-            if self.options.nested and active is None:
+            if self.options.nested and running is None:
                 raise UsageProblem("--nested: no active MLflow run to nest under")
-            if active is not None and not self.options.nested:
+            if running is not None and not self.options.nested:
                 raise UsageProblem(
-                    f"an MLflow run ({active.info.run_id}) is already active: use --nested, "
+                    f"an MLflow run ({running.info.run_id}) is already active: use --nested, "
                     "or end it with mlflow.end_run()"
                 )
             exp_id = experiment_id(self.client, self.uri, self.record.experiment_name)
             tags = dict(self.record.tags)
             tags.pop(c.TAG_PARENT_RUN_ID, None)  # start_run sets it from parent_run_id
-            run = retry_locked(
+            run = store.retry_locked(
                 lambda: mlflow.start_run(
                     experiment_id=exp_id,
                     run_name=self.options.run_name,
@@ -336,7 +285,7 @@ class CellRun:
                 return
             result = spool.replay(self.client)
         except Exception as exc:
-            self.messages.append(f"offline runs not replayed yet: {_first_line(exc)}")
+            self.messages.append(f"offline runs not replayed yet: {first_line(exc)}")
             return
         if result.runs_replayed or result.skipped or result.error:
             self.messages.append(result.summary())
@@ -360,19 +309,19 @@ class CellRun:
         try:
             self._collect(namespace, error)
         except Exception as exc:  # capture must never hide the cell's own outcome
-            self.messages.append(f"capture incomplete: {_first_line(exc)}")
+            self.messages.append(f"capture incomplete: {first_line(exc)}")
         try:
             model_uri = self._log_model(namespace, error)
         except UsageProblem as problem:
             self.messages.append(str(problem))
         except Exception as exc:
-            self.messages.append(f"model not logged: {_first_line(exc)}")
+            self.messages.append(f"model not logged: {first_line(exc)}")
         finally:
             record.end_time_ms = now_ms()
         spooled = self._write()
         if self._heartbeat is not None:
             self._heartbeat.stop()
-        STATE.current_run_id = None
+        active.set_current_run(None)
         if record.run_id and not spooled:
             STATE.last_run = (self.uri, record.run_id)
         return TrackResult(
@@ -523,10 +472,10 @@ class CellRun:
         if self.client is not None and record.run_id:
             try:
                 log_record(self.client, record, self._written_tags, self._artifact_uri)
-                retry_locked(lambda: mlflow.end_run(status=record.status))
+                store.retry_locked(lambda: mlflow.end_run(status=record.status))
                 return False
             except Exception as exc:
-                self.messages.append(f"tracking store failed mid-run ({_first_line(exc)})")
+                self.messages.append(f"tracking store failed mid-run ({first_line(exc)})")
                 with contextlib.suppress(Exception):
                     mlflow.end_run(status=record.status)
         return self._spool_record()
@@ -539,7 +488,7 @@ class CellRun:
         try:
             spool.spool_run(self.record, tracking_uri=self.uri)
         except Exception as exc:
-            self.messages.append(f"run not logged, spool failed: {_first_line(exc)}")
+            self.messages.append(f"run not logged, spool failed: {first_line(exc)}")
             return False
         self.messages.append("tracking server unreachable: 1 run spooled (replayed later)")
         return True
@@ -570,18 +519,6 @@ def _previous_from_store(
     except Exception:
         return None
     return None
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 
 
 @contextlib.contextmanager

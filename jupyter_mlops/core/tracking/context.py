@@ -13,12 +13,12 @@ import os
 import platform
 import re
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from jupyter_mlops.core import git
 from jupyter_mlops.core.contracts import (
     ENV_NOTEBOOK_PATH,
     TAG_KERNEL_HOST,
@@ -45,7 +45,6 @@ _SENSITIVE_FILES = re.compile(
     re.I,
 )
 # Optional locks off: status must not take index.lock while the user runs git.
-_GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
 _OPTIONS_WITH_PATH = {"--output", "-o", "--output-dir", "--output_dir", "--cwd"}
 
 
@@ -276,17 +275,13 @@ def git_state(root: Path) -> GitState:
         return GitState(None, False, "", None)
 
 
-def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, **_GIT_ENV}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, timeout=30)
-
-
 def _git_state(root: Path) -> GitState:
-    top = _git(root, "rev-parse", "--show-toplevel")
-    if top.returncode != 0:
+    top_dir = git.top_level(root)
+    if top_dir is None:
         return GitState(None, False, "", None)
-    top_dir = Path(top.stdout.decode().strip())
-    status = _git(top_dir, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all")
+    status = git.run(
+        top_dir, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all", text=False
+    )
     if status.returncode != 0:
         return GitState(None, False, "", top_dir)
     commit, changed, untracked = _parse_status(status.stdout.decode("utf-8", "replace"))
@@ -318,7 +313,9 @@ def _parse_status(text: str) -> tuple[str | None, list[str], list[str]]:
 
 def _work_tree_diff(top: Path, untracked: list[str]) -> str:
     """``git diff HEAD`` plus new-file hunks for small untracked text files, capped."""
-    parts = [_git_capped(top, "diff", "HEAD", "--no-color", "--no-ext-diff")]
+    parts = [
+        git.capped_output(top, "diff", "HEAD", "--no-color", "--no-ext-diff", cap=DIFF_CAP_BYTES)
+    ]
     if untracked:
         listed = "".join(f"#   {path}\n" for path in untracked[:UNTRACKED_LISTED])
         more = len(untracked) - UNTRACKED_LISTED
@@ -331,18 +328,6 @@ def _work_tree_diff(top: Path, untracked: list[str]) -> str:
         return text
     cut = data[:DIFF_CAP_BYTES].decode("utf-8", "ignore").rsplit("\n", 1)[0]
     return f"{cut}\n# jupyter-mlops: diff truncated at {DIFF_CAP_BYTES} bytes\n"
-
-
-def _git_capped(cwd: Path, *args: str) -> str:
-    """Output of a git command, read only up to just past the cap (a changed 1 GB CSV)."""
-    env = {**os.environ, **_GIT_ENV}
-    with subprocess.Popen(
-        ["git", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    ) as proc:
-        assert proc.stdout is not None
-        data = proc.stdout.read(DIFF_CAP_BYTES + 1)
-        proc.kill()
-    return data.decode("utf-8", "replace")
 
 
 def _new_file_hunk(top: Path, path: str) -> str:

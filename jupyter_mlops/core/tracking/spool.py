@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING
 
 from jupyter_mlops.core.contracts import PREFIX, TAG_PARENT_RUN_ID
 from jupyter_mlops.core.errors import TrackingUnavailable
+from jupyter_mlops.core.store import ensure_experiment, retry_locked
 from jupyter_mlops.core.tracking.record import ArtifactFile, MetricPoint, RunRecord
 from jupyter_mlops.core.tracking.writer import (
     BATCH_METRICS,
     log_files,
     log_inputs,
     log_values,
-    retry_locked,
 )
 
 if TYPE_CHECKING:
@@ -328,21 +328,6 @@ def _replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> _
     return outcome
 
 
-def _experiment_id(client: MlflowClient, name: str) -> str:
-    from mlflow.exceptions import MlflowException
-
-    found = retry_locked(lambda: client.get_experiment_by_name(name))
-    if found is not None:
-        return str(found.experiment_id)
-    try:
-        return str(retry_locked(lambda: client.create_experiment(name)))
-    except MlflowException:  # created meanwhile by another kernel
-        again = client.get_experiment_by_name(name)
-        if again is None:
-            raise
-        return str(again.experiment_id)
-
-
 def _existing_run(client: MlflowClient, run_id: str | None) -> bool:
     from mlflow.exceptions import MlflowException
 
@@ -365,7 +350,7 @@ def _target_run(client: MlflowClient, entry: SpoolEntry) -> tuple[str, bool]:
     for known in (rec.run_id, entry.resumed_run_id):
         if _existing_run(client, known):
             return str(known), False
-    exp_id = _experiment_id(client, rec.experiment_name)
+    exp_id = ensure_experiment(client, rec.experiment_name)
     # An earlier replay may have died between creating the run and writing progress.json.
     found = retry_locked(
         lambda: client.search_runs(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from jupyter_mlops.core.store import retry_locked
 from jupyter_mlops.core.tracking.record import RunRecord
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ MAX_TAG_VALUE = 8000
 MAX_KEY = 250
 BATCH_METRICS, BATCH_PARAMS, BATCH_TAGS = 1000, 100, 100
 _KEY_OK = re.compile(r"^[\w\-. /]+$")
-_LOCKED = ("database is locked", "database table is locked")
 
 
 def valid_key(key: str) -> bool:
@@ -36,20 +35,6 @@ def clip(value: str, limit: int) -> tuple[str, bool]:
         return value, False
     marker = "...[truncated]"
     return value[: limit - len(marker)] + marker, True
-
-
-def retry_locked(call: Callable[[], T], attempts: int = 8, first_wait: float = 0.05) -> T:
-    """Run ``call``, retrying sqlite's transient "database is locked" errors with backoff."""
-    wait = first_wait
-    for attempt in range(attempts):
-        try:
-            return call()
-        except Exception as exc:
-            if attempt == attempts - 1 or not any(s in str(exc) for s in _LOCKED):
-                raise
-            time.sleep(wait)
-            wait = min(wait * 2, 1.0)
-    raise AssertionError("unreachable")
 
 
 def sanitise(record: RunRecord) -> list[str]:
