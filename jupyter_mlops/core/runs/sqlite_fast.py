@@ -69,9 +69,9 @@ def _filter_clause(item: dict[str, Any]) -> tuple[str, list[Any]] | None:
 
 
 def _translate_key(key: str) -> str:
-    from mlflow.utils.search_utils import SearchUtils
+    from jupyter_mlops.core.mlflow_internals import translate_key_alias
 
-    return SearchUtils.translate_key_alias(key)
+    return translate_key_alias(key)
 
 
 @dataclass

@@ -203,10 +203,11 @@ def _parse_filter(filter_string: str | None) -> list[dict[str, Any]]:
     if not filter_string or not filter_string.strip():
         return []
     from mlflow.exceptions import MlflowException
-    from mlflow.utils.search_utils import SearchUtils
+
+    from jupyter_mlops.core.mlflow_internals import parse_search_filter
 
     try:
-        return SearchUtils.parse_search_filter(filter_string)
+        return parse_search_filter(filter_string)
     except MlflowException as exc:
         raise UsageProblem(f"bad filter {filter_string!r}: {exc.message}") from exc
 
@@ -234,13 +235,13 @@ def _parse_order(order_by: str) -> tuple[str, str, bool]:
     if simple is not None:
         return simple
     from mlflow.exceptions import MlflowException
-    from mlflow.utils.search_utils import SearchUtils
+
+    from jupyter_mlops.core.mlflow_internals import parse_order_by
 
     try:
-        key_type, key, ascending = SearchUtils.parse_order_by_for_search_runs(order_by)
+        return parse_order_by(order_by)
     except MlflowException as exc:
         raise UsageProblem(f"bad order_by {order_by!r}: {exc.message}") from exc
-    return key_type, SearchUtils.translate_key_alias(key), ascending
 
 
 def _query_with_client(
@@ -290,11 +291,11 @@ def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list
     if implicit:
         experiment = _current_experiment_name()
     if experiment is None:
-        from mlflow.tracking import fluent
+        from jupyter_mlops.core.mlflow_internals import active_experiment_id
 
-        active = getattr(fluent, "_active_experiment_id", None)
+        active = active_experiment_id()
         if active:
-            return [str(active)]
+            return [active]
         return [e.experiment_id for e in client.search_experiments()]
     found = client.get_experiment_by_name(experiment)
     if found is None and experiment.isdigit():

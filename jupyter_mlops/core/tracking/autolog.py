@@ -3,7 +3,7 @@
 ``mlflow.sklearn.autolog()`` patches scikit-learn (hundreds of ms); turning it off reverts the
 patches. We install the patches once per process and then only flip the integration's
 ``disable`` setting, which the patched functions read on every call. That setting lives in
-MLflow's ``AUTOLOGGING_INTEGRATIONS`` table — this module is the one place touching it, and it
+MLflow's autologging table (reached through ``core.mlflow_internals``); this module
 falls back to MLflow's public calls if that table ever changes shape.
 
 MLflow's post-training metrics call ``sklearn.metrics.log_loss(y_pred=...)``, which
@@ -16,17 +16,10 @@ from __future__ import annotations
 
 import warnings
 
+from jupyter_mlops.core.mlflow_internals import autolog_config
+
 _installed = False
 _MLFLOW_LOG_LOSS_WARNING = r"`y_pred` was renamed to `y_proba`"
-
-
-def _config() -> dict | None:
-    try:
-        from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
-    except ImportError:
-        return None
-    config = AUTOLOGGING_INTEGRATIONS.get("sklearn")
-    return config if isinstance(config, dict) and "disable" in config else None
 
 
 def switch(enable: bool) -> bool:
@@ -35,7 +28,7 @@ def switch(enable: bool) -> bool:
     try:
         import mlflow.sklearn
 
-        config = _config()
+        config = autolog_config("sklearn")
         if enable and (not _installed or config is None):
             mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
             _installed = True

@@ -133,11 +133,9 @@ def _upload(
     client: MlflowClient, run_id: str | None, folder: str, artifact_uri: str | None
 ) -> None:
     if artifact_uri:
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-        from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+        from jupyter_mlops.core.mlflow_internals import log_artifacts_to
 
-        uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, client.tracking_uri)
-        get_artifact_repository(uri, tracking_uri=client.tracking_uri).log_artifacts(folder)
+        log_artifacts_to(artifact_uri, client.tracking_uri, folder)
     else:
         client.log_artifacts(run_id, folder)
 

@@ -1,0 +1,79 @@
+"""Every use of MLflow beyond its public API, each with why; checked against MLflow 3.17.2.
+
+If MLflow changes one of these, this is the one module to mend: each function degrades to the
+public-API behaviour (or None) when the internal is gone, and its callers handle that.
+One dependency lives elsewhere by design: ``runs/sqlite_fast.py`` reads MLflow's sqlite schema
+directly (read-only, falling back to MLflow's search for anything it does not mirror).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHECKED_AGAINST = "3.17.2"
+
+
+def autolog_config(flavor: str) -> dict | None:
+    """The live settings dict of an installed autolog integration (``disable`` flag inside).
+
+    Why: flipping ``disable`` switches autologging per cell in microseconds, where
+    ``mlflow.<flavor>.autolog(disable=...)`` re-patches the library (hundreds of ms).
+    """
+    try:
+        from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
+    except ImportError:
+        return None
+    config = AUTOLOGGING_INTEGRATIONS.get(flavor)
+    return config if isinstance(config, dict) and "disable" in config else None
+
+
+def log_artifacts_to(artifact_uri: str, tracking_uri: str, folder: str) -> None:
+    """Upload ``folder`` straight to a run's artifact location.
+
+    Why: ``MlflowClient.log_artifacts`` reads the run back first to learn that location (one
+    more round trip per tracked cell); we know it from when the run was created.
+    """
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+    uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, tracking_uri)
+    get_artifact_repository(uri, tracking_uri=tracking_uri).log_artifacts(folder)
+
+
+def parse_search_filter(filter_string: str) -> list[dict[str, Any]]:
+    """MLflow's own parse of a run filter (raises ``MlflowException`` on bad input).
+
+    Why: the sqlite fast path must accept and reject exactly what ``search_runs`` does.
+    """
+    from mlflow.utils.search_utils import SearchUtils
+
+    return SearchUtils.parse_search_filter(filter_string)
+
+
+def parse_order_by(order_by: str) -> tuple[str, str, bool]:
+    """``(key type, key, ascending)`` of one ``order_by`` clause, key aliases translated.
+
+    Why: as ``parse_search_filter``, for the fast path's ORDER BY.
+    """
+    from mlflow.utils.search_utils import SearchUtils
+
+    key_type, key, ascending = SearchUtils.parse_order_by_for_search_runs(order_by)
+    return key_type, SearchUtils.translate_key_alias(key), ascending
+
+
+def translate_key_alias(key: str) -> str:
+    """MLflow's attribute-name aliases (``run_id`` -> ``run_uuid``...). Why: as above."""
+    from mlflow.utils.search_utils import SearchUtils
+
+    return SearchUtils.translate_key_alias(key)
+
+
+def active_experiment_id() -> str | None:
+    """The experiment ``mlflow.set_experiment`` chose in this process, if any.
+
+    Why: MLflow has no public getter that does not create the Default experiment as a side effect.
+    """
+    from mlflow.tracking import fluent
+
+    value = getattr(fluent, "_active_experiment_id", None)
+    return str(value) if value else None
