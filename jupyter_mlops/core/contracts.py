@@ -1,4 +1,4 @@
-"""Shared names from DESIGN.md's Contracts: tags, artifact paths, env vars, exit codes.
+"""Shared names of the Contracts in docs/architecture.md: tags, artifact paths, env vars, exit codes.
 
 Every other module imports these constants instead of spelling the strings again.
 """
