@@ -1,4 +1,4 @@
-"""Shared names of the Contracts in docs/architecture.md: tags, artifact paths, env vars, exit codes.
+"""Shared names (the Contracts of docs/architecture.md): tags, artifact paths, env vars, exit codes.
 
 Every other module imports these constants instead of spelling the strings again.
 """
