@@ -1,14 +1,19 @@
-"""Secret-looking names and masking their literal values in code and diffs.
+"""The one masking function for every text we log (``mask_text``), and what it builds on.
 
-Used for params (never logged when secret) and for the logged cell source and git diff.
+A secret is found by name (``api_key = "..."``, ``{"token": ...}``, ``password: x`` in YAML,
+nested keys too), by the shape of its value (URLs with credentials, ``Bearer`` tokens, well-known
+key prefixes) and by being the value of an environment variable whose name looks secret. Params
+with a secret name are never logged; every other text (params, tags, cell source, traceback,
+diffs, executed notebooks) goes through ``mask_text`` before it is written or spooled.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
-__all__ = ["is_secret_name", "mask_secrets"]
+__all__ = ["is_secret_name", "mask_secrets", "mask_text", "mask_values", "secret_literals"]
 
 # --- secrets --------------------------------------------------------------------------------
 # A name is secret when one of its words (split at _ - . digits and camelCase) is a secret
@@ -22,6 +27,8 @@ _SECRET_WORDS = {
     "credential", "credentials", "passphrase", "authorization",
     "apikey", "accesskey", "secretkey", "privatekey", "authtoken", "accesstoken", "apitoken",
     "hftoken", "bearertoken", "refreshtoken", "clientsecret", "apisecret",
+    "pw", "pwd", "pat", "githubpat", "auth", "creds", "cred", "dsn", "privkey", "passcode",
+    "cookie", "cookies",
 }  # fmt: skip
 _AMBIGUOUS = {"key", "keys", "token", "tokens"}
 _BENIGN_QUALIFIERS = {
@@ -67,7 +74,9 @@ _PATTERNS = [re.compile(target + _VALUE) for target in _TARGETS[:2]]
 _SHELL_PATTERN = re.compile(_TARGETS[2] + r"(?P<value>[^\s=]\S*)")
 _OPEN_PATTERNS = [re.compile(target + _OPEN_TRIPLE, re.M) for target in _TARGETS[:2]]
 _MASK = "'***'"
-_HINT = re.compile("key|token|secret|passw|credential|passphrase|authorization", re.I)
+_HINT = re.compile(
+    "key|token|secret|passw|credential|passphrase|authorization|pw|pat|auth|cred|dsn|cookie", re.I
+)
 
 
 def mask_secrets(text: str) -> str:
@@ -129,3 +138,102 @@ def _replace_values(pattern: re.Pattern[str], line: str, mask: str) -> str:
         out += [line[done : match.start("value")], mask]
         done = match.end("value")
     return "".join(out) + line[done:]
+
+
+# --- the one function -----------------------------------------------------------------------
+# ``name: value`` / ``name=value`` with a bare one-word value (YAML, .env, ini, and diffs of them)
+_BARE = re.compile(
+    r"^(?P<lead>[+\- ]?[ \t]*(?:-[ \t]+)?(?:export[ \t]+)?)(?P<name>[A-Za-z_][\w.-]*)"
+    r"(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s'\"(){}\[\],;#][^\s(){}\[\],;#]*)"
+    r"(?P<rest>[ \t]*(?:#.*)?)$",
+    re.M,
+)
+# ``auth = ("bob", "pw")``, ``keys = ["a", "b"]``: every string in a secret name's tuple/list
+_SEQUENCE = re.compile(
+    r"(?<![\w.])(?P<name>[A-Za-z_]\w*)[ \t]*=[ \t]*(?P<body>[(\[][^()\[\]\n]*[)\]])"
+)
+_NOT_VALUES = {"None", "null", "~", "true", "false", "True", "False", "***", "'***'"}
+_URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^\s:/@'\"]*):[^\s@/'\"]+@")
+_BEARER = re.compile(r"\b(?P<kind>Bearer|Basic)[ \t]+[A-Za-z0-9._~+/=-]{8,}")
+_KEY_PREFIXES = re.compile(
+    r"\b(?P<prefix>sk-(?:proj-|ant-)?|gh[pousr]_|github_pat_|hf_|xox[abposr]-|AKIA|ASIA)"
+    r"(?P<body>[A-Za-z0-9_\-]{12,})"
+)
+_MIN_SECRET = 6  # shorter values (env or literal) would mask ordinary words all over a text
+
+
+def secret_literals(texts: Iterable[str]) -> set[str]:
+    """Literal values assigned to secret-looking names in ``texts`` (to mask them elsewhere,
+    e.g. where the notebook printed them or a traceback quotes them)."""
+    found: set[str] = set()
+    for text in texts:
+        if not _HINT.search(text):
+            continue
+        for pattern in _PATTERNS:
+            for match in _secret_matches_all(pattern, text):
+                value = match.group("value").strip()
+                value = re.sub(r"^[rRbBuUfF]{0,2}(\\?[\"']{1,3})|(\\?[\"']{1,3})$", "", value)
+                if len(value) >= _MIN_SECRET and value not in _NOT_VALUES:
+                    found.add(value)
+    return found
+
+
+def _secret_matches_all(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    for line in text.splitlines():
+        if _HINT.search(line):
+            yield from _secret_matches(pattern, line)
+
+
+def _sequence_strings(text: str) -> list[str]:
+    found = []
+    for match in _SEQUENCE.finditer(text):
+        if is_secret_name(match.group("name")):
+            found += [s for s in re.findall(_SINGLE, match.group("body")) if len(s) > _MIN_SECRET]
+    return found
+
+
+def _env_secrets() -> list[str]:
+    values = [v for k, v in os.environ.items() if is_secret_name(k) and len(v) >= _MIN_SECRET]
+    return sorted(set(values), key=len, reverse=True)
+
+
+def _mask_bare(match: re.Match[str]) -> str:
+    if not is_secret_name(match.group("name")) or match.group("value") in _NOT_VALUES:
+        return match.group(0)
+    return f"{match.group('lead')}{match.group('name')}{match.group('sep')}***{match.group('rest')}"
+
+
+def _mask_sequence(match: re.Match[str]) -> str:
+    if not is_secret_name(match.group("name")):
+        return match.group(0)
+    body = re.sub(_SINGLE, _MASK, match.group("body"))
+    return match.group(0)[: match.start("body") - match.start()] + body
+
+
+def mask_text(text: str, known: Iterable[str] = ()) -> str:
+    """``text`` with every secret we can recognise replaced by ``***`` (see the module doc);
+    ``known`` are further values to mask wherever they occur. Idempotent."""
+    if not text:
+        return text
+    literals = secret_literals([text])
+    text = mask_secrets(text)
+    if _HINT.search(text):
+        literals |= {m.strip("'\"") for m in _sequence_strings(text)}
+        text = _BARE.sub(_mask_bare, text)
+        text = _SEQUENCE.sub(_mask_sequence, text)
+    text = _URL_CREDENTIALS.sub(r"\g<head>:***@", text)
+    text = _BEARER.sub(r"\g<kind> ***", text)
+    text = _KEY_PREFIXES.sub(r"\g<prefix>***", text)
+    for value in sorted({*literals, *known, *_env_secrets()}, key=len, reverse=True):
+        if len(value) >= _MIN_SECRET and value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+def mask_values(values: Mapping[str, str], known: Iterable[str] = ()) -> dict[str, str]:
+    """Param or tag values fit to log: ``***`` under a secret-looking name, else ``mask_text``."""
+    known = list(known)
+    return {
+        key: "***" if is_secret_name(key) else mask_text(str(value), known)
+        for key, value in values.items()
+    }
