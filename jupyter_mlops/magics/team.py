@@ -6,9 +6,10 @@ from pathlib import Path
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.magics.arguments import parse
 
 
 @magics_class
@@ -35,7 +36,7 @@ class TeamMagics(Magics):
         from jupyter_mlops.core.store import get_client
         from jupyter_mlops.core.tracking import spool
 
-        args = parse_argstring(self.mlops_sync, line)
+        args = parse(self.mlops_sync, line)
         spool_dir = Path(args.spool_dir).expanduser() if args.spool_dir else None
         if spool_dir is not None and not spool_dir.is_dir():
             raise UsageError(f"%mlops_sync: no spool directory {spool_dir}")
