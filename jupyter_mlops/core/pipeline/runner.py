@@ -54,7 +54,7 @@ from jupyter_mlops.core.store import (
     sqlite_path,
 )
 from jupyter_mlops.core.tracking.capture import param_text
-from jupyter_mlops.core.tracking.secrets import mask_text, mask_values
+from jupyter_mlops.core.tracking.secrets import mask_files, mask_values
 from jupyter_mlops.core.tracking.writer import MAX_PARAM_VALUE, clip
 
 if TYPE_CHECKING:
@@ -372,8 +372,8 @@ def _save_outputs(
 
 def _log_files(client: MlflowClient, run_id: str, files: list[Path]) -> None:
     try:
+        mask_files(files)
         for file in files:
-            file.write_text(mask_text(file.read_text(encoding="utf-8")), encoding="utf-8")
             client.log_artifact(run_id, str(file), ART_NOTEBOOK_DIR)
     except Exception as exc:  # artifact stores raise many types (OSError, MlflowException, boto)
         raise MlopsError(f"could not log the executed notebook to run {run_id}: {exc}") from exc

@@ -46,7 +46,10 @@ def collect(run: RunState, namespace: Mapping[str, Any], error: BaseException | 
     _link_previous(run, masked)
     if error is not None:
         text = "".join(tb.format_exception(type(error), error, error.__traceback__))
-        record.texts[c.ART_CELL_TRACEBACK] = text
+        # the traceback may quote a secret literal of the cell (masked in the source by now)
+        record.texts[c.ART_CELL_TRACEBACK] = secrets.mask_text(
+            text, secrets.secret_literals([run.source])
+        )
     _collect_context(run)
     _collect_files(run)
     _collect_data_links(run)

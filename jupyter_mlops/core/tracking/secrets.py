@@ -237,3 +237,15 @@ def mask_values(values: Mapping[str, str], known: Iterable[str] = ()) -> dict[st
         key: "***" if is_secret_name(key) else mask_text(str(value), known)
         for key, value in values.items()
     }
+
+
+def mask_files(paths: Iterable[os.PathLike[str] | str]) -> None:
+    """Mask text files in place (an executed notebook and its HTML): secret literals found in
+    any of them are masked in all, so the HTML's highlighted code and printed outputs too."""
+    from pathlib import Path
+
+    files = [Path(p) for p in paths]
+    texts = {f: f.read_text(encoding="utf-8", errors="replace") for f in files}
+    known = secret_literals(texts.values())
+    for file, text in texts.items():
+        file.write_text(mask_text(text, known), encoding="utf-8")
