@@ -47,7 +47,9 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
 }  # fmt: skip
 TRICKY = ['"', "'", '""', "''", "=", "--", "-", "a=b", "=b", "a=", "0", "-1", "nan", "1e309",
           "../..", "/etc/hostname", "\\", "$HOME", "%", "{}", "-e=", "bogus://x", "x" * 300,
-          "password=hunter2", "\x00", "\t", "é", "<img src=x onerror=1>"]  # fmt: skip
+          "password=hunter2", "\x00", "\t", "é", "<img src=x onerror=1>",
+          "--tracking-uri bogus://x", "--spool-dir /nonexistent", "-e ''",
+          "--artifact /etc/hostname"]  # fmt: skip
 CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r")
 
 

@@ -84,3 +84,16 @@ def test_tag_without_equals_is_refused(shell) -> None:
     with pytest.raises(UsageError, match="--tag expects KEY=VALUE"):
         shell.run_cell_magic("track", "--tag novalue", "x = 1\n")
     assert os.environ.get("JUPYTER_MLOPS_DISABLE") is None
+
+
+@pytest.mark.parametrize("uri", ["bogus://x", "not a uri"])
+def test_sync_to_an_unusable_store_is_one_line(shell, uri) -> None:
+    from jupyter_mlops.core.tracking import spool
+    from jupyter_mlops.core.tracking.record import RunRecord
+
+    spool.spool_run(RunRecord(experiment_name="offline"))
+    with pytest.raises(UsageError) as caught:
+        shell.run_line_magic("mlops_sync", f"--tracking-uri '{uri}'")
+    assert str(caught.value).startswith("%mlops_sync: cannot open the tracking store")
+    assert "\n" not in str(caught.value)
+    assert spool.pending_runs() == 1
