@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 
 __all__ = ["is_secret_name", "mask_secrets", "mask_text", "mask_values", "secret_literals"]
 
@@ -74,9 +75,18 @@ _PATTERNS = [re.compile(target + _VALUE) for target in _TARGETS[:2]]
 _SHELL_PATTERN = re.compile(_TARGETS[2] + r"(?P<value>[^\s=]\S*)")
 _OPEN_PATTERNS = [re.compile(target + _OPEN_TRIPLE, re.M) for target in _TARGETS[:2]]
 _MASK = "'***'"
-_HINT = re.compile(
-    "key|token|secret|passw|credential|passphrase|authorization|pw|pat|auth|cred|dsn|cookie", re.I
+_HINT = re.compile(  # applied to lower-cased text (much faster than re.I)
+    r"key|token|secret|passw|credential|passphrase|auth(?!ors?(?![a-z]))|cred|dsn|cookie"
+    r"|(?<![a-z])(?:pwd?|pat)(?![a-z])"
 )
+_HINT_FRAGMENTS = ("key", "token", "secret", "passw", "credential", "passphrase", "auth", "cred",
+                   "dsn", "cookie", "pw", "pat")  # fmt: skip
+
+
+def _hinted(text: str) -> bool:
+    """Cheap first test: could ``text`` hold a secret name at all?"""
+    low = text.lower()
+    return any(f in low for f in _HINT_FRAGMENTS) and _HINT.search(low) is not None
 
 
 def mask_secrets(text: str) -> str:
@@ -86,6 +96,8 @@ def mask_secrets(text: str) -> str:
     (also of notebook JSON). A triple-quoted secret spanning lines keeps its line count (and a
     diff its line prefixes): each of its lines becomes ``***``.
     """
+    if not _hinted(text):
+        return text
     is_diff = re.search(r"^(?:@@ |diff --git |--- )", text, re.M) is not None
     out: list[str] = []
     closing: str | None = None
@@ -108,7 +120,7 @@ def mask_secrets(text: str) -> str:
 
 def _mask_line(line: str) -> tuple[str, str | None]:
     """Mask one line; returns it and the delimiter of a secret triple-quoted string left open."""
-    if not _HINT.search(line):
+    if not _hinted(line):
         return line, None
     for pattern in _PATTERNS:
         line = _replace_values(pattern, line, _MASK)
@@ -144,7 +156,7 @@ def _replace_values(pattern: re.Pattern[str], line: str, mask: str) -> str:
 # ``name: value`` / ``name=value`` with a bare one-word value (YAML, .env, ini, and diffs of them)
 _BARE = re.compile(
     r"^(?P<lead>[+\- ]?[ \t]*(?:-[ \t]+)?(?:export[ \t]+)?)(?P<name>[A-Za-z_][\w.-]*)"
-    r"(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s'\"(){}\[\],;#][^\s(){}\[\],;#]*)"
+    r"(?P<sep>[ \t]*(?::|=(?!=))[ \t]*)(?P<value>[^\s'\"(){}\[\],;#=][^\s(){}\[\],;#]*)"
     r"(?P<rest>[ \t]*(?:#.*)?)$",
     re.M,
 )
@@ -159,6 +171,7 @@ _KEY_PREFIXES = re.compile(
     r"\b(?P<prefix>sk-(?:proj-|ant-)?|gh[pousr]_|github_pat_|hf_|xox[abposr]-|AKIA|ASIA)"
     r"(?P<body>[A-Za-z0-9_\-]{12,})"
 )
+_KEY_FRAGMENTS = ("sk-", "gh", "github_pat_", "hf_", "xox", "AKIA", "ASIA")
 _MIN_SECRET = 6  # shorter values (env or literal) would mask ordinary words all over a text
 
 
@@ -167,7 +180,7 @@ def secret_literals(texts: Iterable[str]) -> set[str]:
     e.g. where the notebook printed them or a traceback quotes them)."""
     found: set[str] = set()
     for text in texts:
-        if not _HINT.search(text):
+        if not _hinted(text):
             continue
         for pattern in _PATTERNS:
             for match in _secret_matches_all(pattern, text):
@@ -180,7 +193,7 @@ def secret_literals(texts: Iterable[str]) -> set[str]:
 
 def _secret_matches_all(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
     for line in text.splitlines():
-        if _HINT.search(line):
+        if _hinted(line):
             yield from _secret_matches(pattern, line)
 
 
@@ -215,16 +228,37 @@ def mask_text(text: str, known: Iterable[str] = ()) -> str:
     ``known`` are further values to mask wherever they occur. Idempotent."""
     if not text:
         return text
+    return _mask(text, frozenset(known), tuple(_env_secrets()))
+
+
+@lru_cache(maxsize=16)  # the environment texts are the same for every cell of a kernel
+def _mask(text: str, known: frozenset[str], env: tuple[str, ...]) -> str:
+    literals: set[str] = set()
+    if _hinted(text):  # by name
+        literals = secret_literals([text]) | {m.strip("'\"") for m in _sequence_strings(text)}
+        text = mask_secrets(text)
+        text = _BARE.sub(_mask_bare, text)
+        text = _SEQUENCE.sub(_mask_sequence, text)
+    if "://" in text and "@" in text:  # by value shape (cheap tests first: texts can be MBs)
+        text = _URL_CREDENTIALS.sub(r"\g<head>:***@", text)
+    if "Bearer" in text or "Basic" in text:
+        text = _BEARER.sub(r"\g<kind> ***", text)
+    if any(prefix in text for prefix in _KEY_FRAGMENTS):
+        text = _KEY_PREFIXES.sub(r"\g<prefix>***", text)
+    for value in sorted({*literals, *known, *env}, key=len, reverse=True):
+        if len(value) >= _MIN_SECRET and value in text:
+            text = text.replace(value, "***")
+    return text
     literals = secret_literals([text])
     text = mask_secrets(text)
-    if _HINT.search(text):
+    if _hinted(text):
         literals |= {m.strip("'\"") for m in _sequence_strings(text)}
         text = _BARE.sub(_mask_bare, text)
         text = _SEQUENCE.sub(_mask_sequence, text)
     text = _URL_CREDENTIALS.sub(r"\g<head>:***@", text)
     text = _BEARER.sub(r"\g<kind> ***", text)
     text = _KEY_PREFIXES.sub(r"\g<prefix>***", text)
-    for value in sorted({*literals, *known, *_env_secrets()}, key=len, reverse=True):
+    for value in sorted({*literals, *known, *env}, key=len, reverse=True):
         if len(value) >= _MIN_SECRET and value in text:
             text = text.replace(value, "***")
     return text
