@@ -110,6 +110,9 @@ def test_secrets_in_a_spooled_run_are_masked_before_they_reach_the_disk(tracked,
         ("auth = ('bob', 'secretpw')", "auth = ('***', '***')"),
         ("x = 'AKIAABCDEFGHIJKLMNOP'", "x = 'AKIA***'"),
         ("token = None\nmax_tokens = 512\n", "token = None\nmax_tokens = 512\n"),
+        ("mode = 'Basic training loop'", "mode = 'Basic training loop'"),
+        ("Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic ***"),
+        ("google-auth==2.63.0\nauthor = 'Jane'\n", "google-auth==2.63.0\nauthor = 'Jane'\n"),
     ],
 )
 def test_mask_text_cases(text: str, masked: str) -> None:

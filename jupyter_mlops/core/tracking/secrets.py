@@ -166,7 +166,11 @@ _SEQUENCE = re.compile(
 )
 _NOT_VALUES = {"None", "null", "~", "true", "false", "True", "False", "***", "'***'"}
 _URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^\s:/@'\"]*):[^\s@/'\"]+@")
-_BEARER = re.compile(r"\b(?P<kind>Bearer|Basic)[ \t]+[A-Za-z0-9._~+/=-]{8,}")
+# a credential, not prose ("Basic training"): a digit, or a capital after a small letter
+_BEARER = re.compile(
+    r"\b(?P<kind>Bearer|Basic)[ \t]+(?=[\w.~+/=-]*(?:[0-9]|[a-z][\w.~+/=-]*[A-Z]))"
+    r"[A-Za-z0-9._~+/=-]{8,}"
+)
 _KEY_PREFIXES = re.compile(
     r"\b(?P<prefix>sk-(?:proj-|ant-)?|gh[pousr]_|github_pat_|hf_|xox[abposr]-|AKIA|ASIA)"
     r"(?P<body>[A-Za-z0-9_\-]{12,})"
