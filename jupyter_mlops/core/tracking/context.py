@@ -1,4 +1,5 @@
-"""What a tracked cell runs in: notebook path, kernel identity, git state, environment, secrets.
+"""What a tracked cell runs in: notebook path, kernel identity, environment (git state lives in
+``gitstate``, secret masking in ``secrets``; both re-exported here for old imports).
 
 Pure functions over the process, the file system and git; no IPython. The notebook path is
 found without help from the front end where possible (env vars, the parent process chain, a
