@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -13,6 +12,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from jupyter_mlops.core.contracts import tracking_disabled
 from jupyter_mlops.core.data.snapshot import LINK_TYPES, Snapshot, SnapshotPushError
 from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.magics.arguments import parse
 
 
 class SnapshotList(list):
@@ -60,7 +60,7 @@ class DataMagics(Magics):
 
         Example: ``%dvc_snapshot data/train.csv -m "training set v3" --push``
         """
-        args = _parse(self.dvc_snapshot, line)
+        args = parse(self.dvc_snapshot, line)
         client = None if _tracking_active() else self._client()
         try:
             made = _snapshot(args, client, self._notebook())
@@ -81,7 +81,7 @@ class DataMagics(Magics):
         """Restore in the work tree the data version(s) RUN_ID used, with their .dvc files."""
         from jupyter_mlops.core.data.snapshot import checkout_data
 
-        args = _parse(self.dvc_checkout, line)
+        args = parse(self.dvc_checkout, line)
         try:
             restored = checkout_data(
                 args.run_id, args.paths or None, force=args.force, client=self._client()
@@ -90,15 +90,6 @@ class DataMagics(Magics):
             raise UsageError(str(exc)) from None
         for version in restored:
             print(f"restored {version.path} at {version.dvc_hash[:8]} (run {args.run_id})")
-
-
-def _parse(magic: Any, line: str) -> Any:
-    """Shell-like parsing (quotes removed: ``-m "a message"``); errors are ``UsageError``."""
-    try:
-        argv = shlex.split(line)
-    except ValueError as exc:  # unbalanced quotes
-        raise UsageError(f"cannot parse {line!r}: {exc}") from None
-    return magic.parser.parse_args(argv)
 
 
 def _tracking_active() -> bool:

@@ -6,9 +6,10 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.magics.arguments import parse
 
 
 @magics_class
@@ -30,7 +31,7 @@ class MonitoringMagics(Magics):
         """
         from jupyter_mlops.widgets.drift import drift
 
-        args = parse_argstring(self.mlops_drift, line)
+        args = parse(self.mlops_drift, line)
         reference = self._frame(args.reference)
         current = self._frame(args.current)
         columns = None

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
-from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.core.errors import MlopsError, first_line
+from jupyter_mlops.magics.arguments import parse
 
 
 @magics_class
@@ -32,18 +33,25 @@ class TeamMagics(Magics):
         Prints one line: runs and metric points replayed, entries skipped, runs still spooled.
         Function twin: ``jupyter_mlops.core.tracking.spool.replay(client)``.
         """
-        from jupyter_mlops.core.store import get_client
+        from jupyter_mlops.core.store import get_client, redact_uri
         from jupyter_mlops.core.tracking import spool
 
-        args = parse_argstring(self.mlops_sync, line)
+        args = parse(self.mlops_sync, line)
         spool_dir = Path(args.spool_dir).expanduser() if args.spool_dir else None
         if spool_dir is not None and not spool_dir.is_dir():
             raise UsageError(f"%mlops_sync: no spool directory {spool_dir}")
         if args.status:
             print(f"{spool.pending_runs(spool_dir)} run(s) spooled")
             return
+        uri = self._tracking_uri(args.tracking_uri)
         try:
-            result = spool.replay(get_client(self._tracking_uri(args.tracking_uri)), spool_dir)
+            client = get_client(uri)
+        except Exception as exc:  # MLflow refuses unknown schemes and paths in many ways
+            raise UsageError(
+                f"%mlops_sync: cannot open the tracking store {redact_uri(uri)}: {first_line(exc)}"
+            ) from None
+        try:
+            result = spool.replay(client, spool_dir)
         except MlopsError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(f"%mlops_sync: {exc}") from None
         print(result.summary())

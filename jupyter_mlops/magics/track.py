@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, Float, Unicode
 
@@ -22,6 +22,7 @@ from jupyter_mlops.core import active, contracts
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
 from jupyter_mlops.core.tracking import cellrun as tracking
 from jupyter_mlops.core.tracking.writer import valid_key
+from jupyter_mlops.magics.arguments import pairs, parse
 
 
 class _Summary:
@@ -37,24 +38,13 @@ class _Summary:
         return self.result.text()
 
 
-def _unquote(value: str | None) -> str | None:
-    """IPython's argument splitter keeps quotes: ``-n "my run"`` arrives as ``"my run"``."""
-    if value is not None and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
-
-
-def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
-    pairs = {}
-    for item in values or []:
-        key, sep, value = _unquote(item).partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
-        if not valid_key(key):
-            raise UsageError(f"{flag}: MLflow does not accept the name {key!r}")
-        pairs[key] = _unquote(value) or ""
-    return pairs
+def _kernel_connection_file() -> str | None:
+    """The connection file of the ipykernel running this shell (None in a plain shell)."""
+    kernelapp = sys.modules.get("ipykernel.kernelapp")  # only if the kernel imported it
+    app_class = getattr(kernelapp, "IPKernelApp", None)
+    if app_class is None or not app_class.initialized():
+        return None
+    return str(app_class.instance().connection_file or "") or None
 
 
 @magics_class
@@ -110,16 +100,16 @@ class MlopsMagics(Magics):
             return self._execute(cell)
         if not cell.strip():
             raise UsageError("%%track: the cell is empty")
-        args = self._parse(line)
+        args = parse(self.track, line)
         if args.register and not args.log_model:
             raise UsageError("--register needs --log-model VAR")
         options = tracking.TrackOptions(
-            experiment=_unquote(args.experiment),
-            run_name=_unquote(args.run_name),
-            params=_pairs(args.param, "--param"),
+            experiment=args.experiment,
+            run_name=args.run_name,
+            params=pairs(args.param, "--param", valid_key),
             metric_names=list(args.metric or []),
-            artifacts=[_unquote(a) or "" for a in args.artifact or []],
-            tags=_pairs(args.tag, "--tag"),
+            artifacts=list(args.artifact or []),
+            tags=pairs(args.tag, "--tag", valid_key),
             log_model=args.log_model,
             register=args.register,
             continue_run=args.continue_run,
@@ -129,6 +119,7 @@ class MlopsMagics(Magics):
             max_artifact_mb=self.max_artifact_mb,
             cell_id=self._cell_id,
             execution_count=getattr(self.shell, "execution_count", None),
+            kernel_connection_file=_kernel_connection_file(),
         )
         if args.log_model:
             self._check_model_var(args.log_model, cell)
@@ -150,12 +141,6 @@ class MlopsMagics(Magics):
         if error is not None:
             raise error.with_traceback(error.__traceback__)
         return value
-
-    def _parse(self, line: str) -> Any:
-        try:
-            return parse_argstring(self.track, line)
-        except UsageError as exc:
-            raise UsageError(f"%%track: {exc}") from None
 
     def _check_model_var(self, name: str, cell: str) -> None:
         """Refuse ``--log-model`` of a name the cell never binds and that does not exist."""
@@ -198,10 +183,12 @@ class MlopsMagics(Magics):
         expression = ast.Expression(last.value)
         return eval(shell.compile(expression, filename, "eval"), glob, loc)
 
+    @magic_arguments()
+    @argument("name", nargs="*", help="experiment name (quote it, or words joined by a space)")
     @line_magic
     def mlops_experiment(self, line: str) -> None:
         """Set the experiment of the tracked cells that follow: ``%mlops_experiment NAME``."""
-        name = line.strip().strip("'\"")
+        name = " ".join(parse(self.mlops_experiment, line).name)
         try:
             active.set_default_experiment(name)
         except UsageProblem as exc:

@@ -6,7 +6,6 @@ widget of its function twin (``compare_runs()``, ``registry()``), which the shel
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -14,6 +13,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.magics.arguments import parse
 
 
 @magics_class
@@ -24,12 +24,6 @@ class ViewMagics(Magics):
         """The ``%config MlopsMagics.tracking_uri`` setting, when the tracking magics have one."""
         tracker = self.shell.magics_manager.registry.get("MlopsMagics") if self.shell else None
         return getattr(tracker, "tracking_uri", "") or None
-
-    def _parse(self, magic: Any, line: str) -> Any:
-        try:  # shlex, so --filter "params.lr = '0.1'" arrives without its outer quotes
-            return magic.parser.parse_args(shlex.split(line))
-        except (ValueError, UsageError) as exc:
-            raise UsageError(f"%{magic.__name__}: {exc}") from None
 
     @magic_arguments()
     @argument(
@@ -42,7 +36,7 @@ class ViewMagics(Magics):
     @line_magic
     def mlops_compare(self, line: str) -> Any:
         """Compare runs inline: ``%mlops_compare [EXPERIMENT] [--runs ID,ID] [--filter F]``."""
-        args = self._parse(self.mlops_compare, line)
+        args = parse(self.mlops_compare, line)
         from jupyter_mlops.widgets.compare import compare_runs
 
         run_ids = [r.strip() for r in args.runs.split(",") if r.strip()] if args.runs else None
@@ -66,7 +60,7 @@ class ViewMagics(Magics):
     @line_magic
     def mlops_registry(self, line: str) -> Any:
         """Registry view: ``%mlops_registry [MODEL] [--sample VAR]``."""
-        args = self._parse(self.mlops_registry, line)
+        args = parse(self.mlops_registry, line)
         from jupyter_mlops.widgets.registry import registry
 
         sample = None

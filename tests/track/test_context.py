@@ -331,6 +331,12 @@ def test_kernel_id_from_connection_file_argument(monkeypatch: pytest.MonkeyPatch
     assert kernel_identity()[TAG_KERNEL_ID] == "1a2b-3c"
 
 
+def test_kernel_id_from_the_connection_file_the_adapter_passes_in() -> None:
+    tags = kernel_identity("/run/user/1/jupyter/runtime/kernel-9f8e-7d.json")
+    assert tags[TAG_KERNEL_ID] == "9f8e-7d"
+    assert TAG_KERNEL_ID not in kernel_identity("not-a-connection-file")
+
+
 # --- git state ------------------------------------------------------------------------------
 
 

@@ -47,11 +47,18 @@ def test_nbclient_kernel_logs_runs_with_notebook_path_and_cell_ids(project, trac
         ],
     )
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(
+    client = NotebookClient(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(project)}}
-    ).execute()
+    )
+    try:
+        client.execute(cleanup_kc=False)
+        connection = Path(client.km.connection_file).stem  # what the magic passes in
+    finally:
+        if client.km is not None:
+            client.km.shutdown_kernel(now=True)
     runs = _runs(tracking_uri)
     assert [r.data.metrics for r in runs] == [{"score": 0.75}, {"score2": 0.5}]
+    assert {r.data.tags[c.TAG_KERNEL_ID] for r in runs} == {connection.removeprefix("kernel-")}
     assert [r.data.params for r in runs] == [{"alpha": "0.5"}, {"beta": "2"}]
     for run, cell in zip(runs, nb.cells[1:], strict=True):
         assert run.data.tags[c.TAG_SOURCE_NAME] == "train.ipynb"

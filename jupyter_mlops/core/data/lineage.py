@@ -131,25 +131,39 @@ def _count_rows(path: Path) -> int | None:
 # --- MLflow ----------------------------------------------------------------------------------
 
 
+def dataset_fields(version: DataVersion, context: str) -> dict[str, str]:
+    """The MLflow dataset input of one data version as plain strings (digest = DVC hash):
+    what a ``RunRecord`` holds in ``inputs``, so the link is written, spooled and replayed."""
+    source = {"path": version.path, "git_rev": version.git_rev, "committed": version.committed}
+    profile = {"size": version.size, "nfiles": version.nfiles}
+    for name in ("rows", "columns"):
+        if getattr(version, name, None) is not None:
+            profile[name] = getattr(version, name)
+    fields = {
+        "name": version.path,
+        "digest": version.dvc_hash,
+        "source_type": SOURCE_TYPE,
+        "source": json.dumps(source),
+        "profile": json.dumps(profile),
+        "context": context,
+    }
+    if getattr(version, "schema", None):
+        fields["schema"] = json.dumps({"columns": version.schema})  # type: ignore[attr-defined]
+    return fields
+
+
 def dataset_input(version: DataVersion, context: str) -> Any:
     """The MLflow ``DatasetInput`` for one data version (digest = DVC hash)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    source = {"path": version.path, "git_rev": version.git_rev, "committed": version.committed}
-    profile = {"size": version.size, "nfiles": version.nfiles}
-    schema = None
-    for name in ("rows", "columns"):
-        if getattr(version, name, None) is not None:
-            profile[name] = getattr(version, name)
-    if getattr(version, "schema", None):
-        schema = json.dumps({"columns": version.schema})  # type: ignore[attr-defined]
+    fields = dataset_fields(version, context)
     dataset = Dataset(
-        name=version.path,
-        digest=version.dvc_hash,
-        source_type=SOURCE_TYPE,
-        source=json.dumps(source),
-        schema=schema,
-        profile=json.dumps(profile),
+        name=fields["name"],
+        digest=fields["digest"],
+        source_type=fields["source_type"],
+        source=fields["source"],
+        schema=fields.get("schema"),
+        profile=fields["profile"],
     )
     return DatasetInput(dataset, tags=[InputTag(CONTEXT_TAG, context)])
 

@@ -136,10 +136,8 @@ def current_version(dvcfile: Path, root: Path) -> DataVersion:
     return DataVersion(rel.as_posix(), out.md5, out.size, out.nfiles, rev, rev is not None)
 
 
-def link_literal_paths(
-    run_id: str, literals: Iterable[str], cwd: Path, client: MlflowClient
-) -> list[DataVersion]:
-    """Record on ``run_id`` the DVC version of every DVC-tracked path named by a literal."""
+def literal_path_versions(literals: Iterable[str], cwd: Path) -> list[DataVersion]:
+    """The DVC version of every DVC-tracked path named by a literal, read without logging."""
     found: dict[Path, DataVersion] = {}
     root: Path | None = None
     for literal in literals:
@@ -153,7 +151,14 @@ def link_literal_paths(
             continue
         root = root or git_root(Path(os.path.realpath(cwd)))
         found[dvcfile] = current_version(dvcfile, root)
-    versions = list(found.values())
+    return list(found.values())
+
+
+def link_literal_paths(
+    run_id: str, literals: Iterable[str], cwd: Path, client: MlflowClient
+) -> list[DataVersion]:
+    """Record on ``run_id`` the DVC version of every DVC-tracked path named by a literal."""
+    versions = literal_path_versions(literals, cwd)
     if versions:
         try:
             link_versions(client, run_id, versions, context="cell")

@@ -54,6 +54,7 @@ from jupyter_mlops.core.store import (
     sqlite_path,
 )
 from jupyter_mlops.core.tracking.capture import param_text
+from jupyter_mlops.core.tracking.secrets import mask_files, mask_values
 from jupyter_mlops.core.tracking.writer import MAX_PARAM_VALUE, clip
 
 if TYPE_CHECKING:
@@ -291,9 +292,8 @@ def _start_parent(spec: ParentSpec) -> StartedRun:
         run_id = run.info.run_id
         client.set_tag(run_id, TAG_PIPELINE_RUN_ID, run_id)
         if spec.params:
-            params = [
-                Param(k, clip(param_text(v), MAX_PARAM_VALUE)[0]) for k, v in spec.params.items()
-            ]
+            texts = mask_values({k: param_text(v) for k, v in spec.params.items()})
+            params = [Param(k, clip(v, MAX_PARAM_VALUE)[0]) for k, v in texts.items()]
             client.log_batch(run_id, params=params)
     except MlflowException as exc:
         raise TrackingUnavailable(
@@ -372,6 +372,7 @@ def _save_outputs(
 
 def _log_files(client: MlflowClient, run_id: str, files: list[Path]) -> None:
     try:
+        mask_files(files)
         for file in files:
             client.log_artifact(run_id, str(file), ART_NOTEBOOK_DIR)
     except Exception as exc:  # artifact stores raise many types (OSError, MlflowException, boto)

@@ -1,4 +1,5 @@
-"""What a tracked cell runs in: notebook path, kernel identity, git state, environment, secrets.
+"""What a tracked cell runs in: notebook path, kernel identity, environment (git state lives in
+``gitstate``, secret masking in ``secrets``; both re-exported here for old imports).
 
 Pure functions over the process, the file system and git; no IPython. The notebook path is
 found without help from the front end where possible (env vars, the parent process chain, a
@@ -18,33 +19,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from jupyter_mlops.core import git
 from jupyter_mlops.core.contracts import (
     ENV_NOTEBOOK_PATH,
     TAG_KERNEL_HOST,
     TAG_KERNEL_ID,
     TAG_KERNEL_PID,
 )
+from jupyter_mlops.core.tracking.gitstate import DIFF_CAP_BYTES as DIFF_CAP_BYTES  # re-exported
+from jupyter_mlops.core.tracking.gitstate import GitState as GitState  # re-exported
+from jupyter_mlops.core.tracking.gitstate import git_state as git_state  # re-exported
 from jupyter_mlops.core.tracking.secrets import is_secret_name as is_secret_name  # re-exported
 from jupyter_mlops.core.tracking.secrets import mask_secrets as mask_secrets  # re-exported
 
-DIFF_CAP_BYTES = 2 * 1024 * 1024
-UNTRACKED_FILE_CAP_BYTES = 256 * 1024  # larger untracked files are listed, not included
-UNTRACKED_LISTED = 500
-# Our own store files never make a work tree "dirty" (the default store lives at the root).
-_OWN_FILES = re.compile(
-    r"(^|/)(mlflow\.db([.-].*)?|mlruns/.*|mlartifacts/.*|\.ipynb_checkpoints/.*)$"
-)
 _SERVER_PROGRAMS = {"jupyter-lab", "jupyter-notebook", "jupyter-server", "jupyter-nbclassic"}
 _SERVER_MODULES = {"jupyterlab", "notebook", "jupyter_server", "nbclassic"}
 _SERVER_SUBCOMMANDS = {"lab", "notebook", "server", "nbclassic"}
-# Untracked files whose content never goes into a logged diff (only their names).
-_SENSITIVE_FILES = re.compile(
-    r"(^|/)(\.env(\..*)?|\.netrc|\.pgpass|id_[a-z0-9]+|[^/]*\.(pem|key|p12|pfx)|[^/]*credential[^/]*"
-    r"|[^/]*secret[^/]*)$",
-    re.I,
-)
-# Optional locks off: status must not take index.lock while the user runs git.
 _OPTIONS_WITH_PATH = {"--output", "-o", "--output-dir", "--output_dir", "--cwd"}
 
 
@@ -226,131 +215,33 @@ def _code_cell_ids(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str]
 # --- kernel identity ------------------------------------------------------------------------
 
 
-def kernel_identity() -> dict[str, str]:
-    """Tags naming this kernel: ``kernel.id`` (when a connection file is known), host, pid."""
+def kernel_identity(connection_file: str | None = None) -> dict[str, str]:
+    """Tags naming this kernel: ``kernel.id`` (from the connection file the adapter passes in,
+    else a ``-f FILE`` argument of this process), host and pid."""
     tags = {TAG_KERNEL_HOST: socket.gethostname(), TAG_KERNEL_PID: str(os.getpid())}
-    kernel_id = _kernel_id()
+    kernel_id = _kernel_id(connection_file or _connection_argument(sys.argv))
     if kernel_id:
         tags[TAG_KERNEL_ID] = kernel_id
     return tags
 
 
-def _kernel_id() -> str:
+def _connection_argument(argv: list[str]) -> str:
+    """The ``-f``/``--f``/``--file`` argument a kernel launcher received, or ""."""
     connection = ""
-    argv = sys.argv
     for i, arg in enumerate(argv):
         if arg in ("-f", "--f", "--file") and i + 1 < len(argv):
             connection = argv[i + 1]
         elif arg.startswith(("--f=", "--file=", "-f=")):
             connection = arg.split("=", 1)[1]
-    kernelapp = sys.modules.get("ipykernel.kernelapp")  # only if already imported
-    if not connection and kernelapp is not None:
-        app_class = getattr(kernelapp, "IPKernelApp", None)
-        if app_class is not None and app_class.initialized():
-            connection = str(app_class.instance().connection_file or "")
+    return connection
+
+
+def _kernel_id(connection: str) -> str:
+    """``kernel-<id>.json`` -> ``<id>``; "" when ``connection`` is no connection file."""
     if not connection.endswith(".json"):
         return ""
     stem = Path(connection).stem
     return stem[len("kernel-") :] if stem.startswith("kernel-") else stem
-
-
-# --- git ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GitState:
-    """HEAD commit, whether the work tree differs from it, and that difference as a patch."""
-
-    commit: str | None
-    dirty: bool
-    diff: str
-    root: Path | None
-
-
-def git_state(root: Path) -> GitState:
-    """Git state of the work tree holding ``root``; never raises (no repo -> commit None)."""
-    try:
-        return _git_state(Path(root))
-    except Exception:
-        return GitState(None, False, "", None)
-
-
-def _git_state(root: Path) -> GitState:
-    top_dir = git.top_level(root)
-    if top_dir is None:
-        return GitState(None, False, "", None)
-    status = git.run(
-        top_dir, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all", text=False
-    )
-    if status.returncode != 0:
-        return GitState(None, False, "", top_dir)
-    commit, changed, untracked = _parse_status(status.stdout.decode("utf-8", "replace"))
-    if commit is None or not (changed or untracked):
-        return GitState(commit, bool(changed or untracked), "", top_dir)
-    return GitState(commit, True, _work_tree_diff(top_dir, untracked), top_dir)
-
-
-def _parse_status(text: str) -> tuple[str | None, list[str], list[str]]:
-    """(HEAD commit, changed tracked paths, untracked paths) from ``status --porcelain=v2 -z``."""
-    commit: str | None = None
-    changed: list[str] = []
-    untracked: list[str] = []
-    entries = iter(text.split("\0"))
-    for entry in entries:
-        if entry.startswith("# branch.oid "):
-            oid = entry.split()[-1]
-            commit = None if oid == "(initial)" else oid
-        elif entry.startswith(("1 ", "2 ", "u ")):
-            path = entry.split(" ", {"1": 8, "2": 9, "u": 10}[entry[0]])[-1]
-            if entry[0] == "2":
-                next(entries, None)  # the rename's original path
-            if not _OWN_FILES.search(path):
-                changed.append(path)
-        elif entry.startswith("? ") and not _OWN_FILES.search(entry[2:]):
-            untracked.append(entry[2:])
-    return commit, changed, untracked
-
-
-def _work_tree_diff(top: Path, untracked: list[str]) -> str:
-    """``git diff HEAD`` plus new-file hunks for small untracked text files, capped."""
-    parts = [
-        git.capped_output(top, "diff", "HEAD", "--no-color", "--no-ext-diff", cap=DIFF_CAP_BYTES)
-    ]
-    if untracked:
-        listed = "".join(f"#   {path}\n" for path in untracked[:UNTRACKED_LISTED])
-        more = len(untracked) - UNTRACKED_LISTED
-        listed += f"#   ... and {more} more\n" if more > 0 else ""
-        parts.insert(0, f"# jupyter-mlops: untracked files (not ignored):\n{listed}")
-        parts.extend(_new_file_hunk(top, path) for path in untracked[:UNTRACKED_LISTED])
-    text = "".join(parts)
-    data = text.encode("utf-8")
-    if len(data) <= DIFF_CAP_BYTES:
-        return text
-    cut = data[:DIFF_CAP_BYTES].decode("utf-8", "ignore").rsplit("\n", 1)[0]
-    return f"{cut}\n# jupyter-mlops: diff truncated at {DIFF_CAP_BYTES} bytes\n"
-
-
-def _new_file_hunk(top: Path, path: str) -> str:
-    if _SENSITIVE_FILES.search(path):
-        return ""
-    try:
-        file = top / path
-        if file.stat().st_size > UNTRACKED_FILE_CAP_BYTES:
-            return ""
-        data = file.read_bytes()
-    except OSError:
-        return ""
-    header = f"diff --git a/{path} b/{path}\nnew file mode 100644\n"
-    if b"\0" in data[:8192]:
-        return f"{header}Binary files /dev/null and b/{path} differ\n"
-    lines = data.decode("utf-8", "replace").split("\n")
-    lines = lines[:-1] if lines[-1] == "" else lines
-    if not lines:
-        return header
-    body = "".join(f"+{line}\n" for line in lines)
-    if not data.endswith(b"\n"):
-        body += "\\ No newline at end of file\n"
-    return f"{header}--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
 
 
 # --- environment ----------------------------------------------------------------------------

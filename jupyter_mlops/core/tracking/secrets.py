@@ -1,14 +1,20 @@
-"""Secret-looking names and masking their literal values in code and diffs.
+"""The one masking function for every text we log (``mask_text``), and what it builds on.
 
-Used for params (never logged when secret) and for the logged cell source and git diff.
+A secret is found by name (``api_key = "..."``, ``{"token": ...}``, ``password: x`` in YAML,
+nested keys too), by the shape of its value (URLs with credentials, ``Bearer`` tokens, well-known
+key prefixes) and by being the value of an environment variable whose name looks secret. Params
+with a secret name are never logged; every other text (params, tags, cell source, traceback,
+diffs, executed notebooks) goes through ``mask_text`` before it is written or spooled.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 
-__all__ = ["is_secret_name", "mask_secrets"]
+__all__ = ["is_secret_name", "mask_secrets", "mask_text", "mask_values", "secret_literals"]
 
 # --- secrets --------------------------------------------------------------------------------
 # A name is secret when one of its words (split at _ - . digits and camelCase) is a secret
@@ -22,6 +28,8 @@ _SECRET_WORDS = {
     "credential", "credentials", "passphrase", "authorization",
     "apikey", "accesskey", "secretkey", "privatekey", "authtoken", "accesstoken", "apitoken",
     "hftoken", "bearertoken", "refreshtoken", "clientsecret", "apisecret",
+    "pw", "pwd", "pat", "githubpat", "auth", "creds", "cred", "dsn", "privkey", "passcode",
+    "cookie", "cookies",
 }  # fmt: skip
 _AMBIGUOUS = {"key", "keys", "token", "tokens"}
 _BENIGN_QUALIFIERS = {
@@ -67,7 +75,18 @@ _PATTERNS = [re.compile(target + _VALUE) for target in _TARGETS[:2]]
 _SHELL_PATTERN = re.compile(_TARGETS[2] + r"(?P<value>[^\s=]\S*)")
 _OPEN_PATTERNS = [re.compile(target + _OPEN_TRIPLE, re.M) for target in _TARGETS[:2]]
 _MASK = "'***'"
-_HINT = re.compile("key|token|secret|passw|credential|passphrase|authorization", re.I)
+_HINT = re.compile(  # applied to lower-cased text (much faster than re.I)
+    r"key|token|secret|passw|credential|passphrase|auth(?!ors?(?![a-z]))|cred|dsn|cookie"
+    r"|(?<![a-z])(?:pwd?|pat)(?![a-z])"
+)
+_HINT_FRAGMENTS = ("key", "token", "secret", "passw", "credential", "passphrase", "auth", "cred",
+                   "dsn", "cookie", "pw", "pat")  # fmt: skip
+
+
+def _hinted(text: str) -> bool:
+    """Cheap first test: could ``text`` hold a secret name at all?"""
+    low = text.lower()
+    return any(f in low for f in _HINT_FRAGMENTS) and _HINT.search(low) is not None
 
 
 def mask_secrets(text: str) -> str:
@@ -77,6 +96,8 @@ def mask_secrets(text: str) -> str:
     (also of notebook JSON). A triple-quoted secret spanning lines keeps its line count (and a
     diff its line prefixes): each of its lines becomes ``***``.
     """
+    if not _hinted(text):
+        return text
     is_diff = re.search(r"^(?:@@ |diff --git |--- )", text, re.M) is not None
     out: list[str] = []
     closing: str | None = None
@@ -99,7 +120,7 @@ def mask_secrets(text: str) -> str:
 
 def _mask_line(line: str) -> tuple[str, str | None]:
     """Mask one line; returns it and the delimiter of a secret triple-quoted string left open."""
-    if not _HINT.search(line):
+    if not _hinted(line):
         return line, None
     for pattern in _PATTERNS:
         line = _replace_values(pattern, line, _MASK)
@@ -129,3 +150,140 @@ def _replace_values(pattern: re.Pattern[str], line: str, mask: str) -> str:
         out += [line[done : match.start("value")], mask]
         done = match.end("value")
     return "".join(out) + line[done:]
+
+
+# --- the one function -----------------------------------------------------------------------
+# ``name: value`` / ``name=value`` with a bare one-word value (YAML, .env, ini, and diffs of them)
+_BARE = re.compile(
+    r"^(?P<lead>[+\- ]?[ \t]*(?:-[ \t]+)?(?:export[ \t]+)?)(?P<name>[A-Za-z_][\w.-]*)"
+    r"(?P<sep>[ \t]*(?::|=(?!=))[ \t]*)(?P<value>[^\s'\"(){}\[\],;#=][^\s(){}\[\],;#]*)"
+    r"(?P<rest>[ \t]*(?:#.*)?)$",
+    re.M,
+)
+# ``auth = ("bob", "pw")``, ``keys = ["a", "b"]``: every string in a secret name's tuple/list
+_SEQUENCE = re.compile(
+    r"(?<![\w.])(?P<name>[A-Za-z_]\w*)[ \t]*=[ \t]*(?P<body>[(\[][^()\[\]\n]*[)\]])"
+)
+_NOT_VALUES = {"None", "null", "~", "true", "false", "True", "False", "***", "'***'"}
+_URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^\s:/@'\"]*):[^\s@/'\"]+@")
+# a credential, not prose ("Basic training"): a digit, or a capital after a small letter
+_BEARER = re.compile(
+    r"\b(?P<kind>Bearer|Basic)[ \t]+(?=[\w.~+/=-]*(?:[0-9]|[a-z][\w.~+/=-]*[A-Z]))"
+    r"[A-Za-z0-9._~+/=-]{8,}"
+)
+_KEY_PREFIXES = re.compile(
+    r"\b(?P<prefix>sk-(?:proj-|ant-)?|gh[pousr]_|github_pat_|hf_|xox[abposr]-|AKIA|ASIA)"
+    r"(?P<body>[A-Za-z0-9_\-]{12,})"
+)
+_KEY_FRAGMENTS = ("sk-", "gh", "github_pat_", "hf_", "xox", "AKIA", "ASIA")
+_MIN_SECRET = 6  # shorter values (env or literal) would mask ordinary words all over a text
+
+
+def secret_literals(texts: Iterable[str]) -> set[str]:
+    """Literal values assigned to secret-looking names in ``texts`` (to mask them elsewhere,
+    e.g. where the notebook printed them or a traceback quotes them)."""
+    found: set[str] = set()
+    for text in texts:
+        if not _hinted(text):
+            continue
+        for pattern in _PATTERNS:
+            for match in _secret_matches_all(pattern, text):
+                value = match.group("value").strip()
+                value = re.sub(r"^[rRbBuUfF]{0,2}(\\?[\"']{1,3})|(\\?[\"']{1,3})$", "", value)
+                if len(value) >= _MIN_SECRET and value not in _NOT_VALUES:
+                    found.add(value)
+    return found
+
+
+def _secret_matches_all(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    for line in text.splitlines():
+        if _hinted(line):
+            yield from _secret_matches(pattern, line)
+
+
+def _sequence_strings(text: str) -> list[str]:
+    found = []
+    for match in _SEQUENCE.finditer(text):
+        if is_secret_name(match.group("name")):
+            found += [s for s in re.findall(_SINGLE, match.group("body")) if len(s) > _MIN_SECRET]
+    return found
+
+
+def _env_secrets() -> list[str]:
+    values = [v for k, v in os.environ.items() if is_secret_name(k) and len(v) >= _MIN_SECRET]
+    return sorted(set(values), key=len, reverse=True)
+
+
+def _mask_bare(match: re.Match[str]) -> str:
+    if not is_secret_name(match.group("name")) or match.group("value") in _NOT_VALUES:
+        return match.group(0)
+    return f"{match.group('lead')}{match.group('name')}{match.group('sep')}***{match.group('rest')}"
+
+
+def _mask_sequence(match: re.Match[str]) -> str:
+    if not is_secret_name(match.group("name")):
+        return match.group(0)
+    body = re.sub(_SINGLE, _MASK, match.group("body"))
+    return match.group(0)[: match.start("body") - match.start()] + body
+
+
+def mask_text(text: str, known: Iterable[str] = ()) -> str:
+    """``text`` with every secret we can recognise replaced by ``***`` (see the module doc);
+    ``known`` are further values to mask wherever they occur. Idempotent."""
+    if not text:
+        return text
+    return _mask(text, frozenset(known), tuple(_env_secrets()))
+
+
+@lru_cache(maxsize=16)  # the environment texts are the same for every cell of a kernel
+def _mask(text: str, known: frozenset[str], env: tuple[str, ...]) -> str:
+    literals: set[str] = set()
+    if _hinted(text):  # by name
+        literals = secret_literals([text]) | {m.strip("'\"") for m in _sequence_strings(text)}
+        text = mask_secrets(text)
+        text = _BARE.sub(_mask_bare, text)
+        text = _SEQUENCE.sub(_mask_sequence, text)
+    if "://" in text and "@" in text:  # by value shape (cheap tests first: texts can be MBs)
+        text = _URL_CREDENTIALS.sub(r"\g<head>:***@", text)
+    if "Bearer" in text or "Basic" in text:
+        text = _BEARER.sub(r"\g<kind> ***", text)
+    if any(prefix in text for prefix in _KEY_FRAGMENTS):
+        text = _KEY_PREFIXES.sub(r"\g<prefix>***", text)
+    for value in sorted({*literals, *known, *env}, key=len, reverse=True):
+        if len(value) >= _MIN_SECRET and value in text:
+            text = text.replace(value, "***")
+    return text
+    literals = secret_literals([text])
+    text = mask_secrets(text)
+    if _hinted(text):
+        literals |= {m.strip("'\"") for m in _sequence_strings(text)}
+        text = _BARE.sub(_mask_bare, text)
+        text = _SEQUENCE.sub(_mask_sequence, text)
+    text = _URL_CREDENTIALS.sub(r"\g<head>:***@", text)
+    text = _BEARER.sub(r"\g<kind> ***", text)
+    text = _KEY_PREFIXES.sub(r"\g<prefix>***", text)
+    for value in sorted({*literals, *known, *env}, key=len, reverse=True):
+        if len(value) >= _MIN_SECRET and value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+def mask_values(values: Mapping[str, str], known: Iterable[str] = ()) -> dict[str, str]:
+    """Param or tag values fit to log: ``***`` under a secret-looking name, else ``mask_text``."""
+    known = list(known)
+    return {
+        key: "***" if is_secret_name(key) else mask_text(str(value), known)
+        for key, value in values.items()
+    }
+
+
+def mask_files(paths: Iterable[os.PathLike[str] | str]) -> None:
+    """Mask text files in place (an executed notebook and its HTML): secret literals found in
+    any of them are masked in all, so the HTML's highlighted code and printed outputs too."""
+    from pathlib import Path
+
+    files = [Path(p) for p in paths]
+    texts = {f: f.read_text(encoding="utf-8", errors="replace") for f in files}
+    known = secret_literals(texts.values())
+    for file, text in texts.items():
+        file.write_text(mask_text(text, known), encoding="utf-8")

@@ -13,38 +13,28 @@ Entries sort by the time they were spooled, which is the order they are replayed
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jupyter_mlops.core.contracts import PREFIX, TAG_PARENT_RUN_ID
+from jupyter_mlops.core.contracts import ENV_SPOOL_DIR
 from jupyter_mlops.core.errors import TrackingUnavailable
-from jupyter_mlops.core.store import ensure_experiment, retry_locked
-from jupyter_mlops.core.tracking.record import ArtifactFile, MetricPoint, RunRecord
-from jupyter_mlops.core.tracking.writer import (
-    BATCH_METRICS,
-    log_files,
-    log_inputs,
-    log_values,
-)
+from jupyter_mlops.core.tracking.record import ArtifactFile, RunRecord
+from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE as ENTRY_FILE  # re-exported
+from jupyter_mlops.core.tracking.spool_entry import FORMAT_VERSION, SpoolEntry, fsync_path
+from jupyter_mlops.core.tracking.spool_entry import write_durably as write_durably  # re-exported
+from jupyter_mlops.core.tracking.spool_send import TAG_SPOOL_ID as TAG_SPOOL_ID  # re-exported
+from jupyter_mlops.core.tracking.spool_send import replay_entry
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-from jupyter_mlops.core.contracts import ENV_SPOOL_DIR
-
-TAG_SPOOL_ID = PREFIX + "spool.id"
-ENTRY_FILE = "entry.json"
-PROGRESS_FILE = "progress.json"
-FORMAT_VERSION = 1
 _STAGING = ".staging-"
 _DONE = ".done-"
 _QUARANTINE = ".quarantine"
@@ -64,41 +54,18 @@ def _root(spool_dir: Path | str | None) -> Path:
 
 
 # --- writing -------------------------------------------------------------------------------
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file, fsync and rename (all or nothing)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync(path.parent)
-
-
 def _copy_synced(src: Path, dest: Path) -> None:
     """Copy a file or folder and fsync every file and folder of the copy."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not src.is_dir():
         shutil.copyfile(src, dest)
-        _fsync(dest)
+        fsync_path(dest)
         return
     shutil.copytree(src, dest)
     for folder, _dirs, files in os.walk(dest):
         for name in files:
-            _fsync(Path(folder) / name)
-        _fsync(Path(folder))
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))
 
 
 def _stage(record: RunRecord, staging: Path, spool_id: str, tracking_uri: str | None) -> None:
@@ -134,7 +101,7 @@ def spool_run(
         root.mkdir(parents=True, exist_ok=True)
         _stage(record, staging, spool_id, tracking_uri)
         os.rename(staging, root / spool_id)
-        _fsync(root)
+        fsync_path(root)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise TrackingUnavailable(
@@ -154,36 +121,6 @@ def _entry_dirs(root: Path) -> list[Path]:
 def pending_runs(spool_dir: Path | None = None) -> int:
     """How many spooled runs wait to be replayed."""
     return len(_entry_dirs(_root(spool_dir)))
-
-
-@dataclass
-class SpoolEntry:
-    """One spooled run as read back from disk."""
-
-    path: Path
-    spool_id: str
-    tracking_uri: str | None
-    record: RunRecord
-    resumed_run_id: str | None  # the run an earlier, interrupted replay created
-
-    @classmethod
-    def load(cls, path: Path) -> SpoolEntry:
-        """Parse ``path/entry.json``; raises ValueError/KeyError/TypeError when corrupted."""
-        data = json.loads((path / ENTRY_FILE).read_text())
-        if data.get("version") != FORMAT_VERSION:
-            raise ValueError(f"unknown spool format {data.get('version')!r}")
-        record = RunRecord.from_dict(data["record"])
-        for art in record.artifacts:
-            art.local_path = str(path / art.local_path)
-            if not os.path.exists(art.local_path):
-                raise ValueError(f"spooled file missing: {art.local_path}")
-        progress = path / PROGRESS_FILE
-        resumed = json.loads(progress.read_text())["run_id"] if progress.exists() else None
-        return cls(path, str(data["spool_id"]), data.get("tracking_uri"), record, resumed)
-
-    def mark_created(self, run_id: str) -> None:
-        """Remember durably which server run this entry replays into."""
-        write_durably(self.path / PROGRESS_FILE, json.dumps({"run_id": run_id}).encode())
 
 
 @dataclass
@@ -224,7 +161,7 @@ def _finish(root: Path, entry_dir: Path) -> None:
     # Rename first: an entry is either pending or done, never half-deleted and replayed again.
     done = root / f"{_DONE}{entry_dir.name}"
     os.rename(entry_dir, done)
-    _fsync(root)
+    fsync_path(root)
     shutil.rmtree(done, ignore_errors=True)
 
 
@@ -286,7 +223,7 @@ def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_si
             continue
         if entry.tracking_uri and not _same_store(entry.tracking_uri, client.tracking_uri):
             continue  # meant for another store; replayed when that one is synced
-        outcome = _replay_entry(client, entry, batch_size)
+        outcome = replay_entry(client, entry, batch_size)
         if outcome.unavailable:
             result.error = outcome.message
             return
@@ -297,124 +234,3 @@ def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_si
         result.runs_replayed += 1
         result.metric_points += outcome.metric_points
         result.run_ids.append(str(outcome.run_id))
-
-
-# --- sending one entry ---------------------------------------------------------------------
-@dataclass
-class _Outcome:
-    run_id: str | None = None
-    metric_points: int = 0
-    unavailable: bool = False  # backend down or failing: stop, keep this and later entries
-    refused: bool = False  # backend rejected this entry (4xx): quarantine it
-    message: str = ""
-
-
-def _replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> _Outcome:
-    from mlflow.exceptions import MlflowException
-
-    outcome = _Outcome()
-    try:
-        outcome.run_id, fresh = _target_run(client, entry)
-        outcome.metric_points = _send(client, entry, outcome.run_id, fresh, batch_size)
-    except MlflowException as exc:
-        outcome.message = " ".join(str(exc).split())[:300]
-        code = exc.get_http_status_code()
-        # 401/403/429 are about the caller (credentials, rate), not this entry: keep it
-        outcome.refused = 400 <= code < 500 and code not in (401, 403, 429)
-        outcome.unavailable = not outcome.refused
-    except Exception as exc:  # requests/urllib3/OS errors: the backend is not reachable
-        outcome.message = " ".join(str(exc).split())[:300] or type(exc).__name__
-        outcome.unavailable = True
-    return outcome
-
-
-def _existing_run(client: MlflowClient, run_id: str | None) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    if not run_id:
-        return False
-    try:
-        retry_locked(lambda: client.get_run(run_id))
-    except MlflowException as exc:
-        if exc.get_http_status_code() == 404:
-            return False
-        raise
-    return True
-
-
-def _target_run(client: MlflowClient, entry: SpoolEntry) -> tuple[str, bool]:
-    """The server run to log into, and whether this replay just created it (so it is empty)."""
-    from mlflow.entities import ViewType
-
-    rec = entry.record
-    for known in (rec.run_id, entry.resumed_run_id):
-        if _existing_run(client, known):
-            return str(known), False
-    exp_id = ensure_experiment(client, rec.experiment_name)
-    # An earlier replay may have died between creating the run and writing progress.json.
-    found = retry_locked(
-        lambda: client.search_runs(
-            [exp_id],
-            filter_string=f"tags.`{TAG_SPOOL_ID}` = '{entry.spool_id}'",
-            run_view_type=ViewType.ALL,
-            max_results=1,
-        )
-    )
-    if found:
-        entry.mark_created(found[0].info.run_id)
-        return found[0].info.run_id, False
-    tags = {**rec.tags, TAG_SPOOL_ID: entry.spool_id}
-    if rec.parent_run_id:
-        tags[TAG_PARENT_RUN_ID] = rec.parent_run_id
-    run = retry_locked(
-        lambda: client.create_run(
-            exp_id, start_time=rec.start_time_ms, tags=tags, run_name=rec.run_name
-        )
-    )
-    entry.mark_created(run.info.run_id)
-    return run.info.run_id, True
-
-
-def _unsent_metrics(client: MlflowClient, run_id: str, points: list[MetricPoint]) -> list:
-    """``points`` minus those the server already holds (compared as a multiset)."""
-
-    def key(k: str, step: int, ts: int, value: float) -> tuple[str, int, int, str]:
-        return k, int(step), int(ts), repr(float(value))
-
-    held: Counter[tuple[str, int, int, str]] = Counter()
-    for name in {p.key for p in points}:
-        for m in retry_locked(lambda n=name: client.get_metric_history(run_id, n)):
-            held[key(m.key, m.step, m.timestamp, m.value)] += 1
-    todo = []
-    for p in points:
-        k = key(p.key, p.step, p.timestamp_ms, p.value)
-        if held[k]:
-            held[k] -= 1
-        else:
-            todo.append(p)
-    return todo
-
-
-def _send(
-    client: MlflowClient, entry: SpoolEntry, run_id: str, fresh: bool, batch_size: int
-) -> int:
-    """Log what the server does not hold yet; then files, inputs and the final status."""
-    rec = entry.record
-    params, points = dict(rec.params), list(rec.metrics)
-    tags = {} if fresh else {**rec.tags, TAG_SPOOL_ID: entry.spool_id}  # fresh: set at create
-    if not fresh:
-        held = retry_locked(lambda: client.get_run(run_id)).data.params
-        params = {k: v for k, v in params.items() if k not in held}  # MLflow params: write-once
-        points = _unsent_metrics(client, run_id, points)
-    send = replace(rec, run_id=run_id, params=params, tags=tags, metrics=[])
-    log_values(client, send)
-    size = max(1, min(batch_size, BATCH_METRICS))
-    for start in range(0, len(points), size):
-        log_values(client, replace(send, params={}, tags={}, metrics=points[start : start + size]))
-    log_inputs(client, send)
-    log_files(client, send)
-    if rec.status != "RUNNING":
-        # set_terminated prints two "View run ..." lines per run for a server: not per replay
-        with contextlib.redirect_stdout(io.StringIO()):
-            retry_locked(lambda: client.set_terminated(run_id, rec.status, rec.end_time_ms))
-    return len(points)

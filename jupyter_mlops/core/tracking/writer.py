@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from jupyter_mlops.core.store import retry_locked
 from jupyter_mlops.core.tracking.record import RunRecord
+from jupyter_mlops.core.tracking.secrets import mask_text, mask_values, secret_literals
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -38,7 +39,12 @@ def clip(value: str, limit: int) -> tuple[str, bool]:
 
 
 def sanitise(record: RunRecord) -> list[str]:
-    """Drop or clip what MLflow would reject; return one message per change made."""
+    """Mask secrets in every text of ``record`` (params, tags, files made of text), then drop or
+    clip what MLflow would reject; return one message per change made."""
+    known = secret_literals(record.texts.values())
+    record.texts = {path: mask_text(text, known) for path, text in record.texts.items()}
+    record.params = mask_values(record.params, known)
+    record.tags = mask_values(record.tags, known)
     notes: list[str] = []
     for mapping, limit, kind in (
         (record.params, MAX_PARAM_VALUE, "param"),
@@ -99,6 +105,8 @@ def log_inputs(client: MlflowClient, record: RunRecord) -> None:
             digest=item["digest"],
             source_type=item.get("source_type", "local"),
             source=item["source"],
+            schema=item.get("schema"),
+            profile=item.get("profile"),
         )
         tags = [InputTag("mlflow.data.context", item.get("context", "training"))]
         inputs.append(DatasetInput(dataset, tags))

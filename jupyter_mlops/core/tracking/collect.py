@@ -1,0 +1,182 @@
+"""Collecting what a tracked cell produced into its ``RunRecord``: params, metrics, source,
+traceback, git and environment context, files, figures, data links and the model."""
+
+from __future__ import annotations
+
+import traceback as tb
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_mlops.core import contracts as c
+from jupyter_mlops.core import store
+from jupyter_mlops.core.errors import MlopsError, UsageProblem
+from jupyter_mlops.core.tracking import capture, context, secrets
+from jupyter_mlops.core.tracking.artifacts import ArtifactFilter, save_new_figures
+from jupyter_mlops.core.tracking.record import ArtifactFile, MetricPoint, RunRecord, now_ms
+from jupyter_mlops.core.tracking.runstate import STATE, RunState
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+def collect(run: RunState, namespace: Mapping[str, Any], error: BaseException | None) -> None:
+    """Fill ``run.record`` from the namespace after the cell, and from what start observed."""
+    record = run.record
+    masked = secrets.mask_text(run.source)
+    literals = capture.unchanged_params(run.analysis.params, namespace)
+    params = {k: capture.param_text(v) for k, v in literals.items()}
+    params.update(run.options.params)
+    record.params = {k: v for k, v in params.items() if not secrets.is_secret_name(k)}
+    _merge_logged_params(run)
+    names = [*run.analysis.assigned, *run.options.metric_names]
+    found = capture.collect_metrics(
+        names, namespace, exclude=literals, no_history=run.analysis.unpacked
+    )
+    stamp = now_ms()
+    for key, value in found.scalars.items():
+        if not secrets.is_secret_name(key):
+            record.metrics.append(MetricPoint(key, value, stamp, 0))
+    for key, values in found.histories.items():
+        if not secrets.is_secret_name(key):
+            record.metrics.extend(MetricPoint(key, v, stamp, step) for step, v in enumerate(values))
+    if found.non_finite:
+        run.messages.append(f"not logged (not finite): {', '.join(found.non_finite)}")
+    record.texts[c.ART_CELL_SOURCE] = masked
+    _link_previous(run, masked)
+    if error is not None:
+        text = "".join(tb.format_exception(type(error), error, error.__traceback__))
+        # the traceback may quote a secret literal of the cell (masked in the source by now)
+        record.texts[c.ART_CELL_TRACEBACK] = secrets.mask_text(
+            text, secrets.secret_literals([run.source])
+        )
+    _collect_context(run)
+    _collect_files(run)
+    _collect_data_links(run)
+
+
+def _merge_logged_params(run: RunState) -> None:
+    """Drop params the run already holds (autolog, ``--continue``); MLflow params are
+    write-once, so a changed value is recorded as a tag and reported instead."""
+    record = run.record
+    if not (run.autolog_on or run.options.continue_run) or run.client is None:
+        return
+    if not record.run_id:
+        return
+    try:
+        logged = run.client.get_run(record.run_id).data.params
+    except Exception:  # the store died mid-cell: keep everything, replay skips duplicates
+        return
+    for key in [k for k in record.params if k in logged]:
+        new = record.params.pop(key)
+        if logged[key] != new:
+            record.tags[f"{c.PREFIX}param_changed.{key}"] = f"{logged[key]} -> {new}"
+            run.messages.append(
+                f"param {key!r} changed ({logged[key]} -> {new}); MLflow keeps the first "
+                "value, the change is recorded as a tag"
+            )
+
+
+def _link_previous(run: RunState, masked_source: str) -> None:
+    """Tag the previous run of the same cell and log the diff of the cell against it."""
+    key, record = run.options.cell_id, run.record
+    if not key:
+        return
+    previous = STATE.previous.get((run.uri, key))
+    if previous is None and run.client is not None:
+        previous = _previous_from_store(run.client, run.uri, record, key)
+    if previous is not None and previous[0] != record.run_id:
+        record.tags[c.TAG_CELL_PREVIOUS_RUN_ID] = previous[0]
+        diff = capture.cell_diff(previous[1], masked_source, previous[0])
+        if diff:
+            record.texts[c.ART_CELL_DIFF] = diff
+    if record.run_id:
+        STATE.previous[(run.uri, key)] = (record.run_id, masked_source)
+
+
+def _previous_from_store(
+    client: MlflowClient, uri: str, record: RunRecord, cell_id: str
+) -> tuple[str, str] | None:
+    """The last run of the same cell in this store (first run of the cell in this kernel)."""
+    try:
+        runs = client.search_runs(
+            [store.ensure_experiment(client, record.experiment_name, uri)],
+            filter_string=f"tags.`{c.TAG_CELL_ID}` = '{cell_id.replace(chr(39), '')}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=2,
+        )
+        for found in runs:
+            if found.info.run_id == record.run_id:
+                continue
+            path = client.download_artifacts(found.info.run_id, c.ART_CELL_SOURCE)
+            return found.info.run_id, Path(path).read_text(encoding="utf-8")
+    except Exception:
+        return None
+    return None
+
+
+def _collect_context(run: RunState) -> None:
+    record = run.record
+    state = run.git_probe.result()
+    if state is not None and state.commit:
+        record.tags[c.TAG_GIT_COMMIT] = state.commit
+        record.tags[c.TAG_GIT_DIRTY] = "true" if state.dirty else "false"
+        if state.dirty and state.diff:
+            record.texts[c.ART_GIT_DIFF] = state.diff
+    env = context.environment()
+    record.texts[c.ART_PYTHON] = env.python
+    record.texts[c.ART_REQUIREMENTS] = env.requirements
+
+
+def _collect_files(run: RunState) -> None:
+    after = capture.candidate_files(run.named_files(), run.cwd)
+    changed = capture.changed_files(run.files_before, after)
+    explicit = [(run.cwd / a).resolve() for a in run.options.artifacts]
+    keep, skipped = ArtifactFilter(run.cwd, run.options.max_artifact_mb).split(
+        list(dict.fromkeys([*changed, *explicit]))
+    )
+    if skipped:
+        run.messages.append("not uploaded: " + "; ".join(skipped))
+    for path in keep:
+        try:
+            rel_parent = path.relative_to(run.cwd).parent
+        except ValueError:  # in the project but above the kernel's folder: at the root
+            rel_parent = Path(".")
+        folder = None if str(rel_parent) == "." else rel_parent.as_posix()
+        run.record.artifacts.append(ArtifactFile(str(path), folder))
+    figures_dir = save_new_figures(run.figures_before)
+    if figures_dir is not None:
+        run.record.artifacts.append(ArtifactFile(str(figures_dir), None))
+
+
+def _collect_data_links(run: RunState) -> None:
+    """DVC versions of the paths the cell names, as dataset inputs of the record (so they are
+    written, spooled and replayed with the rest of the run)."""
+    from jupyter_mlops.core.data.lineage import dataset_fields
+    from jupyter_mlops.core.data.snapshot import literal_path_versions
+
+    try:
+        versions = literal_path_versions(run.analysis.string_literals, run.cwd)
+    except (MlopsError, OSError, ValueError) as exc:
+        run.messages.append(f"data lineage not recorded: {exc}")
+        return
+    run.record.inputs.extend(dataset_fields(v, "cell") for v in versions)
+
+
+def log_model(
+    run: RunState, namespace: Mapping[str, Any], error: BaseException | None
+) -> str | None:
+    """Log ``--log-model VAR`` into the open run; its model URI, or None when not logged."""
+    var = run.options.log_model
+    if not var or error is not None:
+        return None
+    if var not in namespace:
+        raise UsageProblem(f"--log-model: no variable named {var!r} after the cell ran")
+    from jupyter_mlops.core.models.flavors import detect_flavor
+    from jupyter_mlops.core.models.flavors import log_model as log_flavored
+
+    detect_flavor(namespace[var])
+    if run.client is None or not run.record.run_id:
+        run.messages.append("model not logged: the tracking store is unavailable")
+        return None
+    return log_flavored(namespace[var], register_as=run.options.register)

@@ -1,0 +1,71 @@
+"""One spooled run on disk: its files, the durable writes that publish them, and reading it
+back (``SpoolEntry``). See ``spool`` for the directory layout."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_mlops.core.tracking.record import RunRecord
+
+ENTRY_FILE = "entry.json"
+PROGRESS_FILE = "progress.json"
+FORMAT_VERSION = 1
+
+
+def fsync_path(path: Path) -> None:
+    """Flush ``path`` (a file or a folder's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file, fsync and rename (all or nothing)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fsync_path(path.parent)
+
+
+@dataclass
+class SpoolEntry:
+    """One spooled run as read back from disk."""
+
+    path: Path
+    spool_id: str
+    tracking_uri: str | None
+    record: RunRecord
+    resumed_run_id: str | None  # the run an earlier, interrupted replay created
+
+    @classmethod
+    def load(cls, path: Path) -> SpoolEntry:
+        """Parse ``path/entry.json``; raises ValueError/KeyError/TypeError when corrupted."""
+        data = json.loads((path / ENTRY_FILE).read_text())
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unknown spool format {data.get('version')!r}")
+        record = RunRecord.from_dict(data["record"])
+        for art in record.artifacts:
+            art.local_path = str(path / art.local_path)
+            if not os.path.exists(art.local_path):
+                raise ValueError(f"spooled file missing: {art.local_path}")
+        progress = path / PROGRESS_FILE
+        resumed = json.loads(progress.read_text())["run_id"] if progress.exists() else None
+        return cls(path, str(data["spool_id"]), data.get("tracking_uri"), record, resumed)
+
+    def mark_created(self, run_id: str) -> None:
+        """Remember durably which server run this entry replays into."""
+        write_durably(self.path / PROGRESS_FILE, json.dumps({"run_id": run_id}).encode())
