@@ -439,11 +439,11 @@ class CellRun:
         if self.client is None or not self.record.run_id:
             return
         try:
-            from jupyter_mlops.core.data import snapshot
+            from jupyter_mlops.core.data import lineage
         except ImportError:
             return
         try:
-            snapshot.link_literal_paths(
+            lineage.link_literal_paths(
                 self.record.run_id, self.analysis.string_literals, self.cwd, self.client
             )
         except MlopsError as exc:
