@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
@@ -19,37 +18,6 @@ from jupyter_mlops.core.errors import UsageProblem
 
 V1 = "x,y\n1,2\n"
 V2 = "x,y\n1,2\n3,4\n"
-
-
-def tree(base: Path) -> dict[str, tuple[str, bytes | None]]:
-    """Every path under ``base`` with its kind and bytes (the store, DVC's cache and tmp aside)."""
-    found: dict[str, tuple[str, bytes | None]] = {}
-    for top, dirs, files in os.walk(base):
-        rel_top = Path(top).relative_to(base)
-        skip = {"cache", "tmp"} if rel_top.name == ".dvc" else {"mlruns", "spool"}
-        dirs[:] = [d for d in dirs if d not in skip]
-        for name in [*dirs, *files]:
-            path, key = Path(top, name), (rel_top / name).as_posix()
-            if path.is_symlink():
-                found[key] = ("link", os.readlink(path).encode())
-            elif path.is_dir():
-                found[key] = ("dir", None)
-            elif not name.startswith("mlflow.db"):
-                found[key] = ("file", path.read_bytes())
-    return found
-
-
-def plant(client, source: object, digest: str) -> str:  # type: ignore[no-untyped-def]
-    """A finished run whose one DVC dataset input has ``source`` (JSON) and ``digest``."""
-    from mlflow.entities import Dataset, DatasetInput, InputTag
-
-    run = client.create_run("0")
-    text = source if isinstance(source, str) else json.dumps(source)
-    dataset = Dataset(name="planted", digest=digest, source_type="dvc", source=text)
-    tag = InputTag("mlflow.data.context", "snapshot")
-    client.log_inputs(run.info.run_id, datasets=[DatasetInput(dataset, tags=[tag])])
-    client.set_terminated(run.info.run_id)
-    return run.info.run_id
 
 
 @pytest.fixture
@@ -89,7 +57,7 @@ def victim(shell, dvc_repo, git, new_run):
     ],
 )
 def test_planted_attack_is_one_line_and_writes_nothing(
-    victim, dvc_repo, client, git_state, tmp_path, capsys, attack, expected
+    victim, dvc_repo, client, git_state, tmp_path, capsys, attack, expected, file_tree, plant_run
 ):
     # Given a run whose recorded data version is an attack (with a real cache object's hash)
     shell, s1, s2 = victim
@@ -102,8 +70,8 @@ def test_planted_attack_is_one_line_and_writes_nothing(
         "short": s1.git_rev[:8],
     }
     source = {k: v.format(**fill) if isinstance(v, str) else v for k, v in attack.items()}
-    run_id = plant(client, source, s1.dvc_hash)
-    before, files = git_state(dvc_repo), tree(tmp_path)
+    run_id = plant_run(client, source, s1.dvc_hash)
+    before, files = git_state(dvc_repo), file_tree(tmp_path)
     # When the victim checks its data out
     with pytest.raises(UsageError) as exc:
         shell.run_line_magic("dvc_checkout", run_id)
@@ -113,50 +81,56 @@ def test_planted_attack_is_one_line_and_writes_nothing(
     assert message.startswith(f"run {run_id} is untrustworthy: ") and expected in message
     assert message.endswith("nothing was restored")
     assert "restored" not in capsys.readouterr().out
-    assert git_state(dvc_repo) == before and tree(tmp_path) == files
+    assert git_state(dvc_repo) == before and file_tree(tmp_path) == files
     assert not out.exists() and not (tmp_path / "abs").exists()
     assert not (dvc_repo / "conftest.py").exists()
     assert (dvc_repo / "src" / "helper.py").read_text() == "VALUE = 1\n"
 
 
 def test_a_revision_this_clone_lacks_says_fetch_and_writes_nothing(
-    victim, dvc_repo, client, git_state, tmp_path
+    victim, dvc_repo, client, git_state, tmp_path, file_tree, plant_run
 ):
     _, s1, _ = victim
-    run_id = plant(client, {"path": "data/train.csv", "git_rev": "ab" * 20}, s1.dvc_hash)
-    before, files = git_state(dvc_repo), tree(tmp_path)
+    run_id = plant_run(client, {"path": "data/train.csv", "git_rev": "ab" * 20}, s1.dvc_hash)
+    before, files = git_state(dvc_repo), file_tree(tmp_path)
     with pytest.raises(UsageProblem) as exc:
         checkout_data(run_id)
     assert "which this repository does not have: fetch it (git fetch)" in str(exc.value)
-    assert git_state(dvc_repo) == before and tree(tmp_path) == files
+    assert git_state(dvc_repo) == before and file_tree(tmp_path) == files
 
 
-def test_unreadable_record_is_refused(victim, dvc_repo, client, git_state, tmp_path):
+def test_unreadable_record_is_refused(
+    victim, dvc_repo, client, file_tree, plant_run, git_state, tmp_path
+):
     # a source that is not JSON falls back to the dataset name, which is no tracked output
     _, s1, _ = victim
-    run_id = plant(client, "{not json", s1.dvc_hash)
-    before, files = git_state(dvc_repo), tree(tmp_path)
+    run_id = plant_run(client, "{not json", s1.dvc_hash)
+    before, files = git_state(dvc_repo), file_tree(tmp_path)
     with pytest.raises(UsageProblem, match="untrustworthy: 'planted' is not a DVC-tracked"):
         checkout_data(run_id)
-    assert git_state(dvc_repo) == before and tree(tmp_path) == files
+    assert git_state(dvc_repo) == before and file_tree(tmp_path) == files
 
 
-def test_one_bad_record_among_good_ones_writes_nothing(victim, dvc_repo, client, tmp_path):
+def test_one_bad_record_among_good_ones_writes_nothing(
+    victim, dvc_repo, client, file_tree, plant_run, tmp_path
+):
     # Given a run recording the real v1 and, beside it, an attack
     from mlflow.entities import Dataset, DatasetInput
 
     _, s1, _ = victim
-    run_id = plant(client, {"path": "data/train.csv", "git_rev": s1.git_rev}, s1.dvc_hash)
+    run_id = plant_run(client, {"path": "data/train.csv", "git_rev": s1.git_rev}, s1.dvc_hash)
     bad = Dataset("x", s1.dvc_hash, "dvc", json.dumps({"path": "conftest.py", "git_rev": None}))
     client.log_inputs(run_id, datasets=[DatasetInput(bad)])
-    files = tree(tmp_path)
+    files = file_tree(tmp_path)
     with pytest.raises(UsageProblem, match="untrustworthy"):
         checkout_data(run_id)
-    assert tree(tmp_path) == files  # not even the good version was restored
+    assert file_tree(tmp_path) == files  # not even the good version was restored
     assert (dvc_repo / "data" / "train.csv").read_text() == V2
 
 
-def test_a_folder_now_symlinked_out_of_the_repo_is_refused(victim, dvc_repo, client, git, tmp_path):
+def test_a_folder_now_symlinked_out_of_the_repo_is_refused(
+    victim, dvc_repo, client, file_tree, plant_run, git, tmp_path
+):
     # Given data/sub/x.csv snapshotted, then data/sub replaced by a symlink to a folder outside
     sub = dvc_repo / "data" / "sub"
     sub.mkdir()
@@ -167,16 +141,18 @@ def test_a_folder_now_symlinked_out_of_the_repo_is_refused(victim, dvc_repo, cli
     outside = tmp_path / "outside"
     outside.mkdir()
     os.symlink(outside, sub)
-    run_id = plant(client, {"path": "data/sub/x.csv", "git_rev": snap.git_rev}, snap.dvc_hash)
+    run_id = plant_run(client, {"path": "data/sub/x.csv", "git_rev": snap.git_rev}, snap.dvc_hash)
     # When / Then
     with pytest.raises(Exception, match="leads out of the repository through a symlink"):
         checkout_data(run_id, force=True)
     assert list(outside.iterdir()) == []
 
 
-def test_the_genuine_record_still_restores_and_says_so(victim, dvc_repo, client, capsys):
+def test_the_genuine_record_still_restores_and_says_so(
+    victim, dvc_repo, client, file_tree, plant_run, capsys
+):
     shell, s1, _ = victim
-    run_id = plant(client, {"path": "data/train.csv", "git_rev": s1.git_rev}, s1.dvc_hash)
+    run_id = plant_run(client, {"path": "data/train.csv", "git_rev": s1.git_rev}, s1.dvc_hash)
     shell.run_line_magic("dvc_checkout", run_id)
     assert (dvc_repo / "data" / "train.csv").read_text() == V1
     assert f"restored data/train.csv at {s1.dvc_hash[:8]} (run {run_id})" in capsys.readouterr().out
@@ -186,13 +162,15 @@ def test_the_genuine_record_still_restores_and_says_so(victim, dvc_repo, client,
     assert "restored" not in out and "data/train.csv already at" in out
 
 
-def test_an_uncommitted_record_is_checked_against_head(victim, dvc_repo, client, git):
+def test_an_uncommitted_record_is_checked_against_head(
+    victim, dvc_repo, client, file_tree, plant_run, git
+):
     # Given a run that recorded v1 of a DVC output without a revision (a --no-commit snapshot)
     _, s1, _ = victim
-    run_id = plant(client, {"path": "data/train.csv", "git_rev": None}, s1.dvc_hash)
+    run_id = plant_run(client, {"path": "data/train.csv", "git_rev": None}, s1.dvc_hash)
     # When / Then: the path is a DVC output at HEAD, so the recorded hash is restored
     checkout_data(run_id)
     assert (dvc_repo / "data" / "train.csv").read_text() == V1
-    bogus = plant(client, {"path": "data/train.csv", "git_rev": None}, "../../etc/passwd")
+    bogus = plant_run(client, {"path": "data/train.csv", "git_rev": None}, "../../etc/passwd")
     with pytest.raises(UsageProblem, match=r"recorded DVC hash '\.\./\.\./etc/passwd' is not"):
         checkout_data(bogus, force=True)
