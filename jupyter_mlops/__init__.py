@@ -18,7 +18,7 @@ _EXPORTS: dict[str, str] = {
     "TrackedRun": "jupyter_mlops.core.tracking.cellrun",
     "snapshot": "jupyter_mlops.core.data.snapshot",
     "Snapshot": "jupyter_mlops.core.data.snapshot",
-    "checkout_data": "jupyter_mlops.core.data.snapshot",
+    "checkout_data": "jupyter_mlops.core.data.checkout",
     "data_lineage": "jupyter_mlops.core.data.lineage",
     "compare_runs": "jupyter_mlops.widgets.compare",
     "registry": "jupyter_mlops.widgets.registry",

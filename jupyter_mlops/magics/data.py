@@ -1,4 +1,4 @@
-"""Data magics: ``%dvc_snapshot`` and ``%dvc_checkout``, thin calls of ``core.snapshot``."""
+"""Data magics: ``%dvc_snapshot`` and ``%dvc_checkout``, thin calls of ``core.data``."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class DataMagics(Magics):
     @line_magic
     def dvc_checkout(self, line: str) -> None:
         """Restore in the work tree the data version(s) RUN_ID used, with their .dvc files."""
-        from jupyter_mlops.core.data.snapshot import checkout_data
+        from jupyter_mlops.core.data.checkout import checkout_data
 
         args = parse(self.dvc_checkout, line)
         try:
@@ -89,7 +89,7 @@ class DataMagics(Magics):
         except MlopsError as exc:
             raise UsageError(str(exc)) from None
         for version in restored:
-            print(f"restored {version.path} at {version.dvc_hash[:8]} (run {args.run_id})")
+            print(version.summary(args.run_id))
 
 
 def _tracking_active() -> bool:

@@ -45,9 +45,12 @@ export function pyList(values: string[]): string {
   return '[' + values.map(pyStr).join(', ') + ']';
 }
 
-/** True for ids safe to place bare on a magic's line (MLflow run ids are hex). */
+/**
+ * True for ids safe to place bare on a magic's line (MLflow run ids are hex). A leading `-`
+ * is refused: the magic's argument parser would read the id as an option.
+ */
 export function isPlainId(value: string): boolean {
-  return /^[A-Za-z0-9_-]{1,64}$/.test(value);
+  return /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/.test(value);
 }
 
 /** Code that loads a model from an MLflow model URI. */

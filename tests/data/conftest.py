@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -106,3 +107,53 @@ def dataset_inputs(client) -> Callable[[str], list]:  # type: ignore[no-untyped-
         return list(run.inputs.dataset_inputs) if run.inputs else []
 
     return read
+
+
+def _file_tree(base: Path) -> dict[str, tuple[str, bytes | None]]:
+    """Every path under ``base`` with its kind and bytes.
+
+    Left out: the store, DVC's cache and tmp, and ``.git/index`` (whose stat cache any ``git
+    status`` refreshes; ``git_state`` compares the index's content).
+    """
+    found: dict[str, tuple[str, bytes | None]] = {}
+    for top, dirs, files in os.walk(base):
+        rel_top = Path(top).relative_to(base)
+        skip = {"cache", "tmp"} if rel_top.name == ".dvc" else {"mlruns", "spool"}
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in [*dirs, *files]:
+            path, key = Path(top, name), (rel_top / name).as_posix()
+            if path.is_symlink():
+                found[key] = ("link", os.readlink(path).encode())
+            elif path.is_dir():
+                found[key] = ("dir", None)
+            elif not name.startswith("mlflow.db") and key[-10:] != ".git/index":
+                found[key] = ("file", path.read_bytes())
+    return found
+
+
+@pytest.fixture
+def file_tree() -> Callable[[Path], dict[str, tuple[str, bytes | None]]]:
+    """``file_tree(base)``: every path under ``base`` with its bytes, to prove nothing changed."""
+    return _file_tree
+
+
+def _plant_run(client, source: object, digest: str, name: str = "planted") -> str:  # type: ignore[no-untyped-def]
+    """A finished run whose one DVC dataset input has ``source`` (JSON unless a str) and ``digest``.
+
+    What anyone who can write to a shared store can record; ``checkout_data`` must not trust it.
+    """
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    run = client.create_run("0")
+    text = source if isinstance(source, str) else json.dumps(source)
+    dataset = Dataset(name=name, digest=digest, source_type="dvc", source=text)
+    tag = InputTag("mlflow.data.context", "snapshot")
+    client.log_inputs(run.info.run_id, datasets=[DatasetInput(dataset, tags=[tag])])
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+@pytest.fixture
+def plant_run() -> Callable[..., str]:
+    """``plant_run(client, source, digest) -> run_id``: a run with a forged data version."""
+    return _plant_run

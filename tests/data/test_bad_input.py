@@ -245,3 +245,74 @@ def test_failed_commit_rolls_everything_back(dvc_repo, git, git_state):
     assert git_state(dvc_repo) == before
     assert not (dvc_repo / "data" / "a.csv.dvc").exists()
     assert (dvc_repo / "data" / ".gitignore").read_text() == "/old-entry\n"
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_snapshot_with_the_tracking_server_down_is_still_taken(shell, dvc_repo, git, monkeypatch):
+    # Given a tracking server that cannot be reached, outside any tracked cell
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+    (dvc_repo / "data" / "b.csv").write_text("a\n1\n")
+    # When
+    result = shell.run_cell("%dvc_snapshot data/b.csv")
+    # Then the data is versioned and committed, and one line says linking was impossible
+    result.raise_error()
+    snap = result.result
+    assert snap.committed and snap.run_id is None
+    assert git(dvc_repo, "log", "-1", "--format=%H").strip() == snap.git_rev
+    (note,) = [n for n in snap.notes if "linked" in n]
+    assert note.startswith("NOT linked to a run: cannot reach http://127.0.0.1:")
+    assert "\n" not in note and len(note) < 300
+
+
+def test_snapshot_with_an_explicit_run_and_the_server_down(dvc_repo, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+    (dvc_repo / "data" / "b.csv").write_text("a\n1\n")
+    snap = snapshot("data/b.csv", run_id="0123456789abcdef0123456789abcdef")
+    assert snap.committed and snap.run_id is None
+    assert any(n.startswith("NOT linked to a run: cannot reach") for n in snap.notes)
+
+
+def test_dangling_symlink_says_so(dvc_repo, unchanged):
+    (dvc_repo / "data" / "gone.csv").symlink_to(dvc_repo / "data" / "never-there.csv")
+    with pytest.raises(UsageProblem) as exc:
+        snapshot("data/gone.csv")
+    assert one_line(exc).startswith("data/gone.csv is a dangling symlink: its target ")
+    (dvc_repo / "data" / "gone.csv").unlink()
+
+
+def test_fifo_is_refused_instead_of_blocking(dvc_repo, unchanged):
+    os.mkfifo(dvc_repo / "data" / "pipe")
+    with pytest.raises(UsageProblem) as exc:
+        snapshot("data/pipe")
+    assert one_line(exc) == (
+        "data/pipe is a FIFO (named pipe), not a file or folder: DVC versions only those"
+    )
+    folder = dvc_repo / "data" / "with-pipe"
+    folder.mkdir()
+    os.replace(dvc_repo / "data" / "pipe", folder / "pipe")
+    with pytest.raises(UsageProblem, match=r"data/with-pipe holds pipe, a FIFO \(named pipe\)"):
+        snapshot("data/with-pipe")
+    (folder / "pipe").unlink()
+    folder.rmdir()
+
+
+def test_too_long_values_say_too_long(dvc_repo, unchanged):
+    with pytest.raises(UsageProblem) as exc:
+        snapshot("data/" + "a" * 5000)
+    assert one_line(exc).startswith("path too long (")
+    with pytest.raises(UsageProblem) as exc:
+        snapshot("data/a.csv", run_id="f" * 5000)
+    assert "5000 characters; MLflow run ids are 32 hex digits" in one_line(exc)
+    with pytest.raises(UsageProblem) as exc:
+        snapshot("data/a.csv", run_id="")
+    assert one_line(exc).startswith("the run id is empty")
+    with pytest.raises(UsageProblem, match="not a run id: 'a b'"):
+        snapshot("data/a.csv", run_id="a b")

@@ -174,7 +174,8 @@ def test_parquet_snapshot_reports_rows_columns_schema(dvc_repo):
 
 
 def test_literals_naming_dvc_data_are_linked_cheaply(dvc_repo, new_run, dataset_inputs, client):
-    from jupyter_mlops.core.data.snapshot import is_dvc_tracked, link_literal_paths
+    from jupyter_mlops.core.data.dvc_files import is_dvc_tracked
+    from jupyter_mlops.core.data.lineage import link_literal_paths
 
     folder = dvc_repo / "data" / "images"
     folder.mkdir()

@@ -32,6 +32,10 @@ HOSTILE = [
     '"""',
     "{braces} %s f'{x}'",
     "",
+    "-rf",
+    "--output=/tmp/pwned",
+    "-",
+    "_under-score",
 ]
 
 RUNNER = r"""
@@ -101,5 +105,6 @@ def test_load_code_passes_the_uri_as_one_string(quoted: dict) -> None:
 
 def test_checkout_magic_refuses_anything_but_plain_ids(quoted: dict) -> None:
     assert quoted["checkout"] == "%dvc_checkout 0123456789abcdef0123456789abcdef"
-    assert quoted["refused"] == len(HOSTILE) - 1  # only "plain-name" is a plain id
-    assert quoted["plain"] == [s == "plain-name" for s in HOSTILE]
+    plain = {"plain-name", "_under-score"}  # never a leading "-": argparse reads that as a flag
+    assert quoted["refused"] == len(HOSTILE) - len(plain)
+    assert quoted["plain"] == [s in plain for s in HOSTILE]

@@ -2,19 +2,32 @@
 
 A data version is linked to a run as an MLflow dataset input whose digest is the DVC hash and
 whose source names path and git revision. This module reads MLflow and git (``.dvc`` files are
-plain YAML); everything that needs DVC itself lives in ``core/snapshot.py``.
+plain YAML, read by ``dvc_files``); everything that needs DVC itself lives in ``dvc_repo``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.core import git
-from jupyter_mlops.core.errors import DataVersionError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.data.dvc_files import (
+    DataVersion,
+    current_version,
+    dvc_file_of,
+    git_root,
+    inside,
+    read_dvc_output,
+)
+from jupyter_mlops.core.errors import (
+    DataVersionError,
+    TrackingUnavailable,
+    UsageProblem,
+    first_line,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,109 +36,6 @@ if TYPE_CHECKING:
 
 SOURCE_TYPE = "dvc"
 CONTEXT_TAG = "mlflow.data.context"
-COUNT_ROWS_UP_TO = 64 * 1024 * 1024  # counting CSV rows reads the file; skip it beyond this
-
-
-@dataclass(frozen=True)
-class DataVersion:
-    """One DVC-tracked path at one content hash, and the git revision holding its ``.dvc`` file."""
-
-    path: str  # relative to the repository root, POSIX separators
-    dvc_hash: str
-    size: int | None = None
-    nfiles: int | None = None
-    git_rev: str | None = None  # None while the ``.dvc`` file is not committed
-    committed: bool = False
-
-
-@dataclass(frozen=True)
-class DvcOutput:
-    """The single output a ``.dvc`` file records."""
-
-    path: str
-    md5: str
-    size: int | None
-    nfiles: int | None
-
-
-# --- git -------------------------------------------------------------------------------------
-
-
-def git_root(start: Path) -> Path:
-    """Top of the git work tree holding ``start``; a clear line outside any git repo."""
-    try:
-        return Path(git.output(start, "rev-parse", "--show-toplevel").strip())
-    except DataVersionError as exc:
-        raise UsageProblem(
-            f"{start} is not inside a git repository: run `git init` first "
-            "(data versions are tied to a git revision)"
-        ) from exc
-
-
-def inside(root: Path, path: Path) -> bool:
-    """True when ``path`` is ``root`` or below it (no symlink resolution of ``path``)."""
-    try:
-        return os.path.commonpath([root, path]) == str(root)
-    except ValueError:
-        return False
-
-
-def git_version_of(root: Path, file: Path) -> str | None:
-    """The last commit of ``file`` when the work tree matches it, else None (uncommitted)."""
-    rel = file.relative_to(root).as_posix()
-    if git.output(root, "status", "--porcelain", "--", rel).strip():
-        return None
-    rev = git.output(root, "log", "-1", "--format=%H", "--", rel).strip()
-    return rev or None
-
-
-# --- .dvc files and tables -------------------------------------------------------------------
-
-
-def read_dvc_output(text: str) -> DvcOutput:
-    """Parse a ``.dvc`` file (YAML) into its one output."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text) or {}
-        out = data["outs"][0]
-        return DvcOutput(str(out["path"]), str(out["md5"]), out.get("size"), out.get("nfiles"))
-    except (yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
-        raise DataVersionError(f"unreadable .dvc file: {exc}") from exc
-
-
-def table_stats(path: Path) -> tuple[int | None, int | None, dict[str, str] | None]:
-    """Rows, columns and schema of a CSV/TSV/parquet file (cheap: header sample, metadata)."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            meta = pq.ParquetFile(path)
-            schema = {f.name: str(f.type) for f in meta.schema_arrow}
-            return meta.metadata.num_rows, len(schema), schema
-        if suffix in (".csv", ".tsv"):
-            import pandas as pd
-
-            sample = pd.read_csv(path, nrows=1000, sep="\t" if suffix == ".tsv" else ",")
-            schema = {str(c): str(t) for c, t in sample.dtypes.items()}
-            return _count_rows(path), len(schema), schema
-    except Exception:  # a file that is not the table its name says: no stats, still versioned
-        return None, None, None
-    return None, None, None
-
-
-def _count_rows(path: Path) -> int | None:
-    size = path.stat().st_size
-    if size > COUNT_ROWS_UP_TO:
-        return None
-    newlines, last = 0, b"\n"
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            newlines += chunk.count(b"\n")
-            last = chunk[-1:]
-    lines = newlines + (last != b"\n")
-    return max(lines - 1, 0)  # minus the header
 
 
 # --- MLflow ----------------------------------------------------------------------------------
@@ -188,33 +98,64 @@ def link_versions(
 
 
 def versions_of_run(run: Run) -> list[DataVersion]:
-    """The data versions a run recorded (its ``dvc`` dataset inputs)."""
+    """The data versions a run recorded (its ``dvc`` dataset inputs), exactly as recorded.
+
+    Anyone who can write to the store can write these: a reader that acts on them in the work
+    tree (``checkout_data``) checks them against git first (``verify``).
+    """
     found = []
     for item in run.inputs.dataset_inputs if run.inputs else []:
         ds = item.dataset
         if ds.source_type != SOURCE_TYPE:
             continue
-        source = json.loads(ds.source or "{}")
-        profile = json.loads(ds.profile or "{}")
+        source = _json_object(ds.source)
+        profile = _json_object(ds.profile)
+        path, rev = source.get("path", ds.name), source.get("git_rev")
         found.append(
             DataVersion(
-                source.get("path", ds.name), ds.digest, profile.get("size"),
-                profile.get("nfiles"), source.get("git_rev"), bool(source.get("committed")),
+                path if isinstance(path, str) else repr(path), str(ds.digest),
+                _count(profile.get("size")), _count(profile.get("nfiles")),
+                rev if rev is None or isinstance(rev, str) else repr(rev),
+                source.get("committed") is True,
             )
         )  # fmt: skip
     return found
 
 
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A JSON object from a run's record; anything else (bad JSON, a list) is empty."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int | None:
+    """A recorded size or file count: a non-negative int, else unknown."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def get_run(client: MlflowClient, run_id: str) -> Run:
-    """The run ``run_id``; an unknown id is a clear line."""
+    """The run ``run_id``; an empty, malformed or unknown id is a clear line."""
     from mlflow.exceptions import MlflowException
 
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise UsageProblem("the run id is empty; name a run (MLflow run ids are 32 hex digits)")
+    if len(run_id) > 256 or not run_id.isprintable():
+        shown = repr(run_id[:40]) + ("..." if len(run_id) > 40 else "")
+        raise UsageProblem(
+            f"not a run id: {shown} ({len(run_id)} characters; MLflow run ids are 32 hex digits)"
+        )
     try:
         return client.get_run(run_id)
     except MlflowException as exc:
-        if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc):
+        code = getattr(exc, "error_code", "")
+        if code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc):
             raise UsageProblem(f"unknown run id {run_id!r}") from exc
-        raise TrackingUnavailable(f"cannot read run {run_id}: {exc}") from exc
+        if code == "INVALID_PARAMETER_VALUE":
+            raise UsageProblem(f"not a run id: {run_id!r}") from exc
+        raise TrackingUnavailable(f"cannot read run {run_id}: {first_line(exc)}") from exc
 
 
 def resolve_run(
@@ -223,28 +164,73 @@ def resolve_run(
     """Which run a snapshot belongs to (``active.choose_run``'s rule).
 
     Returns the run id (None: no run), the client, a note, and the (path, hash) pairs the run
-    already records (known only when the run was read anyway).
+    already records (known only when the run was read anyway). An unknown ``run_id`` is a
+    ``UsageProblem``; a store that cannot be reached gives no run and a note saying so, so the
+    snapshot is still taken.
     """
     import mlflow
 
     from jupyter_mlops.core import active
-    from jupyter_mlops.core.store import get_client
+    from jupyter_mlops.core.store import get_client, redact_uri
 
-    if not run_id and active.running_run_id() is not None:
+    if run_id is None and active.running_run_id() is not None:
         client = client or get_client(mlflow.get_tracking_uri())
         return active.running_run_id(), client, "", set()
     client = client or get_client()
-    if run_id:
-        key = (_store_key(client), run_id)
-        if key not in _known_runs:
-            run = get_run(client, run_id)
-            _known_runs[key] = {(v.path, v.dvc_hash) for v in versions_of_run(run)}
-        return run_id, client, "", _known_runs[key]
-    chosen = active.choose_run(client, None, notebook)
+    try:
+        if run_id is not None:
+            key = (_store_key(client), run_id)
+            if key not in _known_runs:
+                run = get_run(client, run_id)
+                _known_runs[key] = {(v.path, v.dvc_hash) for v in versions_of_run(run)}
+            return run_id, client, "", _known_runs[key]
+        chosen = active.choose_run(client, None, notebook)
+    except UsageProblem:
+        raise
+    except Exception as exc:  # the store is down or refuses: version the data, link nothing
+        where = redact_uri(str(getattr(client, "tracking_uri", "") or "the tracking store"))
+        note = f"NOT linked to a run: cannot reach {where} ({first_line(exc)[:120]})"
+        return None, client, note, set()
     if chosen is not None:
         return chosen, client, "", set()
     note = "not linked to any run (no %%track run, no --run, no tracked run yet)"
     return None, client, note, set()
+
+
+# --- a tracked cell's data -------------------------------------------------------------------
+
+
+def versions_for_paths(literals: Iterable[str], cwd: Path) -> list[DataVersion]:
+    """The DVC versions of every DVC-tracked path named by one of ``literals`` (no MLflow)."""
+    found: dict[Path, DataVersion] = {}
+    root: Path | None = None
+    for literal in literals:
+        if not literal or len(literal) > 1024 or "\n" in literal or "\0" in literal:
+            continue
+        try:
+            dvcfile = dvc_file_of(Path(cwd) / literal)
+        except (OSError, ValueError):  # not a usable path (too long, bad characters)
+            continue
+        if dvcfile is None or dvcfile in found:
+            continue
+        root = root or git_root(Path(os.path.realpath(cwd)))
+        found[dvcfile] = current_version(dvcfile, root)
+    return list(found.values())
+
+
+def link_literal_paths(
+    run_id: str, literals: Iterable[str], cwd: Path, client: MlflowClient
+) -> list[DataVersion]:
+    """Record on ``run_id`` the DVC version of every DVC-tracked path named by a literal."""
+    versions = versions_for_paths(literals, cwd)
+    if versions:
+        try:
+            link_versions(client, run_id, versions, context="cell")
+        except Exception as exc:  # MLflow store errors: the cell's run goes on without lineage
+            raise TrackingUnavailable(
+                f"cannot record data versions on run {run_id}: {first_line(exc)}"
+            ) from exc
+    return versions
 
 
 # --- data_lineage ----------------------------------------------------------------------------

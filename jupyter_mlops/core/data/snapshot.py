@@ -1,42 +1,41 @@
-"""Versioned data: ``snapshot`` a path with DVC, commit its ``.dvc`` file, link it to a run.
+"""``snapshot``: version paths with DVC, commit their ``.dvc`` files, link them to a run.
 
-The only module of jupyter-mlops that imports ``dvc``; DVC and git failures become our errors
-here. Git is driven through its CLI (``git add`` / ``git commit --only``) so the user's other
-staged changes are never committed, and a failed snapshot puts files and git index back.
+DVC is reached through ``dvc_repo`` (the one module importing it). Git is driven through its
+CLI (``git add`` / ``git commit --only``) so the user's other staged changes are never
+committed, and a failed snapshot puts files and git index back.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.core import git
-from jupyter_mlops.core.data.lineage import (
+from jupyter_mlops.core.data.dvc_files import (
     DataVersion,
     DvcOutput,
-    get_run,
     git_root,
-    git_version_of,
-    inside,
-    link_versions,
     read_dvc_output,
-    resolve_run,
-    table_stats,
-    versions_of_run,
 )
-from jupyter_mlops.core.errors import DataVersionError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.data.dvc_repo import (
+    LINK_TYPES,
+    add_to_dvc,
+    ensure_dvc,
+    open_repo,
+    push_to_remote,
+    remote_for,
+)
+from jupyter_mlops.core.data.lineage import link_versions, resolve_run
+from jupyter_mlops.core.data.tables import table_stats
+from jupyter_mlops.core.data.targets import check_target
+from jupyter_mlops.core.errors import DataVersionError, UsageProblem, first_line
 
 if TYPE_CHECKING:
-    from dvc.repo import Repo
     from mlflow.tracking import MlflowClient
-
-LINK_TYPES = ("copy", "reflink", "hardlink", "symlink")
 
 
 @dataclass(frozen=True)
@@ -106,247 +105,6 @@ def _or_q(value: int | None) -> str:
     return "?" if value is None else str(value)
 
 
-# --- cheap, no-Repo helpers ------------------------------------------------------------------
-
-
-def dvc_file_of(path: Path) -> Path | None:
-    """The ``.dvc`` file tracking ``path`` (itself or an ancestor directory), or None. No Repo."""
-    path = Path(os.path.abspath(path))
-    for candidate in (path, *path.parents):
-        if candidate.name in ("", ".dvc", ".git"):
-            return None
-        dvcfile = candidate.with_name(candidate.name + ".dvc")
-        if dvcfile.is_file():
-            return dvcfile
-        if (candidate.parent / ".dvc").is_dir() or (candidate.parent / ".git").exists():
-            return None
-    return None
-
-
-def is_dvc_tracked(path: Path) -> bool:
-    """True when a ``.dvc`` file tracks ``path`` or a directory holding it (cheap: no Repo)."""
-    return dvc_file_of(path) is not None
-
-
-def current_version(dvcfile: Path, root: Path) -> DataVersion:
-    """The data version a ``.dvc`` file records now, with the git revision that holds it."""
-    out = read_dvc_output(dvcfile.read_text())
-    rel = Path(os.path.normpath(dvcfile.parent / out.path)).relative_to(root)
-    rev = git_version_of(root, dvcfile)
-    return DataVersion(rel.as_posix(), out.md5, out.size, out.nfiles, rev, rev is not None)
-
-
-def literal_path_versions(literals: Iterable[str], cwd: Path) -> list[DataVersion]:
-    """The DVC version of every DVC-tracked path named by a literal, read without logging."""
-    found: dict[Path, DataVersion] = {}
-    root: Path | None = None
-    for literal in literals:
-        if not literal or len(literal) > 1024 or "\n" in literal or "\0" in literal:
-            continue
-        try:
-            dvcfile = dvc_file_of(Path(cwd) / literal)
-        except (OSError, ValueError):  # not a usable path (too long, bad characters)
-            continue
-        if dvcfile is None or dvcfile in found:
-            continue
-        root = root or git_root(Path(os.path.realpath(cwd)))
-        found[dvcfile] = current_version(dvcfile, root)
-    return list(found.values())
-
-
-def link_literal_paths(
-    run_id: str, literals: Iterable[str], cwd: Path, client: MlflowClient
-) -> list[DataVersion]:
-    """Record on ``run_id`` the DVC version of every DVC-tracked path named by a literal."""
-    versions = literal_path_versions(literals, cwd)
-    if versions:
-        try:
-            link_versions(client, run_id, versions, context="cell")
-        except Exception as exc:  # MLflow store errors: the cell's run goes on without lineage
-            raise TrackingUnavailable(
-                f"cannot record data versions on run {run_id}: {exc}"
-            ) from exc
-    return versions
-
-
-# --- DVC access ------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _quiet_dvc() -> Iterator[None]:
-    """Keep DVC's CLI hints and spinners out of the notebook (the Snapshot says what happened).
-
-    DVC logs hints ("To track the changes with git, run ...") and shows ``rich`` spinners
-    ("Collecting stages ..."), which in a kernel become empty display outputs.
-    """
-    from dvc.ui import ui
-
-    log = logging.getLogger("dvc")
-    level, quiet = log.level, ui.error_console.quiet
-    log.setLevel(logging.WARNING)
-    ui.error_console.quiet = True
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-        ui.error_console.quiet = quiet
-
-
-@contextlib.contextmanager
-def dvc_errors(action: str) -> Iterator[None]:
-    """Translate DVC's exceptions into one actionable line."""
-    from dvc.exceptions import DvcException
-    from dvc.lock import LockError
-
-    try:
-        yield
-    except LockError as exc:
-        raise DataVersionError(
-            f"{action}: the DVC repository is locked by another DVC process; wait for it to "
-            "finish (or delete .dvc/tmp/lock if that process is gone) and try again"
-        ) from exc
-    except PermissionError as exc:
-        raise DataVersionError(f"{action}: permission denied: {exc.filename or exc}") from exc
-    except DvcException as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataVersionError(f"{action}: {first}") from exc
-
-
-_repos: dict[tuple[Path, str | None], Repo] = {}
-
-
-def open_repo(root: Path, link_type: str | None = None, reuse: bool = True) -> Repo:
-    """A ``dvc.repo.Repo`` on ``root``; ``link_type`` overrides the cache link type.
-
-    Kept open per process: DVC itself drops the repo's cached index, config and git state
-    whenever it takes the repo lock, so a reused ``Repo`` sees every change, and an unchanged
-    re-snapshot skips reopening DVC's state database.
-    """
-    from dvc.repo import Repo
-
-    key = (root, link_type)
-    cached = _repos.pop(key, None) if reuse else None
-    if cached is not None:
-        if _still_valid(cached, root):
-            _repos[key] = cached
-            return cached
-        with contextlib.suppress(Exception):
-            cached.close()
-    # the chosen type first, copy when the filesystem cannot (reflink needs btrfs/XFS)
-    config = {"cache": {"type": [link_type, "copy"]}} if link_type else None
-    with dvc_errors("cannot open the DVC repository"):
-        repo = Repo(str(root), config=config)
-    repo.scm_context.quiet = True
-    if reuse:
-        if len(_repos) >= 8:
-            _repos.pop(next(iter(_repos))).close()
-        _repos[key] = repo
-    return repo
-
-
-def _still_valid(repo: Repo, root: Path) -> bool:
-    """A reused Repo is stale once its ``.dvc`` folder or cache folder was deleted."""
-    try:
-        return (root / ".dvc").is_dir() and Path(repo.cache.local.path).is_dir()
-    except Exception:  # the config changed under it in a way DVC rejects: open afresh
-        return False
-
-
-def ensure_dvc(root: Path) -> bool:
-    """Initialise DVC in the git repo at ``root`` unless it is there; True when it initialised."""
-    if (root / ".dvc").is_dir():
-        return False
-    from dvc.repo import Repo
-
-    with _quiet_dvc(), dvc_errors("cannot initialise DVC"):
-        Repo.init(str(root)).close()
-    return True
-
-
-def remote_for(repo: Repo, remote: str | None) -> str:
-    """The remote name a push would use; a clear line when there is none or it is unknown."""
-    remotes = dict(repo.config.get("remote", {}))
-    name = remote or repo.config.get("core", {}).get("remote")
-    if not name:
-        raise UsageProblem(
-            "--push needs a DVC remote: add one with `dvc remote add -d NAME URL` "
-            "(or pass --remote NAME)"
-        )
-    if name not in remotes:
-        known = ", ".join(sorted(remotes)) or "none configured"
-        raise UsageProblem(f"unknown DVC remote {name!r} (known: {known})")
-    return name
-
-
-def add_to_dvc(repo: Repo, root: Path, rels: list[str], relink: bool) -> list[DvcOutput]:
-    """``dvc add`` the paths (DVC's state cache skips re-hashing unchanged data).
-
-    Without ``relink`` a copy-mode work-tree file is left as it is instead of re-linked from the
-    cache (same bytes; saves a checkout pass).
-    """
-    config_types = repo.config.get("cache", {}).get("type")
-    with _quiet_dvc(), dvc_errors("cannot snapshot"):
-        repo.add([str(root / rel) for rel in rels], relink=relink or bool(config_types))
-    return [read_dvc_output((root / (rel + ".dvc")).read_text()) for rel in rels]
-
-
-def push_to_remote(repo: Repo, root: Path, rels: list[str], remote: str) -> None:
-    """Upload the data of ``rels`` to ``remote`` (DVC shows its own progress)."""
-    from dvc.ui import ui
-
-    # DVC hides its progress bars when stderr is not a terminal (a kernel's never is);
-    # DVC_IGNORE_ISATTY is DVC's own switch to show them anyway.
-    was_enabled, was_env = ui._enabled, os.environ.get("DVC_IGNORE_ISATTY")
-    ui.enable()
-    os.environ["DVC_IGNORE_ISATTY"] = "true"
-    try:
-        with dvc_errors(f"push to DVC remote {remote!r} failed"):
-            repo.push(targets=[str(root / (rel + ".dvc")) for rel in rels], remote=remote)
-    except DataVersionError:
-        raise
-    except Exception as exc:  # remote back ends raise their own types (OSError, HTTP errors)
-        raise DataVersionError(f"push to DVC remote {remote!r} failed: {exc}") from exc
-    finally:
-        ui._enabled = was_enabled
-        if was_env is None:
-            os.environ.pop("DVC_IGNORE_ISATTY", None)
-        else:
-            os.environ["DVC_IGNORE_ISATTY"] = was_env
-
-
-def local_changes(repo: Repo, root: Path, rel: str) -> bool:
-    """True when the workspace data of ``rel`` differs from what its ``.dvc`` file records."""
-    dvcfile = root / (rel + ".dvc")
-    if not (root / rel).exists():
-        return False  # nothing in the work tree to lose
-    if not dvcfile.exists():
-        return True
-    with _quiet_dvc(), dvc_errors(f"cannot check {rel}"):
-        status = repo.status(targets=[str(dvcfile)])
-    # "modified", or "not in cache": the work tree holds the only local copy
-    return bool(status)
-
-
-def restore_data(repo: Repo, root: Path, rel: str) -> None:
-    """Make the workspace data of ``rel`` match its ``.dvc`` file, fetching when not cached."""
-    from dvc.exceptions import CheckoutError
-
-    target = str(root / (rel + ".dvc"))
-    with _quiet_dvc():
-        try:
-            with dvc_errors(f"cannot restore {rel}"):
-                repo.checkout(targets=[target], force=True)
-            return
-        except DataVersionError as exc:
-            if not isinstance(exc.__cause__, CheckoutError):
-                raise
-        with dvc_errors(
-            f"the data of {rel} is neither in the DVC cache nor fetchable from a remote"
-        ):
-            repo.fetch(targets=[target])
-            repo.checkout(targets=[target], force=True)
-
-
 # --- the rollback guard ----------------------------------------------------------------------
 
 
@@ -376,37 +134,6 @@ class _Rollback:
 
 
 # --- snapshot --------------------------------------------------------------------------------
-
-
-def _check_target(root: Path, base: Path, raw: str | os.PathLike[str]) -> str:
-    """Validate one path; return it relative to ``root`` (POSIX)."""
-    path = Path(os.path.abspath(base / Path(raw).expanduser()))
-    if not inside(root, path):
-        raise UsageProblem(f"{raw} is outside the git repository at {root}")
-    rel = path.relative_to(root)
-    parts = rel.parts
-    if not parts:
-        raise UsageProblem("cannot snapshot the repository root itself; name a file or folder")
-    if parts[0] in (".dvc", ".git"):
-        raise UsageProblem(f"{raw} is inside {parts[0]}/, which belongs to {parts[0][1:]} itself")
-    if not path.exists():
-        raise UsageProblem(f"no such file or directory: {raw}")
-    if path.suffix == ".dvc":
-        raise UsageProblem(f"{raw} is a .dvc file; snapshot the data it tracks instead")
-    owner = dvc_file_of(path)
-    if owner is not None and owner != path.with_name(path.name + ".dvc"):
-        whole = owner.with_suffix("").relative_to(root).as_posix()
-        raise UsageProblem(
-            f"{raw} is inside {whole}, which DVC tracks as a whole; snapshot {whole} instead"
-        )
-    if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
-        raise UsageProblem(f"permission denied: cannot read {raw}")
-    if git.output(root, "ls-files", "--", rel.as_posix()).strip():
-        raise UsageProblem(
-            f"{raw} is already tracked by git; stop that first with "
-            f"`git rm -r --cached {rel.as_posix()}` and commit, then snapshot it with DVC"
-        )
-    return rel.as_posix()
 
 
 def _root_and_index(base: Path) -> tuple[Path, Path]:
@@ -461,7 +188,7 @@ def snapshot(
         raise UsageProblem(f"unknown link type {link_type!r}; use one of {', '.join(LINK_TYPES)}")
     base = Path(os.path.realpath(cwd or os.getcwd()))
     root, index = _root_and_index(base)
-    rels = list(dict.fromkeys(_check_target(root, base, p) for p in raw))
+    rels = list(dict.fromkeys(check_target(root, base, p) for p in raw))
     linked: set[tuple[str, str]] = set()
     if link:
         target_run, client, run_note, linked = resolve_run(run_id, client, notebook)
@@ -524,7 +251,7 @@ def _link_quietly(
         if todo:
             link_versions(client, run_id, todo, context="snapshot")
     except Exception as exc:
-        return f"NOT linked to run {run_id}: {str(exc).splitlines()[0] if str(exc) else exc}"
+        return f"NOT linked to run {run_id}: {first_line(exc)}"
     return f"linked to run {run_id}"
 
 
@@ -595,101 +322,3 @@ def _build(
             )
         )  # fmt: skip
     return snaps
-
-
-# --- checkout_data ---------------------------------------------------------------------------
-
-
-def checkout_data(
-    run_id: str,
-    paths: Iterable[str | os.PathLike[str]] | None = None,
-    force: bool = False,
-    cwd: str | os.PathLike[str] | None = None,
-    client: MlflowClient | None = None,
-) -> list[DataVersion]:
-    """Restore in the work tree the data versions ``run_id`` used (all, or only ``paths``).
-
-    The ``.dvc`` file is rewritten to that version and the data checked out from the DVC cache
-    (fetched from the remote when missing). Local data changes not saved in DVC are refused
-    unless ``force``.
-    """
-    from jupyter_mlops.core.store import get_client
-
-    base = Path(os.path.realpath(cwd or os.getcwd()))
-    root = git_root(base)
-    client = client or get_client()
-    versions = versions_of_run(get_run(client, run_id))
-    if not versions:
-        raise UsageProblem(f"run {run_id} recorded no DVC data version")
-    versions = _select(versions, root, base, run_id, paths)
-    if not (root / ".dvc").is_dir():
-        raise UsageProblem(f"{root} has no DVC repository (.dvc/): nothing to restore from")
-    repo = open_repo(root, reuse=False)
-    try:
-        if not force:
-            dirty = [v.path for v in versions if local_changes(repo, root, v.path)]
-            if dirty:
-                raise UsageProblem(
-                    f"{', '.join(dirty)} has local changes not saved in DVC; snapshot them "
-                    "first, or pass --force (force=True) to overwrite them"
-                )
-        for version in versions:
-            _restore_version(repo, root, version)
-    finally:
-        repo.close()
-    return versions
-
-
-def _select(
-    versions: list[DataVersion],
-    root: Path,
-    base: Path,
-    run_id: str,
-    paths: Iterable[str | os.PathLike[str]] | None,
-) -> list[DataVersion]:
-    by_path = {v.path: v for v in versions}  # the latest record of each path wins
-    if not paths:
-        return list(by_path.values())
-    chosen = []
-    for raw in paths:
-        rel = Path(os.path.abspath(base / Path(raw).expanduser()))
-        key = rel.relative_to(root).as_posix() if inside(root, rel) else str(raw)
-        if key not in by_path:
-            used = ", ".join(sorted(by_path))
-            raise UsageProblem(f"run {run_id} did not use {raw} (it used: {used})")
-        chosen.append(by_path[key])
-    return chosen
-
-
-def _dvc_file_text(root: Path, version: DataVersion) -> str:
-    """The ``.dvc`` file of ``version``: from its git revision, else written from the hash."""
-    dvc_rel = version.path + ".dvc"
-    if version.git_rev:
-        try:
-            text = git.output(root, "show", f"{version.git_rev}:{dvc_rel}")
-            if read_dvc_output(text).md5 == version.dvc_hash:
-                return text
-        except DataVersionError:
-            pass  # revision not in this clone (or rewritten): fall back to the hash itself
-    lines = ["outs:", f"- md5: {version.dvc_hash}"]
-    if version.size is not None:
-        lines.append(f"  size: {version.size}")
-    if version.nfiles is not None:
-        lines.append(f"  nfiles: {version.nfiles}")
-    lines += ["  hash: md5", f"  path: {Path(version.path).name}"]
-    return "\n".join(lines) + "\n"
-
-
-def _restore_version(repo: Repo, root: Path, version: DataVersion) -> None:
-    dvcfile = root / (version.path + ".dvc")
-    old = dvcfile.read_bytes() if dvcfile.exists() else None
-    dvcfile.parent.mkdir(parents=True, exist_ok=True)
-    dvcfile.write_text(_dvc_file_text(root, version))
-    try:
-        restore_data(repo, root, version.path)
-    except BaseException:
-        if old is None:
-            dvcfile.unlink(missing_ok=True)
-        else:
-            dvcfile.write_bytes(old)
-        raise

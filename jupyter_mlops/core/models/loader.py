@@ -70,7 +70,7 @@ class LoadedModel:
             raise UsageProblem(
                 "pass reference_X: the model has no training run to take reference data from"
             )
-        from jupyter_mlops.core.data import lineage, snapshot
+        from jupyter_mlops.core.data import dvc_files, lineage
         from jupyter_mlops.core.store import get_client, project_root, resolve_tracking_uri
 
         client = get_client(resolve_tracking_uri(self.tracking_uri))
@@ -86,7 +86,7 @@ class LoadedModel:
         data = root / version.path
         if not dvcfile.exists() or not data.exists():
             raise UsageProblem(f"reference data {version.path} is not in this work tree")
-        if snapshot.current_version(dvcfile, root).dvc_hash != version.dvc_hash:
+        if dvc_files.current_version(dvcfile, root).dvc_hash != version.dvc_hash:
             raise UsageProblem(
                 f"{version.path} differs from the version run {self.run_id} trained on; "
                 f"run checkout_data({self.run_id!r}) first or pass reference_X"

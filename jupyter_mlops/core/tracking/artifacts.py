@@ -50,7 +50,7 @@ class ArtifactFilter:
 
 def _dvc_tracked(path: Path) -> bool:
     try:
-        from jupyter_mlops.core.data.snapshot import is_dvc_tracked
+        from jupyter_mlops.core.data.dvc_files import is_dvc_tracked
     except ImportError:
         return path.with_name(path.name + ".dvc").exists()
     return bool(is_dvc_tracked(path))

@@ -152,11 +152,10 @@ def _collect_files(run: RunState) -> None:
 def _collect_data_links(run: RunState) -> None:
     """DVC versions of the paths the cell names, as dataset inputs of the record (so they are
     written, spooled and replayed with the rest of the run)."""
-    from jupyter_mlops.core.data.lineage import dataset_fields
-    from jupyter_mlops.core.data.snapshot import literal_path_versions
+    from jupyter_mlops.core.data.lineage import dataset_fields, versions_for_paths
 
     try:
-        versions = literal_path_versions(run.analysis.string_literals, run.cwd)
+        versions = versions_for_paths(run.analysis.string_literals, run.cwd)
     except (MlopsError, OSError, ValueError) as exc:
         run.messages.append(f"data lineage not recorded: {exc}")
         return
