@@ -131,6 +131,34 @@ def test_corrupted_entry_is_skipped_with_message_and_the_rest_replayed(
     assert spool.pending_runs() == 0
 
 
+def test_a_spool_folder_holding_other_things_is_never_touched(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    # Given a spool dir pointed at a folder of the user's (as `--spool-dir /` would be): folders
+    # and files that are not spool entries, a link to a folder, and one real entry
+    folder = tmp_path / "not-a-spool"
+    (folder / "bin").mkdir(parents=True)
+    (folder / "bin" / "tool").write_text("keep me")
+    (folder / "boot").mkdir()
+    (folder / ".done-mine").mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / "usr").symlink_to(folder / "bin")
+    entry = spool.spool_run(make_record(tmp_path, "foreign"), spool_dir=folder)
+    before = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+    # When it is replayed
+    result = spool.replay(MlflowClient(tracking_uri), folder)
+
+    # Then only the entry was sent and removed; nothing of the user's moved or vanished
+    assert result.runs_replayed == 1 and result.skipped == [] and not entry.exists()
+    after = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    assert [p for p in before if not p.startswith(entry.name)] == [
+        p for p in after if p != ".replay.lock"
+    ]
+    assert (folder / "bin" / "tool").read_text() == "keep me"
+    assert not (folder / ".quarantine").exists()
+
+
 def test_record_of_a_run_started_online_fills_that_run_without_duplicates(
     tmp_path: Path, tracking_uri: str
 ) -> None:

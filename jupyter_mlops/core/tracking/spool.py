@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 _STAGING = ".staging-"
 _DONE = ".done-"
 _QUARANTINE = ".quarantine"
+_SPOOL_ID = re.compile(r"\d{20}-[0-9a-f]{12}")
 
 
 def default_spool_dir() -> Path:
@@ -113,9 +115,18 @@ def spool_run(
 
 # --- reading -------------------------------------------------------------------------------
 def _entry_dirs(root: Path) -> list[Path]:
+    """The spool's own entries: folders named like a spool id (``<20 digits>-<12 hex>``).
+
+    Anything else in the folder is not ours and is never read, moved or removed, so a spool
+    directory pointed at a folder that holds other things (even ``/``) cannot damage it.
+    """
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in root.iterdir()
+        if _SPOOL_ID.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+    )
 
 
 def pending_runs(spool_dir: Path | None = None) -> int:
@@ -213,7 +224,8 @@ def _same_store(a: str, b: str) -> bool:
 
 def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_size: int) -> None:
     for leftover in root.iterdir():
-        if leftover.name.startswith((_DONE, _STAGING)):
+        prefix = _DONE if leftover.name.startswith(_DONE) else _STAGING
+        if leftover.name.startswith(prefix) and _SPOOL_ID.fullmatch(leftover.name[len(prefix) :]):
             shutil.rmtree(leftover, ignore_errors=True)
     for entry_dir in _entry_dirs(root):
         try:
