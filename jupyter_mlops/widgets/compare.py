@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
-from jupyter_mlops.core.models.registry import default_primary_metric
+from jupyter_mlops.core.models.champion import default_primary_metric
 from jupyter_mlops.core.runs import summaries as core_runs
 from jupyter_mlops.core.store import resolve_tracking_uri
 from jupyter_mlops.widgets import _plots

@@ -7,7 +7,7 @@ from IPython.core.error import UsageError
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.widgets.compare import CompareRuns
-from jupyter_mlops.widgets.registry import RegistryView
+from jupyter_mlops.widgets.registry import RegistryWidget
 
 TRAIN = """
 import numpy as np
@@ -70,7 +70,7 @@ def test_registry_magic_registers_promotes_and_tries(tracked_shell, tracking_uri
         register(run.info.run_id, "clf")
     promote("clf", 2)
     view = tracked_shell.run_line_magic("mlops_registry", "clf --sample X")
-    assert isinstance(view, RegistryView) and view.holder("champion").version == "2"
+    assert isinstance(view, RegistryWidget) and view.holder("champion").version == "2"
     assert list(view.try_it()) == list(
         tracked_shell.user_ns["model"].predict(tracked_shell.user_ns["X"])
     )
