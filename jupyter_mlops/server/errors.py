@@ -56,7 +56,9 @@ _LEAKS = re.compile(
     r"sqlalche\.me|Traceback|sqlite3?\.|File \"",
     re.IGNORECASE | re.DOTALL,
 )
-_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])(?:[A-Za-z]:)?[/\\](?:[^\s'\"/\\]+[/\\])+[^\s'\"]*")
+_ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.])(?:[A-Za-z][\w+.-]*:/*)?(?:[A-Za-z]:)?[/\\](?:[^\s'\"/\\]+[/\\])+[^\s'\"]*"
+)
 
 
 def public_message(text: str, fallback: str = STORE_FAILED) -> str:
@@ -74,8 +76,9 @@ def status_for(error: BaseException) -> tuple[int, str]:
     """HTTP status and one-line public message for an exception raised while serving."""
     for kind, status in _STATUS_BY_TYPE:
         if isinstance(error, kind):
-            fallback = STORE_UNAVAILABLE if status >= 500 else "bad request"
-            return status, public_message(str(error), fallback)
+            if status >= 500:  # the cause (store URI, driver text) is for the server log only
+                return status, STORE_UNAVAILABLE
+            return status, public_message(str(error), "bad request")
     if isinstance(error, HTTPError) and 400 <= error.status_code < 500:
         text = error.log_message or error.reason or "bad request"
         if error.log_message and error.args:

@@ -1,6 +1,6 @@
 """``registry()``: registered models, their versions and alias promotion with a confirmation.
 
-Buttons call the function twins in ``core.models`` (registry, promotion) (``register``, ``promote``, ``demote``);
+Buttons call the function twins in ``core.models`` (``register``, ``promote``, ``demote``);
 a promotion first shows the candidate against the current holder of the alias on the primary
 metric, with a clear warning when the candidate is worse.
 """

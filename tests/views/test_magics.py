@@ -78,3 +78,20 @@ def test_registry_magic_registers_promotes_and_tries(tracked_shell, tracking_uri
         tracked_shell.run_line_magic("mlops_registry", "nope")
     with pytest.raises(UsageError, match="no variable named 'missing'"):
         tracked_shell.run_line_magic("mlops_registry", "clf --sample missing")
+
+
+def test_compare_and_registry_with_the_tracking_server_down_say_one_line(shell):
+    # Given a tracking URI where no server listens (a killed server looks the same)
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    shell.run_line_magic("config", f"MlopsMagics.tracking_uri = 'http://127.0.0.1:{port}'")
+    # When the views are asked for; Then each says so in one UsageError line, no traceback
+    for line in ("mlops_compare", "mlops_registry"):
+        with pytest.raises(UsageError) as info:
+            shell.run_line_magic(line, "")
+        message = str(info.value)
+        assert "did not answer" in message and f"127.0.0.1:{port}" in message
+        assert "\n" not in message and "Traceback" not in message

@@ -11,15 +11,36 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.errors import NotFound, TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.runs.page import DATASET_CONTEXT_TAG, RunPage, RunSummary
-from jupyter_mlops.core.store import get_client, sqlite_path
+from jupyter_mlops.core.store import get_client, redact_uri, sqlite_path
 
 _LOWER_IS_BETTER = ("loss", "error", "err", "mse", "rmse", "mae", "mape", "perplexity", "latency")
 MAX_ORDER_CLAUSES = 20  # each metric/param clause is one join; sqlite allows 64 tables per query
 INT64 = range(-(2**63), 2**63)
+
+
+@contextmanager
+def store_errors(tracking_uri: str, what: str) -> Iterator[None]:
+    """MLflow failures while ``what`` as our errors: ``NotFound``, a refused argument as a
+    ``UsageProblem``, anything else (unreachable server, broken store) ``TrackingUnavailable``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise NotFound(f"{what}: {exc.message.strip().splitlines()[0][:300]}") from exc
+        if exc.error_code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+            raise UsageProblem(f"{what}: {first_line(exc)}") from exc
+        raise TrackingUnavailable(
+            f"{what}: the tracking store {redact_uri(tracking_uri)} did not answer "
+            f"({first_line(exc)[:200]})"
+        ) from exc
 
 
 def sql_id(experiment_id: str) -> bool:
@@ -83,9 +104,10 @@ def list_experiments(tracking_uri: str) -> list[dict[str, Any]]:
             return experiments(db)
         except (sqlite3.Error, MlflowDecides):
             pass  # not (yet) an MLflow schema we know, or several workspaces: MLflow decides
-    listed = get_client(tracking_uri).search_experiments(
-        max_results=1000, order_by=["last_update_time DESC"]
-    )
+    with store_errors(tracking_uri, "listing experiments"):
+        listed = get_client(tracking_uri).search_experiments(
+            max_results=1000, order_by=["last_update_time DESC"]
+        )
     return [
         {
             "experiment_id": e.experiment_id,
@@ -110,7 +132,11 @@ def find_experiment(tracking_uri: str, experiment_id: str) -> dict[str, Any] | N
             return experiment(db, experiment_id)
         except (sqlite3.Error, MlflowDecides):
             pass
-    found = get_client(tracking_uri).get_experiment(experiment_id)
+    try:
+        with store_errors(tracking_uri, f"reading experiment {experiment_id}"):
+            found = get_client(tracking_uri).get_experiment(experiment_id)
+    except NotFound:
+        return None
     if found is None:
         return None
     return {
@@ -122,12 +148,12 @@ def find_experiment(tracking_uri: str, experiment_id: str) -> dict[str, Any] | N
 
 def get_run_summary(tracking_uri: str, run_id: str) -> RunSummary:
     """The summary of one run by id (any lifecycle stage)."""
-    from mlflow.exceptions import MlflowException
 
     try:
-        run = get_client(tracking_uri).get_run(run_id)
-    except MlflowException as exc:
-        raise UsageProblem(f"no run with id {run_id!r} in {tracking_uri}") from exc
+        with store_errors(tracking_uri, f"reading run {run_id}"):
+            run = get_client(tracking_uri).get_run(run_id)
+    except NotFound as exc:
+        raise UsageProblem(f"no run with id {run_id!r} in {redact_uri(tracking_uri)}") from exc
     return summary_from_run(run)
 
 
@@ -253,9 +279,13 @@ def _query_with_client(
 
 def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list[str]:
     """Experiment ids for a name or id; None means the active experiment, else all active ones."""
+    with store_errors(tracking_uri, "finding the experiment"):
+        return _experiment_ids(get_client(tracking_uri), tracking_uri, experiment)
+
+
+def _experiment_ids(client: Any, tracking_uri: str, experiment: str | None) -> list[str]:
     import mlflow
 
-    client = get_client(tracking_uri)
     implicit = experiment is None
     if implicit:
         experiment = _current_experiment_name()
@@ -275,7 +305,7 @@ def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list
     if found is None:
         if implicit:  # %mlops_experiment named it, but nothing was tracked there yet
             return []
-        raise UsageProblem(f"no experiment named {experiment!r} in {tracking_uri}")
+        raise UsageProblem(f"no experiment named {experiment!r} in {redact_uri(tracking_uri)}")
     return [found.experiment_id]
 
 
@@ -311,7 +341,8 @@ def metric_histories(
     client = get_client(tracking_uri)
     out: dict[str, list[tuple[int, float]]] = {}
     for run_id in run_ids:
-        history = client.get_metric_history(run_id, key)
+        with store_errors(tracking_uri, f"reading the {key} history of run {run_id}"):
+            history = client.get_metric_history(run_id, key)
         out[run_id] = sorted((m.step, m.value) for m in history)
     return out
 
