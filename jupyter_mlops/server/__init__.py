@@ -5,15 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-API_PREFIX = "jupyter-mlops/api"
-
-
-def all_routes() -> list[tuple[str, type]]:
-    """Every (path relative to ``API_PREFIX``, handler class) pair the extension serves."""
-    from jupyter_mlops.server import models_handlers, runs_handlers
-
-    return [*runs_handlers.ROUTES, *models_handlers.ROUTES]
-
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "jupyter_mlops.server"}]
@@ -46,6 +37,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from jupyter_mlops.core.store import redact_uri, resolve_tracking_uri
     from jupyter_mlops.server.config import JupyterMlops
     from jupyter_mlops.server.registry_adapter import RegistryAdapter
+    from jupyter_mlops.server.routes import API_PREFIX, all_routes
     from jupyter_mlops.server.runs_adapter import RunsAdapter
 
     settings = JupyterMlops(parent=serverapp)

@@ -11,9 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import jupyter_mlops.server.artifacts as artifacts
 from jupyter_mlops.core.errors import NotFound
 from jupyter_mlops.core.store import get_client
-from jupyter_mlops.server import artifacts
 
 MAX_HISTORY_POINTS = 2000
 

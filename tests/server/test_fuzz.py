@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jupyter_mlops.server import API_PREFIX
+from jupyter_mlops.server.routes import API_PREFIX
 from tests.server.conftest import QUOTED_MODEL, FilledStore
 from tests.server.fuzzing import (
     INPUTS,

@@ -11,8 +11,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_mlops.core.runs.summaries import MAX_ORDER_CLAUSES
-from jupyter_mlops.server import API_PREFIX, all_routes
 from jupyter_mlops.server.base import MlopsHandler
+from jupyter_mlops.server.routes import API_PREFIX, all_routes
 from tests.server.conftest import FilledStore
 
 API = API_PREFIX
