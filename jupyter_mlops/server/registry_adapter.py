@@ -6,9 +6,13 @@ shapes their results as the JSON the sidebar reads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.core.models import champion, promotion, registry
+if TYPE_CHECKING:
+    from jupyter_mlops.core.models.registry import VersionSummary
+
+# core.models is imported on first use, not when the extension loads (the server's start-up
+# stays as short as before; the warm-up and the first request pay for it)
 
 
 class RegistryAdapter:
@@ -19,14 +23,20 @@ class RegistryAdapter:
 
     def models(self) -> list[dict[str, Any]]:
         """Registered models with their aliases (alias → version) and newest version."""
+        from jupyter_mlops.core.models import registry
+
         return [m.to_dict() for m in registry.model_summaries(self.uri)]
 
     def model(self, name: str) -> dict[str, Any]:
         """One model: versions newest first (aliases, source-run metrics) and its history."""
+        from jupyter_mlops.core.models import registry
+
         versions = registry.model_versions(name, self.uri)
         return self._detail(name, versions)
 
-    def _detail(self, name: str, versions: list[registry.VersionSummary]) -> dict[str, Any]:
+    def _detail(self, name: str, versions: list[VersionSummary]) -> dict[str, Any]:
+        from jupyter_mlops.core.models import promotion
+
         rows = [v.to_dict() for v in versions]
         aliases = {alias: v["version"] for v in rows for alias in v["aliases"]}
         history = [p.to_dict() for p in promotion.promotion_history(name, self.uri)]
@@ -35,6 +45,8 @@ class RegistryAdapter:
     def compare(self, name: str, version: str, alias: str) -> dict[str, Any]:
         """Every metric of ``version``'s run beside the current ``alias`` holder's, plus core's
         verdict on the primary metric."""
+        from jupyter_mlops.core.models import champion, promotion, registry
+
         alias = promotion.check_alias(alias)
         versions = registry.model_versions(name, self.uri)
         candidate, holder = champion.candidate_and_holder(versions, name, version, alias)
@@ -62,10 +74,14 @@ class RegistryAdapter:
 
     def promote(self, name: str, version: str, alias: str, user: str | None) -> dict[str, Any]:
         """Point ``alias`` at ``version`` by core's promote (recorded in the history)."""
+        from jupyter_mlops.core.models import promotion
+
         promotion.promote(name, version, alias, tracking_uri=self.uri, user=user)
         return self.model(name)
 
     def demote(self, name: str, alias: str, user: str | None) -> dict[str, Any]:
         """Remove ``alias`` by core's demote (recorded in the history)."""
+        from jupyter_mlops.core.models import promotion
+
         promotion.demote(name, alias, tracking_uri=self.uri, user=user)
         return self.model(name)
