@@ -27,3 +27,11 @@ def first_line(exc: BaseException) -> str:
     """``Type: first line of the message`` (at most 300 characters) for one-line reports."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+class NotFound(MlopsError):
+    """What was asked for (experiment, run, artifact, model, version, alias) does not exist."""
+
+
+class ModelNotFound(RegistryError, NotFound):
+    """An unknown registered model, model version or alias."""

@@ -5,15 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-API_PREFIX = "jupyter-mlops/api"
-
-
-def all_routes() -> list[tuple[str, type]]:
-    """Every (path relative to ``API_PREFIX``, handler class) pair the extension serves."""
-    from jupyter_mlops.server import models_handlers, runs_handlers
-
-    return [*runs_handlers.ROUTES, *models_handlers.ROUTES]
-
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "jupyter_mlops.server"}]
@@ -40,33 +31,35 @@ def _hide_sqlite_side_files(serverapp: Any, uri: str) -> None:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    """Build the settings and store view once, then register every route."""
+    """Build the settings and the runs and registry adapters once, then register every route."""
     from jupyter_server.utils import url_path_join
 
-    from jupyter_mlops.core.store import resolve_tracking_uri
-    from jupyter_mlops.server.backend import StoreView
+    from jupyter_mlops.core.store import redact_uri, resolve_tracking_uri
     from jupyter_mlops.server.config import JupyterMlops
-    from jupyter_mlops.server.registry_view import RegistryView
+    from jupyter_mlops.server.registry_adapter import RegistryAdapter
+    from jupyter_mlops.server.routes import API_PREFIX, all_routes
+    from jupyter_mlops.server.runs_adapter import RunsAdapter
 
     settings = JupyterMlops(parent=serverapp)
     uri = resolve_tracking_uri(settings.tracking_uri or None, start=serverapp.root_dir)
-    store = StoreView(
+    runs = RunsAdapter(
         uri,
         max_artifact_bytes=settings.max_artifact_bytes,
         max_entries=settings.max_artifact_entries,
     )
     pool = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="mlops")
-    kwargs = {"store": store, "registry": RegistryView(store), "settings": settings, "pool": pool}
+    registry = RegistryAdapter(uri)
+    kwargs = {"runs": runs, "registry": registry, "settings": settings, "pool": pool}
     _hide_sqlite_side_files(serverapp, uri)
     web_app = serverapp.web_app
     base = url_path_join(web_app.settings["base_url"], API_PREFIX)
     handlers = [(url_path_join(base, path) + "/?", cls, kwargs) for path, cls in all_routes()]
     web_app.add_handlers(".*$", handlers)
-    warming = pool.submit(store.warm)
+    warming = pool.submit(runs.warm)
     warming.add_done_callback(
         lambda done: (
             done.exception()
             and serverapp.log.warning("jupyter-mlops: store warm-up failed: %s", done.exception())
         )
     )
-    serverapp.log.info("jupyter-mlops: sidebar API at %s reading %s", base, store.tracking_uri)
+    serverapp.log.info("jupyter-mlops: sidebar API at %s reading %s", base, redact_uri(uri))

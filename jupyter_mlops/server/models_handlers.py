@@ -6,8 +6,15 @@ from typing import Any
 
 from tornado import web
 
-from jupyter_mlops.server.base import MlopsHandler
+from jupyter_mlops.server.base import INT64_MAX, MlopsHandler
 from jupyter_mlops.server.errors import BadRequest
+
+
+def checked_version(value: str) -> str:
+    """A model version number (ASCII digits, within MLflow's 64-bit range); else a 400."""
+    if not (value.isascii() and value.isdigit()) or int(value) > INT64_MAX:
+        raise BadRequest("version must be a version number")
+    return str(int(value))
 
 
 class ModelsHandler(MlopsHandler):
@@ -28,9 +35,11 @@ class ModelHandler(MlopsHandler):
         await self.reply("get model", lambda: self.registry.model(self._name()))
 
     def _name(self) -> str:
-        name = self.get_query_argument("name", "")
-        if not name or len(name) > 500:
+        name = self.text_argument("name")
+        if not name:
             raise BadRequest("name (a registered model name) is required")
+        if len(name) > 500:
+            raise BadRequest("name (a registered model name) must be at most 500 characters")
         return name
 
 
@@ -43,10 +52,8 @@ class CompareHandler(ModelHandler):
         await self.reply("compare versions", self._compare)
 
     def _compare(self) -> dict[str, Any]:
-        version = self.get_query_argument("version", "")
-        if not version.isdigit():
-            raise BadRequest("version must be a version number")
-        alias = self.get_query_argument("alias", "champion")
+        version = checked_version(self.text_argument("version"))
+        alias = self.text_argument("alias", "champion", max_length=500)
         return self.registry.compare(self._name(), version, alias)
 
 
@@ -72,15 +79,17 @@ class PromoteHandler(MlopsHandler):
         name, alias = body.get("name"), body.get("alias", "champion")
         if not isinstance(name, str) or not name:
             raise BadRequest("name (a registered model name) is required")
+        if len(name) > 500:
+            raise BadRequest("name (a registered model name) must be at most 500 characters")
         if not isinstance(alias, str):
             raise BadRequest("alias must be a string")
         user = self.user_name()
         if body.get("remove"):
             return self.registry.demote(name, alias, user)
         version = body.get("version")
-        if isinstance(version, bool) or not str(version).isdigit():
+        if isinstance(version, bool) or not isinstance(version, (str, int)):
             raise BadRequest("version must be a version number")
-        return self.registry.promote(name, str(version), alias, user)
+        return self.registry.promote(name, checked_version(str(version)), alias, user)
 
     def user_name(self) -> str | None:
         """The jupyter-server user making the request, recorded in the promotion history."""

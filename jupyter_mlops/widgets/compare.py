@@ -11,39 +11,23 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from jupyter_mlops.core.errors import MlopsError, UsageProblem
-from jupyter_mlops.core.models.registry import default_primary_metric
+from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.core.models.champion import default_primary_metric
 from jupyter_mlops.core.runs import summaries as core_runs
 from jupyter_mlops.core.store import resolve_tracking_uri
 from jupyter_mlops.widgets import _plots
 from jupyter_mlops.widgets._diff import run_diff_html
 from jupyter_mlops.widgets._display import StaticFallback
-from jupyter_mlops.widgets._html import (
-    BEST_STYLE,
-    esc,
-    fmt_duration,
-    fmt_number,
-    fmt_time,
-    html_table,
-    notice,
-    text_table,
+from jupyter_mlops.widgets._html import BEST_STYLE, esc, fmt_number, html_table, notice, text_table
+from jupyter_mlops.widgets._runs_table import (
+    id_filter,
+    order_key,
+    sort_options,
+    table_columns,
+    table_rows,
 )
 
-ATTRIBUTE_SORTS = {
-    "start_time": "start",
-    "end_time": "end",
-    "run_name": "name",
-    "status": "status",
-}
-MAX_PARAM_COLUMNS = 15
 STATIC_ROWS = 25
-
-
-def _order_key(column: str) -> str:
-    kind, _, key = column.partition(".")
-    if kind in ("metrics", "params"):
-        return f"{kind}.`{key}`"
-    return f"attributes.{column}"
 
 
 class CompareRuns(StaticFallback, widgets.VBox):
@@ -62,7 +46,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
         self.uri = resolve_tracking_uri(tracking_uri)
         self.max_runs = max(1, int(max_runs))
         self.page_size = max(1, min(int(page_size), self.max_runs))
-        self.base_filter = _id_filter(run_ids)
+        self.base_filter = id_filter(run_ids)
         self.run_ids = list(dict.fromkeys(run_ids or []))
         given = [core_runs.get_run_summary(self.uri, r) for r in self.run_ids]
         if given and experiment is None:
@@ -92,7 +76,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
             options=[("higher is better", True), ("lower is better", False)],
             value=core_runs.higher_is_better(primary) if primary else True,
         )
-        sorts = _sort_options(self.metric_keys, self.param_keys)
+        sorts = sort_options(self.metric_keys, self.param_keys)
         self.sort_column = widgets.Dropdown(options=sorts, description="Sort by")
         self.sort_column.value = f"metrics.{primary}" if primary else "start_time"
         self.sort_ascending = widgets.ToggleButtons(
@@ -154,7 +138,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
     def order_by(self) -> str:
         """The MLflow ``order_by`` clause of the current sort control."""
         direction = "ASC" if self.sort_ascending.value else "DESC"
-        return f"{_order_key(self.sort_column.value)} {direction}"
+        return f"{order_key(self.sort_column.value)} {direction}"
 
     def _go(self, offset: int) -> None:
         if self._quiet:
@@ -186,7 +170,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
             primary, sort = self.primary_metric.value, self.sort_column.value
             self.primary_metric.options = [("(none)", "")] + [(k, k) for k in self.metric_keys]
             self.primary_metric.value = primary if primary in self.metric_keys else ""
-            self.sort_column.options = _sort_options(self.metric_keys, self.param_keys)
+            self.sort_column.options = sort_options(self.metric_keys, self.param_keys)
             values = [v for _, v in self.sort_column.options]
             self.sort_column.value = sort if sort in values else "start_time"
         finally:
@@ -235,35 +219,13 @@ class CompareRuns(StaticFallback, widgets.VBox):
     # --- rendering ---------------------------------------------------------------------
     def columns(self) -> list[str]:
         """Table columns: attributes, params (capped), metrics (primary first), data version."""
-        metrics = list(self.metric_keys)
-        primary = self.primary_metric.value
-        if primary in metrics:
-            metrics.remove(primary)
-            metrics.insert(0, primary)
-        params = self.param_keys[:MAX_PARAM_COLUMNS]
-        return ["", "name", "status", "start", "duration", *params, *metrics, "data version"]
+        return table_columns(self.metric_keys, self.param_keys, self.primary_metric.value)
 
     def rows(self) -> list[list[str]]:
         """The current page as display strings, in the table's column order."""
-        params = self.param_keys[:MAX_PARAM_COLUMNS]
-        metrics = self.columns()[5 + len(params) : -1]
         best_id = self.best.run_id if self.best else None
-        out = []
-        for run in self.page.runs:
-            data = ", ".join(f"{d['name']}@{d['digest'][:8]}" for d in run.data_versions)
-            out.append(
-                [
-                    "★" if run.run_id == best_id else "",
-                    run.run_name or run.run_id[:8],
-                    run.status,
-                    fmt_time(run.start_time),
-                    fmt_duration(run.duration_ms),
-                    *[run.params.get(k, "") for k in params],
-                    *[fmt_number(run.metrics.get(k)) for k in metrics],
-                    data,
-                ]
-            )
-        return out
+        primary = self.primary_metric.value
+        return table_rows(self.page.runs, self.metric_keys, self.param_keys, primary, best_id)
 
     def _summary_line(self) -> str:
         page = self.page
@@ -380,21 +342,6 @@ class CompareRuns(StaticFallback, widgets.VBox):
         rows = [[row[i] for i in idx] for row in self.rows()[:STATIC_ROWS]]
         table = text_table(columns, rows)
         return f"Run comparison — {self._summary_line()}\n{self._best_line()}\n{table}"
-
-
-def _sort_options(metrics: list[str], params: list[str]) -> list[tuple[str, str]]:
-    sorts = [(label, key) for key, label in ATTRIBUTE_SORTS.items()]
-    sorts += [(f"metrics.{k}", f"metrics.{k}") for k in metrics]
-    return sorts + [(f"params.{k}", f"params.{k}") for k in params]
-
-
-def _id_filter(run_ids: list[str] | None) -> str | None:
-    if not run_ids:
-        return None
-    for run_id in run_ids:
-        if not run_id.isalnum():
-            raise UsageProblem(f"not a run id: {run_id!r}")
-    return "attributes.run_id IN ({})".format(", ".join(f"'{r}'" for r in run_ids))
 
 
 def compare_runs(

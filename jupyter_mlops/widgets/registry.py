@@ -1,6 +1,6 @@
 """``registry()``: registered models, their versions and alias promotion with a confirmation.
 
-Buttons call the function twins in ``core.registry`` (``register``, ``promote``, ``demote``);
+Buttons call the function twins in ``core.models`` (``register``, ``promote``, ``demote``);
 a promotion first shows the candidate against the current holder of the alias on the primary
 metric, with a clear warning when the candidate is worse.
 """
@@ -12,7 +12,9 @@ from typing import Any
 import ipywidgets as widgets
 
 from jupyter_mlops.core.errors import MlopsError, RegistryError
+from jupyter_mlops.core.models import champion, promotion
 from jupyter_mlops.core.models import registry as core
+from jupyter_mlops.core.models.loader import try_predict
 from jupyter_mlops.core.runs.summaries import higher_is_better
 from jupyter_mlops.core.store import resolve_tracking_uri
 from jupyter_mlops.widgets._display import StaticFallback
@@ -40,7 +42,7 @@ def usage_snippet(model: str, alias: str) -> str:
     )
 
 
-class RegistryView(StaticFallback, widgets.VBox):
+class RegistryWidget(StaticFallback, widgets.VBox):
     """Versions of one registered model with promote / challenger / alias / remove controls."""
 
     def __init__(
@@ -49,7 +51,7 @@ class RegistryView(StaticFallback, widgets.VBox):
         self.uri = resolve_tracking_uri(tracking_uri)
         self.sample = sample
         self.versions: list[core.VersionSummary] = []
-        self.history: list[core.Promotion] = []
+        self.history: list[promotion.Promotion] = []
         self.pending: tuple[str, str, str] | None = None  # (action, version, alias)
         models = core.list_models(self.uri)
         if model is not None and model not in models:
@@ -130,13 +132,13 @@ class RegistryView(StaticFallback, widgets.VBox):
         name = self.model.value
         try:
             self.versions = core.model_versions(name, self.uri) if name else []
-            self.history = core.promotion_history(name, self.uri) if name else []
+            self.history = promotion.promotion_history(name, self.uri) if name else []
         except MlopsError as exc:
             self.status.value = notice(str(exc), "error")
             self.versions, self.history = [], []
         metrics = sorted({k for v in self.versions for k in v.metrics})
         chosen = self.metric.value if self.metric.value in metrics else None
-        chosen = chosen or core.default_primary_metric(metrics)
+        chosen = chosen or champion.default_primary_metric(metrics)
         with self.hold_trait_notifications():
             self.metric.options = metrics
             self.metric.value = chosen
@@ -173,7 +175,7 @@ class RegistryView(StaticFallback, widgets.VBox):
         if not alias:
             self.status.value = notice("type an alias first", "error")
             return
-        comparison = core.compare_with_champion(
+        comparison = champion.compare_with_champion(
             self.model.value,
             version,
             self.metric.value or None,
@@ -198,14 +200,14 @@ class RegistryView(StaticFallback, widgets.VBox):
         self.confirm_html.value = "".join(parts)
         self.confirm_box.layout.display = "flex"
 
-    def confirm(self) -> core.Promotion | None:
+    def confirm(self) -> promotion.Promotion | None:
         """Carry out the pending promotion."""
         if self.pending is None:
             return None
         _, version, alias = self.pending
         self._close_confirmation()
         try:
-            entry = core.promote(self.model.value, version, alias, tracking_uri=self.uri)
+            entry = promotion.promote(self.model.value, version, alias, tracking_uri=self.uri)
         except MlopsError as exc:
             self.status.value = notice(str(exc), "error")
             return None
@@ -218,13 +220,13 @@ class RegistryView(StaticFallback, widgets.VBox):
         self.confirm_html.value = ""
         self.confirm_box.layout.display = "none"
 
-    def remove(self, alias: str | None) -> core.Promotion | None:
+    def remove(self, alias: str | None) -> promotion.Promotion | None:
         """Remove ``alias`` (recorded in the history)."""
         if not alias:
             self.status.value = notice("no alias to remove", "error")
             return None
         try:
-            entry = core.demote(self.model.value, alias, tracking_uri=self.uri)
+            entry = promotion.demote(self.model.value, alias, tracking_uri=self.uri)
         except MlopsError as exc:
             self.status.value = notice(str(exc), "error")
             return None
@@ -251,7 +253,7 @@ class RegistryView(StaticFallback, widgets.VBox):
     def try_it(self, alias: str = core.CHAMPION) -> Any:
         """Load ``models:/NAME@alias`` through MLflow and predict on the sample."""
         try:
-            result = core.try_predict(self.model.value, self.sample, alias, tracking_uri=self.uri)
+            result = try_predict(self.model.value, self.sample, alias, tracking_uri=self.uri)
         except MlopsError as exc:
             self.try_output.value = notice(str(exc), "error")
             return None
@@ -367,6 +369,6 @@ class RegistryView(StaticFallback, widgets.VBox):
 
 def registry(
     model: str | None = None, sample: Any = None, *, tracking_uri: str | None = None
-) -> RegistryView:
+) -> RegistryWidget:
     """Inline registry view of ``model`` (default: the first registered model)."""
-    return RegistryView(model, sample, tracking_uri=tracking_uri)
+    return RegistryWidget(model, sample, tracking_uri=tracking_uri)

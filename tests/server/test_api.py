@@ -141,11 +141,14 @@ async def test_text_and_image_artifacts(jp_fetch, filled_store: FilledStore) -> 
     assert image.body.startswith(b"\x89PNG")
 
 
-async def test_binary_artifact_is_refused_as_unsupported(jp_fetch, filled_store) -> None:
-    code, body = await error_of(
-        jp_fetch, "runs", filled_store.run_ids[0], "artifact", path="blob.bin"
+async def test_binary_artifact_is_a_sandboxed_download(jp_fetch, filled_store) -> None:
+    response = await jp_fetch(
+        API, "runs", filled_store.run_ids[0], "artifact", params={"path": "blob.bin"}
     )
-    assert code == 415 and "neither" in body["error"]
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert response.headers["Content-Disposition"] == "attachment"
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert response.body == b"\xff\xfe\x00\x01" * 10
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_mlops.server import API_PREFIX, all_routes
+from jupyter_mlops.server.routes import API_PREFIX, all_routes
 
 SAMPLE = "0123456789abcdef0123456789abcdef"
 

@@ -7,7 +7,7 @@ from IPython.core.error import UsageError
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.widgets.compare import CompareRuns
-from jupyter_mlops.widgets.registry import RegistryView
+from jupyter_mlops.widgets.registry import RegistryWidget
 
 TRAIN = """
 import numpy as np
@@ -70,7 +70,7 @@ def test_registry_magic_registers_promotes_and_tries(tracked_shell, tracking_uri
         register(run.info.run_id, "clf")
     promote("clf", 2)
     view = tracked_shell.run_line_magic("mlops_registry", "clf --sample X")
-    assert isinstance(view, RegistryView) and view.holder("champion").version == "2"
+    assert isinstance(view, RegistryWidget) and view.holder("champion").version == "2"
     assert list(view.try_it()) == list(
         tracked_shell.user_ns["model"].predict(tracked_shell.user_ns["X"])
     )
@@ -78,3 +78,20 @@ def test_registry_magic_registers_promotes_and_tries(tracked_shell, tracking_uri
         tracked_shell.run_line_magic("mlops_registry", "nope")
     with pytest.raises(UsageError, match="no variable named 'missing'"):
         tracked_shell.run_line_magic("mlops_registry", "clf --sample missing")
+
+
+def test_compare_and_registry_with_the_tracking_server_down_say_one_line(shell):
+    # Given a tracking URI where no server listens (a killed server looks the same)
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    shell.run_line_magic("config", f"MlopsMagics.tracking_uri = 'http://127.0.0.1:{port}'")
+    # When the views are asked for; Then each says so in one UsageError line, no traceback
+    for line in ("mlops_compare", "mlops_registry"):
+        with pytest.raises(UsageError) as info:
+            shell.run_line_magic(line, "")
+        message = str(info.value)
+        assert "did not answer" in message and f"127.0.0.1:{port}" in message
+        assert "\n" not in message and "Traceback" not in message

@@ -9,18 +9,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.core.errors import RegistryError
-from jupyter_mlops.core.models.registry import (
+from jupyter_mlops.core.models.champion import compare_with_champion
+from jupyter_mlops.core.models.loader import try_predict
+from jupyter_mlops.core.models.promotion import (
     HISTORY_TAG_PREFIX,
-    compare_with_champion,
     demote,
-    list_models,
-    model_uri,
-    model_versions,
     promote,
     promotion_history,
-    register,
-    try_predict,
 )
+from jupyter_mlops.core.models.registry import list_models, model_uri, model_versions, register
 
 pytestmark = pytest.mark.slow  # %%track cells and MLflow model logging/loading
 

@@ -247,6 +247,7 @@ def test_core_views_modules_import_no_front_end_and_no_mlflow():
 
     code = (
         "import sys, jupyter_mlops.core.runs.summaries, jupyter_mlops.core.models.registry, "
+        "jupyter_mlops.core.models.promotion, jupyter_mlops.core.models.champion, "
         "jupyter_mlops.core.runs.sqlite_fast\n"
         "print(sorted(m for m in ('IPython', 'ipywidgets', 'tornado', 'mlflow') "
         "if m in sys.modules))"

@@ -10,9 +10,10 @@ import shutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-from jupyter_mlops.core.models.registry import promotion_history, register
+from jupyter_mlops.core.models.promotion import promotion_history
+from jupyter_mlops.core.models.registry import register
 from jupyter_mlops.widgets.compare import CompareRuns, compare_runs
-from jupyter_mlops.widgets.registry import RegistryView, registry
+from jupyter_mlops.widgets.registry import RegistryWidget, registry
 
 PLOTLY = "application/vnd.plotly.v1+json"
 XSS = "<img src=x onerror=alert(1)>"
@@ -193,7 +194,7 @@ def registered(fresh_model_store):
 def test_promote_asks_for_confirmation_then_moves_the_alias(registered):
     s = registered
     w = registry("clf", tracking_uri=s.uri)
-    assert isinstance(w, RegistryView) and w.version.options == ("3", "2", "1")
+    assert isinstance(w, RegistryWidget) and w.version.options == ("3", "2", "1")
     assert w.version.value == "3"  # preselected: the newest version
     w.promote_button.click()
     assert w.confirm_box.layout.display == "flex"

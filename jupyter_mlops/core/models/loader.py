@@ -1,4 +1,6 @@
-"""The model a ``Monitor`` watches: a Python object or an MLflow model URI, plus quality metrics.
+"""Loading models: what a ``Monitor`` watches (``load_model``: a Python object or an MLflow model
+URI, plus quality metrics) and the registry's "try it" (``load_alias_pyfunc``: the pyfunc of the
+version holding an alias).
 
 A URI ``models:/NAME@alias`` or ``models:/NAME/N`` is resolved in the registry to its version and
 training run; the reference data then defaults to the DVC data version that run recorded.
@@ -7,6 +9,7 @@ training run; the reference data then defaults to the DVC data version that run 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from jupyter_mlops.core.errors import RegistryError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.models.registry import CHAMPION, model_uri
+from jupyter_mlops.core.store import get_client, resolve_tracking_uri
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
@@ -71,7 +76,7 @@ class LoadedModel:
                 "pass reference_X: the model has no training run to take reference data from"
             )
         from jupyter_mlops.core.data import dvc_files, lineage
-        from jupyter_mlops.core.store import get_client, project_root, resolve_tracking_uri
+        from jupyter_mlops.core.store import project_root
 
         client = get_client(resolve_tracking_uri(self.tracking_uri))
         versions = lineage.versions_of_run(lineage.get_run(client, self.run_id))
@@ -123,11 +128,44 @@ def load_model(model_or_uri: Any, tracking_uri: str | None = None) -> LoadedMode
     return _load_uri(model_or_uri, tracking_uri)
 
 
+def load_alias_pyfunc(model: str, alias: str = CHAMPION, *, tracking_uri: str | None = None) -> Any:
+    """The MLflow pyfunc model of the version of ``model`` holding ``alias``, from this store.
+
+    The version's files are fetched from its storage location with this store's URI, never
+    through MLflow's global tracking URI (which need not name this store).
+    """
+    import mlflow.pyfunc
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    uri = resolve_tracking_uri(tracking_uri)
+    client = get_client(uri)
+    try:
+        mv = client.get_model_version_by_alias(model, alias)
+        local = tempfile.mkdtemp(prefix="jupyter-mlops-model-")
+        source = mv.source
+        if source.startswith("models:/m-"):  # an MLflow 3 logged model: fetch its artifacts
+            source = client.get_logged_model(source[len("models:/") :]).artifact_location
+        path = download_artifacts(artifact_uri=source, dst_path=local, tracking_uri=uri)
+        return mlflow.pyfunc.load_model(path)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot load {model_uri(model, alias)}: {exc.message}") from exc
+
+
+def try_predict(
+    model: str, sample: Any, alias: str = CHAMPION, *, tracking_uri: str | None = None
+) -> Any:
+    """Predict on ``sample`` with the version holding ``alias`` ("try it")."""
+    loaded = load_alias_pyfunc(model, alias, tracking_uri=tracking_uri)
+    try:
+        return loaded.predict(sample)
+    except Exception as exc:  # the user's sample may not fit the model's signature
+        raise RegistryError(f"{model_uri(model, alias)} could not predict: {exc}") from exc
+
+
 def _load_uri(uri: str, tracking_uri: str | None) -> LoadedModel:
     import mlflow
     from mlflow.exceptions import MlflowException
-
-    from jupyter_mlops.core.store import get_client, resolve_tracking_uri
 
     resolved = resolve_tracking_uri(tracking_uri)
     client = get_client(resolved)

@@ -1,31 +1,27 @@
-"""Model registry through MLflow aliases: register, promote, demote, and a promotion history.
+"""Registered models and their versions: list, describe, register a run's logged model.
 
-Every promotion or demotion is also written as one registered-model tag
-``jupyter_mlops.promotion.<20-digit epoch ns>-<6 hex>`` whose JSON value holds who, when, which
-alias, the new version and the version it replaced. Keys sort in time order and are never
-reused, so repeated promotions never overwrite the history.
+Promotion (aliases and their history) lives in ``promotion``, the champion verdict in
+``champion`` and loading a version in ``loader``; all take a tracking URI, never a client.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import secrets
-import tempfile
-import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from jupyter_mlops.core.contracts import ART_MODEL_DIR, PREFIX
-from jupyter_mlops.core.errors import RegistryError
-from jupyter_mlops.core.runs.summaries import higher_is_better as default_direction
-from jupyter_mlops.core.store import current_user, get_client, resolve_tracking_uri
+from jupyter_mlops.core.contracts import ART_MODEL_DIR
+from jupyter_mlops.core.errors import (
+    MlopsError,
+    ModelNotFound,
+    RegistryError,
+    TrackingUnavailable,
+    first_line,
+)
+from jupyter_mlops.core.store import get_client, resolve_tracking_uri
 
-HISTORY_TAG_PREFIX = PREFIX + "promotion."
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-_PREFERRED_METRICS = ("accuracy", "f1", "auc", "roc_auc", "r2", "precision", "recall", "loss")
 
 
 @dataclass
@@ -51,63 +47,18 @@ class VersionSummary:
 
 
 @dataclass
-class Promotion:
-    """One entry of the promotion history: ``version`` None means the alias was removed."""
+class ModelSummary:
+    """One registered model: its aliases (alias -> version) and newest version."""
 
-    key: str
-    action: str  # "promote" or "demote"
-    alias: str
-    version: str | None
-    previous_version: str | None
-    user: str
-    time_ms: int
+    name: str
+    description: str
+    aliases: dict[str, str]
+    latest_version: str | None
+    last_updated: int | None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
         return asdict(self)
-
-
-@dataclass
-class ChampionComparison:
-    """A candidate version against the alias holder on one metric, for the confirmation step."""
-
-    metric: str | None
-    higher_is_better: bool
-    candidate_version: str
-    candidate_value: float | None
-    champion_version: str | None
-    champion_value: float | None
-
-    @property
-    def delta(self) -> float | None:
-        """Candidate minus champion, None when either value is missing."""
-        if self.candidate_value is None or self.champion_value is None:
-            return None
-        return self.candidate_value - self.champion_value
-
-    @property
-    def worse(self) -> bool:
-        """True when the candidate is strictly worse than the champion on the metric."""
-        delta = self.delta
-        if delta is None:
-            return False
-        return delta < 0 if self.higher_is_better else delta > 0
-
-    @property
-    def message(self) -> str:
-        """One line such as ``accuracy 0.962 vs 0.955 (+0.007)``."""
-        if self.metric is None:
-            return "no metric to compare"
-        if self.candidate_value is None:
-            return f"{self.metric}: version {self.candidate_version} has no value"
-        if self.champion_version is None:
-            return f"{self.metric} {self.candidate_value:.4g} (no current champion)"
-        if self.champion_value is None:
-            return f"{self.metric} {self.candidate_value:.4g} vs no value for the champion"
-        return (
-            f"{self.metric} {self.candidate_value:.4g} vs {self.champion_value:.4g} "
-            f"({self.delta:+.3g})"
-        )
 
 
 def model_uri(model: str, alias: str = CHAMPION) -> str:
@@ -115,16 +66,8 @@ def model_uri(model: str, alias: str = CHAMPION) -> str:
     return f"models:/{model}@{alias}"
 
 
-def default_primary_metric(metrics: Iterable[str]) -> str | None:
-    """The metric to compare on by default: a well-known score if present, else the first."""
-    names = sorted(set(metrics))
-    for preferred in _PREFERRED_METRICS:
-        if preferred in names:
-            return preferred
-    return names[0] if names else None
-
-
-def _client(tracking_uri: str | None) -> Any:
+def registry_client(tracking_uri: str | None) -> Any:
+    """The MLflow client of the store ``tracking_uri`` names (the URI rule applies)."""
     return get_client(resolve_tracking_uri(tracking_uri))
 
 
@@ -134,20 +77,56 @@ def _mlflow_errors() -> type[Exception]:
     return MlflowException
 
 
+def translated(exc: Exception, context: str) -> MlopsError:
+    """Our error for an MLflow registry failure: ``ModelNotFound(context)`` when MLflow says it
+    does not exist, a refused request as ``RegistryError``, anything else as an outage."""
+    code = getattr(exc, "error_code", None)
+    detail = first_line(exc)
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return ModelNotFound(context)
+    if code in _REFUSED_CODES:
+        return RegistryError(f"{context}: {detail}")
+    return TrackingUnavailable(f"the model registry did not answer ({detail})")
+
+
+_REFUSED_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREADY_EXISTS"}
+
+
 def list_models(tracking_uri: str | None = None) -> list[str]:
     """Names of all registered models, sorted."""
-    client = _client(tracking_uri)
-    return sorted(m.name for m in client.search_registered_models(max_results=1000))
+    return sorted(m.name for m in model_summaries(tracking_uri))
+
+
+def model_summaries(tracking_uri: str | None = None) -> list[ModelSummary]:
+    """Every registered model with its aliases and newest version, sorted by name (any case)."""
+    client = registry_client(tracking_uri)
+    try:
+        found = client.search_registered_models(max_results=1000)
+    except _mlflow_errors() as exc:
+        raise translated(exc, "no registered models") from exc
+    out = []
+    for model in found:
+        versions = [int(v.version) for v in model.latest_versions or []]
+        out.append(
+            ModelSummary(
+                name=model.name,
+                description=model.description or "",
+                aliases={a: str(v) for a, v in (model.aliases or {}).items()},
+                latest_version=str(max(versions)) if versions else None,
+                last_updated=model.last_updated_timestamp,
+            )
+        )
+    return sorted(out, key=lambda m: (m.name.lower(), m.name))
 
 
 def model_versions(model: str, tracking_uri: str | None = None) -> list[VersionSummary]:
     """All versions of ``model``, newest first, with aliases and their source runs' metrics."""
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     try:
         registered = client.get_registered_model(model)
         versions = _search_versions(client, model)
     except _mlflow_errors() as exc:
-        raise RegistryError(f"no registered model named {model!r}") from exc
+        raise translated(exc, f"no registered model named {model!r}") from exc
     aliases: dict[str, list[str]] = {}
     for alias, version in (registered.aliases or {}).items():
         aliases.setdefault(str(version), []).append(alias)
@@ -230,177 +209,3 @@ def register(run_id: str, name: str, *, tracking_uri: str | None = None) -> Vers
     except _mlflow_errors() as exc:
         raise RegistryError(f"registering run {run_id} as {name!r} failed: {exc.message}") from exc
     return next(v for v in model_versions(name, uri) if v.version == str(mv.version))
-
-
-def _holder(client: Any, model: str, alias: str) -> str | None:
-    """The version currently holding ``alias``, None when no version does."""
-    aliases = client.get_registered_model(model).aliases or {}
-    version = aliases.get(alias)
-    return None if version is None else str(version)
-
-
-def _check_alias(alias: str) -> str:
-    alias = (alias or "").strip()
-    if not alias:
-        raise RegistryError("an alias must not be empty")
-    if alias.lower() == "latest" or (alias[0].lower() == "v" and alias[1:].isdigit()):
-        raise RegistryError(f"{alias!r} is reserved by MLflow; choose another alias")
-    return alias
-
-
-def _record(client: Any, model: str, entry: Promotion) -> None:
-    value = {k: v for k, v in entry.to_dict().items() if k != "key"}
-    client.set_registered_model_tag(model, entry.key, json.dumps(value, sort_keys=True))
-
-
-def _new_entry(
-    action: str, alias: str, version: str | None, previous: str | None, user: str | None
-) -> Promotion:
-    stamp = time.time_ns()
-    key = f"{HISTORY_TAG_PREFIX}{stamp:020d}-{secrets.token_hex(3)}"
-    who = user or current_user()
-    return Promotion(key, action, alias, version, previous, who, stamp // 1_000_000)
-
-
-def promote(
-    model: str,
-    version: str | int,
-    alias: str = CHAMPION,
-    *,
-    tracking_uri: str | None = None,
-    user: str | None = None,
-) -> Promotion:
-    """Point ``alias`` at ``version`` of ``model`` and record it in the promotion history."""
-    alias = _check_alias(alias)
-    client = _client(tracking_uri)
-    version = str(version)
-    try:
-        client.get_model_version(model, version)
-        previous = _holder(client, model, alias)
-    except _mlflow_errors() as exc:
-        raise RegistryError(f"model {model!r} has no version {version}") from exc
-    entry = _new_entry("promote", alias, version, previous, user)
-    try:
-        client.set_registered_model_alias(model, alias, version)
-        try:
-            _record(client, model, entry)
-        except _mlflow_errors():
-            _restore(client, model, alias, previous)  # never an unrecorded promotion
-            raise
-    except _mlflow_errors() as exc:
-        raise RegistryError(f"promoting {model} v{version} to {alias!r} failed: {exc}") from exc
-    return entry
-
-
-def _restore(client: Any, model: str, alias: str, previous: str | None) -> None:
-    if previous is None:
-        client.delete_registered_model_alias(model, alias)
-    else:
-        client.set_registered_model_alias(model, alias, previous)
-
-
-def demote(
-    model: str, alias: str, *, tracking_uri: str | None = None, user: str | None = None
-) -> Promotion:
-    """Remove ``alias`` from ``model`` and record the removal in the promotion history."""
-    alias = _check_alias(alias)
-    client = _client(tracking_uri)
-    try:
-        previous = _holder(client, model, alias)
-    except _mlflow_errors() as exc:
-        raise RegistryError(f"no registered model named {model!r}") from exc
-    if previous is None:
-        raise RegistryError(f"model {model!r} has no alias {alias!r}")
-    entry = _new_entry("demote", alias, None, previous, user)
-    try:
-        client.delete_registered_model_alias(model, alias)
-        try:
-            _record(client, model, entry)
-        except _mlflow_errors():
-            _restore(client, model, alias, previous)
-            raise
-    except _mlflow_errors() as exc:
-        raise RegistryError(f"removing alias {alias!r} from {model} failed: {exc}") from exc
-    return entry
-
-
-def promotion_history(model: str, tracking_uri: str | None = None) -> list[Promotion]:
-    """Every recorded promotion and demotion of ``model``, oldest first."""
-    client = _client(tracking_uri)
-    try:
-        tags = client.get_registered_model(model).tags or {}
-    except _mlflow_errors() as exc:
-        raise RegistryError(f"no registered model named {model!r}") from exc
-    out = []
-    for key in sorted(k for k in tags if k.startswith(HISTORY_TAG_PREFIX)):
-        try:
-            data = json.loads(tags[key])
-            out.append(Promotion(key=key, **data))
-        except (TypeError, ValueError):
-            continue  # a hand-edited tag: skip rather than hide the rest
-    return out
-
-
-def compare_with_champion(
-    model: str,
-    version: str | int,
-    metric: str | None = None,
-    *,
-    higher_is_better: bool | None = None,
-    alias: str = CHAMPION,
-    tracking_uri: str | None = None,
-) -> ChampionComparison:
-    """Compare ``version`` with the version holding ``alias`` on ``metric`` (source runs)."""
-    versions = {v.version: v for v in model_versions(model, tracking_uri)}
-    candidate = versions.get(str(version))
-    if candidate is None:
-        raise RegistryError(f"model {model!r} has no version {version}")
-    holder = next((v for v in versions.values() if alias in v.aliases), None)
-    if metric is None:
-        metric = default_primary_metric(
-            list(candidate.metrics) + (list(holder.metrics) if holder else [])
-        )
-    direction = default_direction(metric) if higher_is_better is None else higher_is_better
-
-    def value(v: VersionSummary | None) -> float | None:
-        found = None if v is None or metric is None else v.metrics.get(metric)
-        return None if found is None or math.isnan(found) else found
-
-    return ChampionComparison(
-        metric=metric,
-        higher_is_better=direction,
-        candidate_version=candidate.version,
-        candidate_value=value(candidate),
-        champion_version=holder.version if holder else None,
-        champion_value=value(holder),
-    )
-
-
-def load_model(model: str, alias: str = CHAMPION, *, tracking_uri: str | None = None) -> Any:
-    """Load the version holding ``alias`` as an MLflow pyfunc model from this store."""
-    import mlflow.pyfunc
-    from mlflow.artifacts import download_artifacts
-
-    uri = resolve_tracking_uri(tracking_uri)
-    client = get_client(uri)
-    try:
-        mv = client.get_model_version_by_alias(model, alias)
-        local = tempfile.mkdtemp(prefix="jupyter-mlops-model-")
-        source = mv.source
-        if source.startswith("models:/m-"):  # an MLflow 3 logged model: fetch its artifacts
-            source = client.get_logged_model(source[len("models:/") :]).artifact_location
-        path = download_artifacts(artifact_uri=source, dst_path=local, tracking_uri=uri)
-        return mlflow.pyfunc.load_model(path)
-    except _mlflow_errors() as exc:
-        raise RegistryError(f"cannot load {model_uri(model, alias)}: {exc.message}") from exc
-
-
-def try_predict(
-    model: str, sample: Any, alias: str = CHAMPION, *, tracking_uri: str | None = None
-) -> Any:
-    """Predict on ``sample`` with the version holding ``alias`` ("try it")."""
-    loaded = load_model(model, alias, tracking_uri=tracking_uri)
-    try:
-        return loaded.predict(sample)
-    except Exception as exc:  # the user's sample may not fit the model's signature
-        raise RegistryError(f"{model_uri(model, alias)} could not predict: {exc}") from exc

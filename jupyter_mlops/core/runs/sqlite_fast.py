@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_mlops.core.runs.summaries import DATASET_CONTEXT_TAG, RunPage, RunSummary
+from jupyter_mlops.core.runs.page import DATASET_CONTEXT_TAG, RunPage, RunSummary
 
 _ATTR_COLUMNS = {
     "run_id": "r.run_uuid",

@@ -9,69 +9,44 @@ store as it is now.
 
 from __future__ import annotations
 
-import math
 import re
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
-from jupyter_mlops.core.store import get_client, sqlite_path
+from jupyter_mlops.core.errors import NotFound, TrackingUnavailable, UsageProblem, first_line
+from jupyter_mlops.core.runs.page import DATASET_CONTEXT_TAG, RunPage, RunSummary
+from jupyter_mlops.core.store import get_client, redact_uri, sqlite_path
 
-DATASET_CONTEXT_TAG = "mlflow.data.context"
 _LOWER_IS_BETTER = ("loss", "error", "err", "mse", "rmse", "mae", "mape", "perplexity", "latency")
+MAX_ORDER_CLAUSES = 20  # each metric/param clause is one join; sqlite allows 64 tables per query
+INT64 = range(-(2**63), 2**63)
 
 
-@dataclass
-class RunSummary:
-    """One run as a table row: attributes, latest metric values, params, tags, data versions."""
+@contextmanager
+def store_errors(tracking_uri: str, what: str) -> Iterator[None]:
+    """MLflow failures while ``what`` as our errors: ``NotFound``, a refused argument as a
+    ``UsageProblem``, anything else (unreachable server, broken store) ``TrackingUnavailable``."""
+    from mlflow.exceptions import MlflowException
 
-    run_id: str
-    run_name: str | None
-    experiment_id: str
-    status: str
-    start_time: int | None
-    end_time: int | None
-    params: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    data_versions: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def duration_ms(self) -> int | None:
-        """Wall time of the run in milliseconds, None while it has no end time."""
-        if self.start_time is None or self.end_time is None:
-            return None
-        return self.end_time - self.start_time
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form; NaN/inf metric values become None (JSON has no NaN)."""
-        data = asdict(self)
-        data["metrics"] = {k: _json_number(v) for k, v in self.metrics.items()}
-        return data
+    try:
+        yield
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise NotFound(f"{what}: {exc.message.strip().splitlines()[0][:300]}") from exc
+        if exc.error_code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+            raise UsageProblem(f"{what}: {first_line(exc)}") from exc
+        raise TrackingUnavailable(
+            f"{what}: the tracking store {redact_uri(tracking_uri)} did not answer "
+            f"({first_line(exc)[:200]})"
+        ) from exc
 
 
-@dataclass
-class RunPage:
-    """A page of runs in the requested order plus the number of runs matching the query."""
-
-    runs: list[RunSummary]
-    total: int
-    offset: int
-    limit: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form."""
-        return {
-            "runs": [run.to_dict() for run in self.runs],
-            "total": self.total,
-            "offset": self.offset,
-            "limit": self.limit,
-        }
-
-
-def _json_number(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else value
+def sql_id(experiment_id: str) -> bool:
+    """True when an experiment id can be an id of MLflow's sqlite tables (a 64-bit integer)."""
+    text = str(experiment_id)
+    return text.isascii() and text.isdigit() and int(text) in INT64
 
 
 def higher_is_better(metric: str) -> bool:
@@ -96,10 +71,14 @@ def query_runs(
         return RunPage([], 0, offset, limit)
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
     orders = [o for o in orders if o and o.strip()]
+    if len(orders) > MAX_ORDER_CLAUSES:
+        raise UsageProblem(
+            f"at most {MAX_ORDER_CLAUSES} order_by clauses (MAX_ORDER_CLAUSES), got {len(orders)}"
+        )
     filters = _parse_filter(filter_string)
     parsed_orders = [_parse_order(o) for o in orders]
     db = sqlite_path(tracking_uri)
-    if db is not None and db.exists() and all(str(e).isdigit() for e in experiment_ids):
+    if db is not None and db.exists() and all(sql_id(e) for e in experiment_ids):
         from jupyter_mlops.core.runs.sqlite_fast import SqlPlan
 
         plan = SqlPlan.build(filters, parsed_orders)
@@ -125,9 +104,10 @@ def list_experiments(tracking_uri: str) -> list[dict[str, Any]]:
             return experiments(db)
         except (sqlite3.Error, MlflowDecides):
             pass  # not (yet) an MLflow schema we know, or several workspaces: MLflow decides
-    listed = get_client(tracking_uri).search_experiments(
-        max_results=1000, order_by=["last_update_time DESC"]
-    )
+    with store_errors(tracking_uri, "listing experiments"):
+        listed = get_client(tracking_uri).search_experiments(
+            max_results=1000, order_by=["last_update_time DESC"]
+        )
     return [
         {
             "experiment_id": e.experiment_id,
@@ -142,14 +122,21 @@ def list_experiments(tracking_uri: str) -> list[dict[str, Any]]:
 def find_experiment(tracking_uri: str, experiment_id: str) -> dict[str, Any] | None:
     """One experiment by id (any lifecycle stage): id, name, stage; None when unknown."""
     db = sqlite_path(tracking_uri)
-    if db is not None and db.exists() and str(experiment_id).isdigit():
+    text = str(experiment_id)
+    if db is not None and db.exists() and text.isascii() and text.isdigit():
+        if not sql_id(text):
+            return None  # beyond MLflow's 64-bit ids: no such experiment can exist
         from jupyter_mlops.core.runs.sqlite_fast import MlflowDecides, experiment
 
         try:
             return experiment(db, experiment_id)
         except (sqlite3.Error, MlflowDecides):
             pass
-    found = get_client(tracking_uri).get_experiment(experiment_id)
+    try:
+        with store_errors(tracking_uri, f"reading experiment {experiment_id}"):
+            found = get_client(tracking_uri).get_experiment(experiment_id)
+    except NotFound:
+        return None
     if found is None:
         return None
     return {
@@ -161,12 +148,12 @@ def find_experiment(tracking_uri: str, experiment_id: str) -> dict[str, Any] | N
 
 def get_run_summary(tracking_uri: str, run_id: str) -> RunSummary:
     """The summary of one run by id (any lifecycle stage)."""
-    from mlflow.exceptions import MlflowException
 
     try:
-        run = get_client(tracking_uri).get_run(run_id)
-    except MlflowException as exc:
-        raise UsageProblem(f"no run with id {run_id!r} in {tracking_uri}") from exc
+        with store_errors(tracking_uri, f"reading run {run_id}"):
+            run = get_client(tracking_uri).get_run(run_id)
+    except NotFound as exc:
+        raise UsageProblem(f"no run with id {run_id!r} in {redact_uri(tracking_uri)}") from exc
     return summary_from_run(run)
 
 
@@ -207,9 +194,17 @@ def _parse_filter(filter_string: str | None) -> list[dict[str, Any]]:
     from jupyter_mlops.core.mlflow_internals import parse_search_filter
 
     try:
-        return parse_search_filter(filter_string)
+        parsed = parse_search_filter(filter_string)
     except MlflowException as exc:
         raise UsageProblem(f"bad filter {filter_string!r}: {exc.message}") from exc
+    for item in parsed:
+        value = item.get("value")
+        for number in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(number, int) and not isinstance(number, bool) and number not in INT64:
+                raise UsageProblem(
+                    f"bad filter: {item.get('key')} compared with {number}, beyond a 64-bit integer"
+                )
+    return parsed
 
 
 # ``metrics.<key> [ASC|DESC]`` / ``params.<key> ...``, key plain or in backticks/double quotes:
@@ -284,9 +279,13 @@ def _query_with_client(
 
 def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list[str]:
     """Experiment ids for a name or id; None means the active experiment, else all active ones."""
+    with store_errors(tracking_uri, "finding the experiment"):
+        return _experiment_ids(get_client(tracking_uri), tracking_uri, experiment)
+
+
+def _experiment_ids(client: Any, tracking_uri: str, experiment: str | None) -> list[str]:
     import mlflow
 
-    client = get_client(tracking_uri)
     implicit = experiment is None
     if implicit:
         experiment = _current_experiment_name()
@@ -306,7 +305,7 @@ def experiment_ids_for(tracking_uri: str, experiment: str | None = None) -> list
     if found is None:
         if implicit:  # %mlops_experiment named it, but nothing was tracked there yet
             return []
-        raise UsageProblem(f"no experiment named {experiment!r} in {tracking_uri}")
+        raise UsageProblem(f"no experiment named {experiment!r} in {redact_uri(tracking_uri)}")
     return [found.experiment_id]
 
 
@@ -322,7 +321,7 @@ def _current_experiment_name() -> str | None:
 def run_keys(tracking_uri: str, experiment_ids: list[str]) -> dict[str, list[str]]:
     """Sorted metric and param names used by the active runs of the experiments."""
     db = sqlite_path(tracking_uri)
-    if db is not None and db.exists() and all(str(e).isdigit() for e in experiment_ids):
+    if db is not None and db.exists() and all(sql_id(e) for e in experiment_ids):
         from jupyter_mlops.core.runs.sqlite_fast import run_keys as sql_keys
 
         try:
@@ -342,7 +341,8 @@ def metric_histories(
     client = get_client(tracking_uri)
     out: dict[str, list[tuple[int, float]]] = {}
     for run_id in run_ids:
-        history = client.get_metric_history(run_id, key)
+        with store_errors(tracking_uri, f"reading the {key} history of run {run_id}"):
+            history = client.get_metric_history(run_id, key)
         out[run_id] = sorted((m.step, m.value) for m in history)
     return out
 

@@ -1,67 +1,25 @@
-"""What the sidebar reads and changes, as plain dicts: one object over one tracking store.
+"""The sidebar's runs API over one tracking store: experiments, run pages, details, artifacts.
 
-Runs pages come from ``core.runs.query_runs`` and promotions go through ``core.registry`` —
-the same functions the widgets use. The rest (experiments, run details, artifacts, models)
-goes through the ``MlflowClient`` that ``core.store.get_client`` opens; nothing here imports
-mlflow itself.
+A thin adapter: pages and keys come from ``core.runs`` (the queries the widgets use), artifact
+listing and typing from ``server.artifacts``; run details and metric histories through the
+``MlflowClient`` that ``core.store.get_client`` opens. Nothing here imports mlflow itself.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
+import jupyter_mlops.server.artifacts as artifacts
+from jupyter_mlops.core.errors import NotFound
 from jupyter_mlops.core.store import get_client
-from jupyter_mlops.server.errors import BadRequest, NotFound, TooLarge, Unsupported
 
-IMAGE_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-}
 MAX_HISTORY_POINTS = 2000
 
 
-def check_artifact_path(path: str) -> str:
-    """Refuse artifact paths that could leave the run: absolute, ``..``, backslashes, NUL."""
-    if not isinstance(path, str) or not path or len(path) > 1024:
-        raise BadRequest("artifact path must be a non-empty relative path")
-    if "\x00" in path or "\\" in path:
-        raise BadRequest("artifact path must not contain NUL or backslashes")
-    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        raise BadRequest("artifact path must be relative to the run's artifacts")
-    parts = path.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise BadRequest("artifact path must not contain '..', '.' or empty segments")
-    return path
-
-
-def local_artifact_root(artifact_uri: str) -> Path | None:
-    """The folder behind a run's artifact URI when it is on this machine, else None."""
-    parsed = urlparse(artifact_uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(artifact_uri)
-    return None
-
-
-def inside(root: Path, target: Path) -> Path:
-    """``target`` with symlinks resolved, if it stays within ``root``; else BadRequest."""
-    real_root = root.resolve()
-    real = target.resolve()
-    if real != real_root and real_root not in real.parents:
-        raise BadRequest("artifact path leaves the run's artifact folder")
-    return real
-
-
-class StoreView:
-    """Read (and promote in) one tracking store on behalf of the REST handlers."""
+class RunsAdapter:
+    """Experiments, runs and artifacts of one tracking store, as plain dicts for the handlers."""
 
     def __init__(self, tracking_uri: str, *, max_artifact_bytes: int, max_entries: int) -> None:
         self.tracking_uri = tracking_uri
@@ -106,7 +64,7 @@ class StoreView:
 
     def keys(self, experiment_id: str) -> dict[str, Any]:
         """Metric and param names of an experiment's runs, and the metric to sort by default."""
-        from jupyter_mlops.core.models.registry import default_primary_metric
+        from jupyter_mlops.core.models.champion import default_primary_metric
         from jupyter_mlops.core.runs.summaries import run_keys
 
         self.experiment(experiment_id)
@@ -138,7 +96,8 @@ class StoreView:
         run = self.client.get_run(run_id)
         detail = summary_from_run(run).to_dict()
         detail["artifact_uri"] = run.info.artifact_uri
-        detail["artifacts"], detail["artifacts_truncated"] = self.artifact_list(run_id)
+        listing = self.artifact_list(run_id, run.info.artifact_uri)
+        detail["artifacts"], detail["artifacts_truncated"] = listing
         return detail
 
     def metric_history(self, run_id: str, key: str) -> list[dict[str, Any]]:
@@ -154,50 +113,24 @@ class StoreView:
         return [{"step": m.step, "value": m.value, "timestamp": m.timestamp} for m in points]
 
     # --- artifacts ----------------------------------------------------------------------
-    def artifact_list(self, run_id: str) -> tuple[list[dict[str, Any]], bool]:
-        """Files of a run (recursively, breadth first), capped at ``max_entries``."""
-        files: list[dict[str, Any]] = []
-        pending: list[str | None] = [None]
-        while pending:
-            folder = pending.pop(0)
-            for entry in self.client.list_artifacts(run_id, folder):
-                if len(files) >= self.max_entries:
-                    return files, True
-                files.append({"path": entry.path, "is_dir": entry.is_dir, "size": entry.file_size})
-                if entry.is_dir:
-                    pending.append(entry.path)
-        return files, False
+    def artifact_list(self, run_id: str, artifact_uri: str) -> tuple[list[dict[str, Any]], bool]:
+        """Entries of a run (breadth first), capped at ``max_entries``; bad links skipped."""
+        root = artifacts.local_artifact_root(artifact_uri)
+        if root is not None:
+            return artifacts.list_local(root, self.max_entries)
+        return artifacts.list_remote(self.client, run_id, self.max_entries)
 
     def artifact(self, run_id: str, path: str) -> tuple[bytes, str]:
-        """Content and media type of one text or image artifact, refused outside the run."""
-        check_artifact_path(path)
+        """Content and media type of one artifact file, refused outside the run."""
+        artifacts.check_artifact_path(path)
         run = self.client.get_run(run_id)
-        root = local_artifact_root(run.info.artifact_uri)
+        root = artifacts.local_artifact_root(run.info.artifact_uri)
+        limit = self.max_artifact_bytes
         if root is not None:
-            return self._read(root, root / path, path)
+            return artifacts.read_file(root, root / path, path, limit)
         with tempfile.TemporaryDirectory(prefix="jupyter-mlops-") as tmp:
             try:
                 local = self.client.download_artifacts(run_id, path, tmp)
             except Exception as error:
                 raise NotFound(f"run {run_id} has no artifact {path!r}") from error
-            return self._read(Path(tmp), Path(local), path)
-
-    def _read(self, root: Path, target: Path, path: str) -> tuple[bytes, str]:
-        if not target.exists() and not target.is_symlink():
-            raise NotFound(f"no artifact {path!r} in this run")
-        real = inside(root, target)
-        if not real.is_file():
-            raise BadRequest(f"artifact {path!r} is a folder, not a file")
-        size = real.stat().st_size
-        if size > self.max_artifact_bytes:
-            limit = self.max_artifact_bytes
-            raise TooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit}")
-        data = real.read_bytes()
-        media = IMAGE_TYPES.get(real.suffix.lower()) or IMAGE_TYPES.get(Path(path).suffix.lower())
-        if media:
-            return data, media
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise Unsupported(f"artifact {path!r} is neither UTF-8 text nor an image") from error
-        return data, "text/plain; charset=utf-8"
+            return artifacts.read_file(Path(tmp), Path(local), path, limit)
