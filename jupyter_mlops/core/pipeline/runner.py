@@ -8,6 +8,7 @@ beside this module: ``kernel`` (nbclient), ``parameters``, ``parent_run``, ``out
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_mlops.core.active import validate_experiment_name
 from jupyter_mlops.core.contracts import EXIT_GATE_FAILED, EXIT_NOTEBOOK_FAILED, EXIT_OK
 from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.notebook_file import read_notebook
 from jupyter_mlops.core.pipeline.gates import GateResult, evaluate_run, parse_gates
 from jupyter_mlops.core.pipeline.kernel import (
     CellCallback,
@@ -26,7 +28,6 @@ from jupyter_mlops.core.pipeline.kernel import (
     Silent,
     check_kernel,
     execute,
-    read_notebook,
 )
 from jupyter_mlops.core.pipeline.outputs import check_output_path, save_outputs, warm_html_exporter
 from jupyter_mlops.core.pipeline.parameters import inject_parameters, notebook_experiment
@@ -122,16 +123,15 @@ def run_notebook(
     check_kernel(nb, kernel_name)
     spec = ParentSpec(uri, exp_name, str(notebook_file), source, params, run_name)
     # The parent run is made in the kernel, which imports MLflow for the tracked cells anyway;
-    # this process needs MLflow and nbconvert's HTML only afterwards: both load meanwhile.
-    mlflow_ready = _background(_import_mlflow)
+    # this process opens its client (checking the URI) and loads nbconvert's HTML meanwhile.
+    client_ready: Future[MlflowClient] = _background(get_client, uri)
     html_ready = _background(warm_html_exporter)
     env = kernel_environment(uri, source, exp_name)
     opened: dict[str, str] = {}
-    client_ready: list[Future[MlflowClient]] = []
 
     async def before_cells(silent: Silent) -> None:
+        await asyncio.wrap_future(client_ready)  # a URI MLflow cannot use stops before any cell
         opened["run_id"] = await open_parent(silent, spec)
-        client_ready.append(_background(get_client, uri))  # the store exists now
 
     status = "FAILED"
     try:
@@ -146,8 +146,7 @@ def run_notebook(
         )
         if "run_id" not in opened:  # a notebook without code cells
             opened["run_id"] = start_parent(spec).run_id
-        mlflow_ready.result()
-        client = client_ready[0].result() if client_ready else get_client(uri)
+        client = client_ready.result()
         run_id = opened["run_id"]
         html_ready.result()
         experiment_id = client.get_run(run_id).info.experiment_id
@@ -163,10 +162,6 @@ def run_notebook(
     if result.failure is None:
         result.gates = evaluate_run(client, run_id, gate_list, model)
     return result
-
-
-def _import_mlflow() -> None:
-    import mlflow.tracking  # noqa: F401
 
 
 def _background(function: Callable[..., Any], *args: Any) -> Future[Any]:
