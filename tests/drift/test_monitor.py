@@ -193,7 +193,7 @@ def test_dashboard_view_comes_from_the_widgets_registration_not_from_core(traine
     monitor = Monitor(model, X, y, log=False)
     dashboard_view.register_dashboard_view(None)
     try:
-        with pytest.raises(UsageProblem, match="import jupyter_mlops.widgets"):
+        with pytest.raises(UsageProblem, match=r"import jupyter_mlops\.widgets"):
             monitor.dashboard()
     finally:
         dashboard_view.register_dashboard_view(widgets._monitor_dashboard)
