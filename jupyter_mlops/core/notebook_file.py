@@ -33,7 +33,11 @@ def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
     import nbformat
 
     file = Path(path)
-    if not file.is_file():
+    try:
+        found = file.is_file()
+    except OSError as exc:  # a name too long for the file system, ...
+        raise UsageProblem(f"notebook {str(file)[:200]!r}: {exc.strerror}") from None
+    if not found:
         raise UsageProblem(f"notebook not found: {file}")
     try:
         return nbformat.read(file, as_version=4)

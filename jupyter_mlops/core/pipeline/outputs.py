@@ -25,18 +25,27 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def check_output_path(output: str | os.PathLike[str]) -> Path:
-    """``output`` if the executed notebook can be written there, else UsageProblem (one line).
+    """``output`` if the executed notebook can be written there, else UsageProblem (one line)."""
+    try:
+        return _writable_file(Path(output))
+    except OSError as exc:  # a name too long for the file system, a loop of links, ...
+        raise UsageProblem(f"-o {str(output)[:200]!r}: {exc.strerror or exc}") from None
+
+
+def _writable_file(target: Path) -> Path:
+    """``target`` if a file can be written there; UsageProblem naming why not.
 
     Probed for real (we may run as root, where ``os.access`` says yes to everything): an existing
     file must be a regular file opened for appending (nothing truncated); a new one is tried as a
     temporary file in its nearest existing folder, removed at once.
     """
-    target = Path(output)
-    if not str(output).strip():
+    if not str(target).strip() or str(target) == ".":
         raise UsageProblem("-o/--output is empty")
     if target.is_dir():
         raise UsageProblem(f"-o {target}: is a folder, expected a file such as {target}/out.ipynb")
-    if target.exists() or target.is_symlink():
+    if target.is_symlink() and not target.exists():
+        raise UsageProblem(f"-o {target}: is a dangling symbolic link")
+    if target.exists():
         if not target.is_file():
             raise UsageProblem(f"-o {target}: exists and is not a regular file")
         try:

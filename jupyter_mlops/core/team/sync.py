@@ -19,7 +19,11 @@ def _spool_folder(spool_dir: str | os.PathLike[str] | None) -> Path | None:
     if spool_dir is None:
         return None
     folder = Path(spool_dir).expanduser()
-    if not str(spool_dir).strip() or not folder.is_dir():
+    try:
+        found = bool(str(spool_dir).strip()) and folder.is_dir()
+    except OSError:  # a name too long for the file system, ...
+        found = False
+    if not found:
         raise UsageProblem(f"no spool directory {str(spool_dir)[:200]!r}")
     return folder
 
