@@ -56,6 +56,9 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["-o", "/proc/out.ipynb"], "-o /proc/out.ipynb: cannot write in /proc"),
         (["-o", "{folder}"], "is a folder"),
         (["-o", "{file}/x.ipynb"], "is not a folder"),
+        (["-o", "{folder}/dangling.ipynb"], "is a dangling symbolic link"),
+        (["-o", "é" * 300], "File name too long"),
+        (["-f", "é" * 300], "File name too long"),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ],
 )
@@ -64,6 +67,7 @@ def test_bad_run_options_exit_64_with_one_line_before_anything_runs(
 ) -> None:
     # Given a runnable notebook and an empty store
     path = _notebook(project)
+    (project / "dangling.ipynb").symlink_to(project / "nowhere")
     flags = [f.format(folder=project, file=path) for f in flags]
 
     # When the run is asked for with one bad option
@@ -75,6 +79,13 @@ def test_bad_run_options_exit_64_with_one_line_before_anything_runs(
     assert line.startswith("jupyter mlops") and said in line
     assert _all_runs(tracking_uri) == []
     assert not Path("/proc/out.ipynb").exists()
+
+
+def test_a_notebook_name_too_long_for_the_file_system_is_one_line(
+    tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "é" * 300]) == EXIT_USAGE
+    assert "File name too long" in _one_error_line(capsys)
 
 
 def test_the_function_twins_refuse_the_same_input(project: Path, tracking_uri: str) -> None:
