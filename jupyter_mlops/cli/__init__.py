@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 from typing import NoReturn
 
 from jupyter_mlops.cli.errors import PROG, exit_code, fail
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``jupyter-mlops`` (``jupyter mlops``); returns the exit status."""
+    # MLflow's INFO lines on opening a fresh store ("Creating initial MLflow database tables")
+    # would precede our one line; its warnings and errors still show.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
     except _UsageExit:

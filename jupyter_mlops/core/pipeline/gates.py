@@ -202,13 +202,18 @@ def _store_error(exc: Exception, client: MlflowClient, run_id: str) -> MlopsErro
     return TrackingUnavailable(f"could not read run {run_id} from {where}: {first_line(exc)}")
 
 
+def check_run_id(run_id: str) -> None:
+    """UsageProblem unless ``run_id`` looks like a run id (a leading ``-`` never does)."""
+    if not _RUN_ID.match(run_id or ""):
+        raise UsageProblem(f"{run_id[:80]!r} is not a run id (letters, digits, - and _)")
+
+
 def check_run(
     client: MlflowClient, run_id: str, gate_texts: Iterable[str], model: str | None = None
 ) -> list[GateResult]:
     """Parse and evaluate gates on an existing run; unknown run → UsageProblem."""
     gates = parse_gates(gate_texts, model)
-    if not _RUN_ID.match(run_id or ""):
-        raise UsageProblem(f"{run_id[:80]!r} is not a run id (letters, digits, - and _)")
+    check_run_id(run_id)
     from mlflow.exceptions import MlflowException
 
     try:
@@ -230,5 +235,6 @@ def gate(
     cannot be reached; a failed gate is a result with ``passed`` False, not an exception.
     """
     gate_texts = list(gates)
-    parse_gates(gate_texts, model)  # bad gates are refused before any store is opened
+    parse_gates(gate_texts, model)  # bad input is refused before any store is opened
+    check_run_id(run_id)
     return check_run(get_client(resolve_tracking_uri(tracking_uri)), run_id, gate_texts, model)
