@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from jupyter_mlops.core.pipeline.runner import inject_parameters
+from jupyter_mlops.core.pipeline.parameters import inject_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER = str(Path(sys.executable).parent / "jupyter")

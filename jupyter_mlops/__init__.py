@@ -29,7 +29,15 @@ _EXPORTS: dict[str, str] = {
     "DriftReport": "jupyter_mlops.core.monitoring.drift",
     "Monitor": "jupyter_mlops.core.monitoring.monitor",
     "drift": "jupyter_mlops.widgets.drift",
+    "monitor_dashboard": "jupyter_mlops.widgets.drift",
+    "run_notebook": "jupyter_mlops.core.pipeline.runner",
+    "gate": "jupyter_mlops.core.pipeline.gates",
+    "sync": "jupyter_mlops.core.team.sync",
 }
+
+# Core never imports an adapter; the adapter wires itself in when imported (a light import:
+# ``jupyter_mlops.widgets`` registers the view behind ``Monitor.dashboard()``).
+_WIRED_BY: dict[str, str] = {"Monitor": "jupyter_mlops.widgets"}
 
 __all__ = [
     "__version__",
@@ -44,6 +52,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
+    if name in _WIRED_BY:
+        importlib.import_module(_WIRED_BY[name])
     globals()[name] = value
     return value
 

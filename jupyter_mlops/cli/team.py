@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
-from pathlib import Path
 from typing import Any
 
-from jupyter_mlops.core.contracts import EXIT_OK, EXIT_USAGE
-from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.cli.errors import one_line
+from jupyter_mlops.core.contracts import EXIT_DATA_SKIPPED, EXIT_OK, EXIT_UNAVAILABLE
+from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.store import redact_uri
-
-# Proposed for DESIGN.md's exit codes (sysexits, like 64): spooled entries had to be skipped
-# (EX_DATAERR); the tracking backend could not be reached (EX_UNAVAILABLE, "try again later").
-EXIT_SKIPPED = 65
-EXIT_UNAVAILABLE = 69
 
 
 def register(subparsers: Any) -> None:
@@ -44,7 +38,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="enable MLflow's basic-auth app (clients set MLFLOW_TRACKING_USERNAME/PASSWORD)",
     )
-    server.set_defaults(func=run_server)
+    server.set_defaults(func=run_server, failure_code=EXIT_UNAVAILABLE)
 
     sync = subparsers.add_parser(
         "sync",
@@ -53,11 +47,15 @@ def register(subparsers: Any) -> None:
         "all arrived, 69 when the store is unreachable, 65 when entries had to be skipped.",
     )
     sync.add_argument(
-        "--tracking-uri", help="store to replay into (default: the tracking-URI rule)"
+        "--tracking-uri",
+        type=one_line,
+        help="store to replay into (default: the tracking-URI rule)",
     )
-    sync.add_argument("--spool-dir", type=Path, help="spool directory (default: the user's spool)")
+    sync.add_argument(
+        "--spool-dir", type=one_line, help="spool directory (default: the user's spool)"
+    )
     sync.add_argument("--status", action="store_true", help="only print how many runs are spooled")
-    sync.set_defaults(func=run_sync)
+    sync.set_defaults(func=run_sync, failure_code=EXIT_UNAVAILABLE)
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -65,6 +63,7 @@ def run_server(args: argparse.Namespace) -> int:
     from jupyter_mlops.core.store import default_tracking_uri, project_root
     from jupyter_mlops.core.team.server import TeamServer
 
+    check_server_options(args)
     backend = args.backend_store_uri or default_tracking_uri()
     artifacts = args.artifacts_destination or str(project_root() / "mlartifacts")
     server = TeamServer(
@@ -75,11 +74,7 @@ def run_server(args: argparse.Namespace) -> int:
         workers=args.workers,
         app_name="basic-auth" if args.basic_auth else None,
     )
-    try:
-        server.start()
-    except MlopsError as exc:
-        print(f"jupyter mlops server: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+    server.start()  # MlopsError: one line and 69 (cannot start) or 64 (cannot launch) in main
     url = server.url if args.host not in {"0.0.0.0", "::"} else f"http://<this host>:{args.port}"
     print(f"MLflow tracking server on {url} (backend {redact_uri(backend)}, artifacts {artifacts})")
     print(f"point notebooks at it:  export MLFLOW_TRACKING_URI={url}")
@@ -103,20 +98,31 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def check_server_options(args: argparse.Namespace) -> None:
+    """UsageProblem, before anything starts, for a port, worker count or URI that cannot work."""
+    if not 1 <= args.port <= 65535:
+        raise UsageProblem(f"--port must be between 1 and 65535, not {args.port}")
+    if not 1 <= args.workers <= 64:
+        raise UsageProblem(f"--workers must be between 1 and 64, not {args.workers}")
+    for flag, value in (
+        ("--backend-store-uri", args.backend_store_uri),
+        ("--artifacts-destination", args.artifacts_destination),
+        ("--host", args.host),
+    ):
+        if value is not None and (not value.strip() or any(c in value for c in "\n\r\x00")):
+            raise UsageProblem(f"{flag} must be one non-empty line, not {value[:80]!r}")
+
+
 def run_sync(args: argparse.Namespace) -> int:
     """Replay the spool into the resolved store; the summary line goes to stdout."""
-    from jupyter_mlops.core.store import get_client, resolve_tracking_uri
-    from jupyter_mlops.core.tracking import spool
+    from jupyter_mlops.core.store import resolve_tracking_uri
+    from jupyter_mlops.core.team.sync import spooled_runs, sync
 
-    if args.spool_dir is not None and not args.spool_dir.is_dir():
-        print(f"jupyter mlops sync: no spool directory {args.spool_dir}", file=sys.stderr)
-        return EXIT_USAGE
     if args.status:
-        print(f"{spool.pending_runs(args.spool_dir)} run(s) spooled")
+        print(f"{spooled_runs(args.spool_dir)} run(s) spooled")
         return EXIT_OK
-    uri = resolve_tracking_uri(args.tracking_uri)
-    result = spool.replay(get_client(uri), args.spool_dir)
-    print(f"{redact_uri(uri)}: {result.summary()}")
+    result = sync(args.tracking_uri, args.spool_dir)
+    print(f"{redact_uri(resolve_tracking_uri(args.tracking_uri))}: {result.summary()}")
     if result.error:
         return EXIT_UNAVAILABLE
-    return EXIT_SKIPPED if result.skipped else EXIT_OK
+    return EXIT_DATA_SKIPPED if result.skipped else EXIT_OK

@@ -53,6 +53,8 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_NOTEBOOK_FAILED = 2
 EXIT_USAGE = 64
+EXIT_DATA_SKIPPED = 65  # `sync`: spooled entries had to be skipped (sysexits EX_DATAERR)
+EXIT_UNAVAILABLE = 69  # the tracking store could not be reached (sysexits EX_UNAVAILABLE)
 
 
 def tracking_disabled() -> bool:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from jupyter_mlops.core import git
 from jupyter_mlops.core.contracts import ENV_TRACKING_URI
-from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem, first_line
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -116,12 +116,22 @@ def prepare_store(uri: str) -> None:
 
 
 def get_client(uri: str | None = None) -> MlflowClient:
-    """An ``MlflowClient`` on ``uri`` (default: the resolved rule), store prepared safely."""
+    """An ``MlflowClient`` on ``uri`` (default: the resolved rule), store prepared safely.
+
+    A URI MLflow has no store for (``bogus://x``, a plain path, a driver not installed) is a
+    UsageProblem: building the client talks to no server, so its failure is always the URI's.
+    """
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     resolved = uri or resolve_tracking_uri()
     prepare_store(resolved)
-    return MlflowClient(tracking_uri=resolved)
+    try:
+        return MlflowClient(tracking_uri=resolved)
+    except (MlflowException, ImportError) as exc:
+        raise UsageProblem(
+            f"tracking URI {redact_uri(resolved)!r} cannot be used: {first_line(exc)}"
+        ) from exc
 
 
 def retry_locked(call: Callable[[], T], attempts: int = 8, first_wait: float = 0.05) -> T:

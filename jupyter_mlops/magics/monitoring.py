@@ -8,6 +8,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+import jupyter_mlops.widgets  # noqa: F401  registers the view behind Monitor.dashboard()
 from jupyter_mlops.core.errors import MlopsError
 from jupyter_mlops.magics.arguments import parse
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from jupyter_mlops.core.errors import MlopsError, first_line
+from jupyter_mlops.core.errors import MlopsError
 from jupyter_mlops.magics.arguments import parse
 
 
@@ -31,27 +29,16 @@ class TeamMagics(Magics):
         """Replay runs spooled while the tracking server was unreachable, oldest first.
 
         Prints one line: runs and metric points replayed, entries skipped, runs still spooled.
-        Function twin: ``jupyter_mlops.core.tracking.spool.replay(client)``.
+        Function twin: ``jupyter_mlops.sync(tracking_uri=None, spool_dir=None)``.
         """
-        from jupyter_mlops.core.store import get_client, redact_uri
-        from jupyter_mlops.core.tracking import spool
+        from jupyter_mlops.core.team.sync import spooled_runs, sync
 
         args = parse(self.mlops_sync, line)
-        spool_dir = Path(args.spool_dir).expanduser() if args.spool_dir else None
-        if spool_dir is not None and not spool_dir.is_dir():
-            raise UsageError(f"%mlops_sync: no spool directory {spool_dir}")
-        if args.status:
-            print(f"{spool.pending_runs(spool_dir)} run(s) spooled")
-            return
-        uri = self._tracking_uri(args.tracking_uri)
         try:
-            client = get_client(uri)
-        except Exception as exc:  # MLflow refuses unknown schemes and paths in many ways
-            raise UsageError(
-                f"%mlops_sync: cannot open the tracking store {redact_uri(uri)}: {first_line(exc)}"
-            ) from None
-        try:
-            result = spool.replay(client, spool_dir)
+            if args.status:
+                print(f"{spooled_runs(args.spool_dir)} run(s) spooled")
+                return
+            result = sync(self._tracking_uri(args.tracking_uri), args.spool_dir)
         except MlopsError as exc:
             raise UsageError(f"%mlops_sync: {exc}") from None
         print(result.summary())

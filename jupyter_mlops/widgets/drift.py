@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.core.errors import MlopsError, UsageProblem
 from jupyter_mlops.core.monitoring.columns import as_frame
 from jupyter_mlops.core.monitoring.drift import DriftReport, detect_drift, finite
 from jupyter_mlops.widgets._display import StaticFallback
@@ -205,6 +205,7 @@ def drift(
     bins: int = 30,
 ) -> DriftWidget:
     """Drift widget for two frames (``detect_drift`` runs unless a ``report`` is given)."""
+    _check_thresholds(threshold)
     ref = as_frame(reference, "reference")
     cur = as_frame(current, "current")
     if report is None:
@@ -212,6 +213,20 @@ def drift(
             ref, cur, columns=columns, tests=tests, threshold=threshold, column_types=column_types
         )
     return DriftWidget(report, distributions(ref, cur, report, bins))
+
+
+def _check_thresholds(threshold: Any) -> None:
+    """UsageProblem for a threshold no test can use: negative, NaN or infinite."""
+    values = threshold.values() if isinstance(threshold, dict) else [threshold]
+    for value in values:
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise UsageProblem(f"threshold {value!r} is not a number") from None
+        if not np.isfinite(number) or number < 0:
+            raise UsageProblem(f"threshold must be a finite number >= 0, not {value!r}")
 
 
 # --- monitor dashboard ------------------------------------------------------------------------

@@ -181,3 +181,20 @@ def test_prediction_drift_alert_threshold_is_configurable(trained) -> None:
     report = touchy.observe(batch, labels)
     assert "prediction_drift" not in calm.alerts and "prediction_drift" in report.alerts
     assert report.prediction_drift.threshold == 1e-6
+
+
+def test_dashboard_view_comes_from_the_widgets_registration_not_from_core(trained) -> None:
+    """Given no registered view, Monitor.dashboard() is one clear line; the widgets package
+    registers it again on import (core never imports widgets)."""
+    import jupyter_mlops.widgets as widgets
+    from jupyter_mlops.core.monitoring import dashboard_view
+
+    model, X, y = trained
+    monitor = Monitor(model, X, y, log=False)
+    dashboard_view.register_dashboard_view(None)
+    try:
+        with pytest.raises(UsageProblem, match=r"import jupyter_mlops\.widgets"):
+            monitor.dashboard()
+    finally:
+        dashboard_view.register_dashboard_view(widgets._monitor_dashboard)
+    assert type(monitor.dashboard()).__name__ == "MonitorDashboard"

@@ -103,6 +103,9 @@ def test_without_any_tracked_run_a_new_run_is_made(tracking_uri: str, frames) ->
         ("ref number", "not a pandas DataFrame"),
         ("ref cur --test nope", "unknown drift test"),
         ("ref cur --columns zzz", "no column named 'zzz'"),
+        ("ref cur --threshold -1", "threshold must be a finite number >= 0"),
+        ("ref cur --threshold nan", "threshold must be a finite number >= 0"),
+        ("ref cur --threshold inf", "threshold must be a finite number >= 0"),
     ],
 )
 def test_magic_bad_input_is_one_usage_error(shell, frames, line: str, message: str) -> None:
@@ -111,6 +114,13 @@ def test_magic_bad_input_is_one_usage_error(shell, frames, line: str, message: s
     with pytest.raises(UsageError, match=message) as info:
         shell.run_line_magic("mlops_drift", line)
     assert type(info.value) is UsageError
+
+
+def test_function_twin_refuses_a_negative_threshold_per_column(frames) -> None:
+    from jupyter_mlops.core.errors import UsageProblem
+
+    with pytest.raises(UsageProblem, match="threshold must be a finite number >= 0"):
+        drift(*frames, threshold={"age": 0.1, "stable": -0.5})
 
 
 def test_magic_options_reach_detect_drift(shell, frames) -> None:

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.cli import main
 from jupyter_mlops.core.contracts import (
+    ENV_EXPERIMENT,
     ENV_NOTEBOOK_PATH,
     ENV_PARENT_RUN_ID,
     EXIT_GATE_FAILED,
@@ -32,7 +33,6 @@ from jupyter_mlops.core.pipeline.parameters import (
     parse_parameter,
     python_literal,
 )
-from jupyter_mlops.core.pipeline.runner import ENV_EXPERIMENT
 
 ENV_SHOWN = [ENV_PARENT_RUN_ID, ENV_NOTEBOOK_PATH, ENV_EXPERIMENT, "MLFLOW_TRACKING_URI"]
 

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from jupyter_mlops.core.pipeline.runner import WIDGET_VIEW, _render_html
+from jupyter_mlops.core.pipeline.outputs import WIDGET_VIEW, render_html
 
 
 @pytest.mark.slow
@@ -30,7 +30,7 @@ def test_rendered_html_shows_widget_summaries(project, tracking_uri):
         resources={"metadata": {"path": str(project)}},
     ).execute()
     assert WIDGET_VIEW in nb.cells[2].outputs[-1]["data"]  # the live widget is in the notebook
-    html = _render_html(nb)
+    html = render_html(nb)
     assert "html-run" in html  # the static summary of the comparison names the run
     assert WIDGET_VIEW not in html
     assert WIDGET_VIEW in nb.cells[2].outputs[-1]["data"]  # rendering did not change the notebook

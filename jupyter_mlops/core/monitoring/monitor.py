@@ -21,6 +21,7 @@ import pandas as pd
 from jupyter_mlops.core import contracts as c
 from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
 from jupyter_mlops.core.models.loader import LoadedModel, load_model, quality_metric
+from jupyter_mlops.core.monitoring.dashboard_view import dashboard_view
 from jupyter_mlops.core.monitoring.drift import ColumnDrift, DriftReport, detect_drift, finite
 
 if TYPE_CHECKING:
@@ -303,10 +304,12 @@ class Monitor:
         }
 
     def dashboard(self) -> Any:
-        """Timeline of the four signals with threshold lines and alert markers (a widget)."""
-        from jupyter_mlops.widgets.drift import monitor_dashboard
+        """Timeline of the four signals with threshold lines and alert markers (a widget).
 
-        return monitor_dashboard(self)
+        The view is the one the widgets package registered (``dashboard_view``): core never
+        imports an adapter.
+        """
+        return dashboard_view()(self)
 
     def __repr__(self) -> str:
         return f"<Monitor {self.model.name!r}: {self.status()}>"

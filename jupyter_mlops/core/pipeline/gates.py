@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jupyter_mlops.core.contracts import TAG_PARENT_RUN_ID
-from jupyter_mlops.core.errors import MlopsError, UsageProblem
+from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem, first_line
+from jupyter_mlops.core.store import get_client, redact_uri, resolve_tracking_uri
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -33,6 +34,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 NEGATION = {">=": "<", "<=": ">", "==": "!=", ">": "<=", "<": ">="}
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,255}$")
 _GATE = re.compile(
     r"^\s*(?P<metric>[^<>=!\s][^<>=!]*?)\s*(?P<op>>=|<=|==|>|<)\s*"
     rf"(?:(?P<champion>champion)\s*(?:(?P<sign>[+-])\s*(?P<tol>{_NUMBER}))?|(?P<value>{_NUMBER}))\s*$",
@@ -128,7 +130,9 @@ def find_champion(client: MlflowClient, model: str) -> Champion | None:
 
     try:
         version = client.get_model_version_by_alias(model, CHAMPION_ALIAS)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.get_http_status_code() >= 500:  # an outage is not "no champion"
+            raise
         return None
     return Champion(model, str(version.version), version.run_id)
 
@@ -178,18 +182,59 @@ def _evaluate(
     return GateResult(gate, passed, actual, threshold, line)
 
 
+def evaluate_run(
+    client: MlflowClient, run_id: str, gates: Iterable[Gate], model: str | None = None
+) -> list[GateResult]:
+    """``evaluate_gates`` with MLflow's failures translated: an unknown run is a UsageProblem,
+    anything else (a store that is down or failing) is TrackingUnavailable, never "no run"."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return evaluate_gates(client, run_id, gates, model)
+    except MlflowException as exc:
+        raise _store_error(exc, client, run_id) from exc
+
+
+def _store_error(exc: Exception, client: MlflowClient, run_id: str) -> MlopsError:
+    where = redact_uri(client.tracking_uri)
+    if getattr(exc, "get_http_status_code", lambda: 500)() == 404:
+        return UsageProblem(f"no run {run_id!r} in {where}")
+    return TrackingUnavailable(f"could not read run {run_id} from {where}: {first_line(exc)}")
+
+
+def check_run_id(run_id: str) -> None:
+    """UsageProblem unless ``run_id`` looks like a run id (a leading ``-`` never does)."""
+    if not _RUN_ID.match(run_id or ""):
+        raise UsageProblem(f"{run_id[:80]!r} is not a run id (letters, digits, - and _)")
+
+
 def check_run(
     client: MlflowClient, run_id: str, gate_texts: Iterable[str], model: str | None = None
 ) -> list[GateResult]:
     """Parse and evaluate gates on an existing run; unknown run → UsageProblem."""
+    gates = parse_gates(gate_texts, model)
+    check_run_id(run_id)
     from mlflow.exceptions import MlflowException
 
-    gates = parse_gates(gate_texts, model)
     try:
         client.get_run(run_id)
     except MlflowException as exc:
-        raise UsageProblem(f"no run {run_id!r} in {client.tracking_uri}") from exc
-    try:
-        return evaluate_gates(client, run_id, gates, model)
-    except MlflowException as exc:
-        raise MlopsError(f"could not read metrics of run {run_id}: {exc.message}") from exc
+        raise _store_error(exc, client, run_id) from exc
+    return evaluate_run(client, run_id, gates, model)
+
+
+def gate(
+    run_id: str,
+    gates: Iterable[str],
+    model: str | None = None,
+    tracking_uri: str | None = None,
+) -> list[GateResult]:
+    """Check gates on an existing run (twin of ``jupyter mlops gate``; the tracking-URI rule).
+
+    UsageProblem for a malformed gate or an unknown run, TrackingUnavailable when the store
+    cannot be reached; a failed gate is a result with ``passed`` False, not an exception.
+    """
+    gate_texts = list(gates)
+    parse_gates(gate_texts, model)  # bad input is refused before any store is opened
+    check_run_id(run_id)
+    return check_run(get_client(resolve_tracking_uri(tracking_uri)), run_id, gate_texts, model)

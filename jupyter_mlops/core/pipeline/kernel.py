@@ -1,11 +1,11 @@
 """Executing a notebook with nbclient: the kernel's environment, progress, and where it failed.
 
-The only module that drives nbclient; ``pipeline`` decides what runs, this runs it.
+The only module that drives nbclient; ``runner`` decides what runs, this runs it. Notebook
+files are read by ``core.notebook_file`` (the one reader).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,19 +19,6 @@ if TYPE_CHECKING:
 CellCallback = Callable[[int, int], None]  # (code cells done, code cells in total)
 Silent = Callable[[str, Mapping[str, str]], Awaitable["dict[str, str] | None"]]
 BeforeCells = Callable[[Silent], Awaitable[None]]
-
-
-def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
-    """Read an .ipynb file; UsageProblem when it is missing or not a notebook."""
-    import nbformat
-
-    file = Path(path)
-    if not file.is_file():
-        raise UsageProblem(f"notebook not found: {file}")
-    try:
-        return nbformat.read(file, as_version=4)
-    except Exception as exc:  # nbformat raises several unrelated types for a bad file
-        raise UsageProblem(f"{file} is not a readable notebook: {exc}") from exc
 
 
 @dataclass

@@ -55,7 +55,11 @@ def load_parameter_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml
 
     file = Path(path)
-    if not file.is_file():
+    try:
+        found = file.is_file()
+    except OSError as exc:  # a name too long for the file system, ...
+        raise UsageProblem(f"parameter file {str(file)[:200]!r}: {exc.strerror}") from None
+    if not found:
         raise UsageProblem(f"parameter file not found: {file}")
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))

@@ -2,67 +2,49 @@
 
 Parameters are injected after the cell tagged ``parameters`` (papermill's convention);
 nbclient executes the cells in a real kernel whose environment names the parent run, the
-notebook and the experiment, so every ``%%track`` cell becomes a child run.
+notebook and the experiment, so every ``%%track`` cell becomes a child run. The parts live
+beside this module: ``kernel`` (nbclient), ``parameters``, ``parent_run``, ``outputs``, ``gates``.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import json
+import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.core import git
-from jupyter_mlops.core.contracts import (
-    ART_NOTEBOOK_DIR,
-    ENV_NOTEBOOK_PATH,
-    ENV_PARENT_RUN_ID,
-    ENV_TRACKING_URI,
-    EXIT_GATE_FAILED,
-    EXIT_NOTEBOOK_FAILED,
-    EXIT_OK,
-    SOURCE_TYPE_NOTEBOOK,
-    TAG_GIT_COMMIT,
-    TAG_PIPELINE_RUN_ID,
-    TAG_SOURCE_NAME,
-    TAG_SOURCE_TYPE,
-    TAG_USER,
-)
-from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable
-from jupyter_mlops.core.pipeline.gates import Gate, GateResult, evaluate_gates, parse_gates
+from jupyter_mlops.core.active import validate_experiment_name
+from jupyter_mlops.core.contracts import EXIT_GATE_FAILED, EXIT_NOTEBOOK_FAILED, EXIT_OK
+from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.notebook_file import read_notebook
+from jupyter_mlops.core.pipeline.gates import GateResult, evaluate_run, parse_gates
 from jupyter_mlops.core.pipeline.kernel import (
     CellCallback,
     CellFailure,
     Silent,
     check_kernel,
     execute,
-    read_notebook,
 )
+from jupyter_mlops.core.pipeline.outputs import check_output_path, save_outputs, warm_html_exporter
 from jupyter_mlops.core.pipeline.parameters import inject_parameters, notebook_experiment
-from jupyter_mlops.core.store import (
-    current_user,
-    ensure_experiment,
-    get_client,
-    project_root,
-    resolve_tracking_uri,
-    sqlite_path,
+from jupyter_mlops.core.pipeline.parent_run import (
+    ParentSpec,
+    absolute_uri,
+    kernel_environment,
+    open_parent,
+    source_name,
+    start_parent,
 )
-from jupyter_mlops.core.tracking.capture import param_text
-from jupyter_mlops.core.tracking.secrets import mask_files, mask_values
-from jupyter_mlops.core.tracking.writer import MAX_PARAM_VALUE, clip
+from jupyter_mlops.core.store import get_client, resolve_tracking_uri
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
-    from nbformat import NotebookNode
 
-# The experiment ``jupyter mlops run`` chose; ``%mlops_experiment`` in the kernel yields to it.
-from jupyter_mlops.core.contracts import ENV_EXPERIMENT
+__all__ = ["DEFAULT_EXPERIMENT", "PipelineResult", "inject_parameters", "run_notebook"]
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -82,12 +64,29 @@ class PipelineResult:
 
     @property
     def exit_code(self) -> int:
-        """DESIGN.md's exit status: 2 notebook raised, 1 a gate failed, else 0."""
+        """The CLI's exit status: 2 the notebook raised, 1 a gate failed, else 0."""
         if self.failure is not None:
             return EXIT_NOTEBOOK_FAILED
         if any(not g.passed for g in self.gates):
             return EXIT_GATE_FAILED
         return EXIT_OK
+
+
+def check_run_options(
+    experiment: str | None,
+    timeout: float | None,
+    run_name: str | None,
+    kernel_name: str | None,
+) -> None:
+    """UsageProblem for an option given but unusable (an empty name, a timeout <= 0)."""
+    if experiment is not None:
+        validate_experiment_name(experiment)
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageProblem(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if run_name is not None and not run_name.strip():
+        raise UsageProblem("run name is empty")
+    if kernel_name is not None and not kernel_name.strip():
+        raise UsageProblem("kernel name is empty")
 
 
 def run_notebook(
@@ -104,29 +103,35 @@ def run_notebook(
     kernel_name: str | None = None,
     on_cell: CellCallback | None = None,
 ) -> PipelineResult:
-    """Execute a notebook as one parent MLflow run, log it, and check the gates."""
+    """Execute a notebook as one parent MLflow run, log it, and check the gates.
+
+    Every input is checked before the kernel starts (UsageProblem); an unreachable store is
+    TrackingUnavailable; a notebook that raises is ``result.failure``, not an exception.
+    """
+    check_run_options(experiment, timeout, run_name, kernel_name)
     notebook_file = Path(path).resolve()
     gate_list = parse_gates(gates, model)
+    if output is not None:
+        check_output_path(output)
     nb = read_notebook(notebook_file)
     params = dict(parameters or {})
     nb = inject_parameters(nb, params)
     uri = absolute_uri(resolve_tracking_uri(tracking_uri, start=notebook_file.parent))
-    source_name = _source_name(notebook_file)
+    source = source_name(notebook_file)
     exp_name = experiment or notebook_experiment(nb) or os.environ.get("MLFLOW_EXPERIMENT_NAME")
     exp_name = exp_name or DEFAULT_EXPERIMENT
     check_kernel(nb, kernel_name)
-    spec = ParentSpec(uri, exp_name, str(notebook_file), source_name, params, run_name)
+    spec = ParentSpec(uri, exp_name, str(notebook_file), source, params, run_name)
     # The parent run is made in the kernel, which imports MLflow for the tracked cells anyway;
-    # this process needs MLflow and nbconvert's HTML only afterwards: both load meanwhile.
-    mlflow_ready = _background(_import_mlflow)
-    html_ready = _background(_warm_html_exporter)
-    env = kernel_environment(uri, source_name, exp_name)
+    # this process opens its client (checking the URI) and loads nbconvert's HTML meanwhile.
+    client_ready: Future[MlflowClient] = _background(get_client, uri)
+    html_ready = _background(warm_html_exporter)
+    env = kernel_environment(uri, source, exp_name)
     opened: dict[str, str] = {}
-    client_ready: list[Future[MlflowClient]] = []
 
     async def before_cells(silent: Silent) -> None:
-        opened["run_id"] = await _open_parent(silent, spec)
-        client_ready.append(_background(get_client, uri))  # the store exists now
+        await asyncio.wrap_future(client_ready)  # a URI MLflow cannot use stops before any cell
+        opened["run_id"] = await open_parent(silent, spec)
 
     status = "FAILED"
     try:
@@ -140,14 +145,13 @@ def run_notebook(
             before_cells=before_cells,
         )
         if "run_id" not in opened:  # a notebook without code cells
-            opened["run_id"] = _start_parent(spec).run_id
-        mlflow_ready.result()
-        client = client_ready[0].result() if client_ready else get_client(uri)
+            opened["run_id"] = start_parent(spec).run_id
+        client = client_ready.result()
         run_id = opened["run_id"]
         html_ready.result()
         experiment_id = client.get_run(run_id).info.experiment_id
-        result = PipelineResult(run_id, experiment_id, uri, source_name, params, failure=failure)
-        result.output_path = _save_outputs(client, run_id, nb, notebook_file.stem, output)
+        result = PipelineResult(run_id, experiment_id, uri, source, params, failure=failure)
+        result.output_path = save_outputs(client, run_id, nb, notebook_file.stem, output)
         status = "FINISHED" if failure is None else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -156,59 +160,8 @@ def run_notebook(
         if "run_id" in opened:
             get_client(uri).set_terminated(opened["run_id"], status)
     if result.failure is None:
-        result.gates = _gate(client, run_id, gate_list, model)
+        result.gates = evaluate_run(client, run_id, gate_list, model)
     return result
-
-
-def _gate(
-    client: MlflowClient, run_id: str, gates: list[Gate], model: str | None
-) -> list[GateResult]:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return evaluate_gates(client, run_id, gates, model)
-    except MlflowException as exc:
-        raise MlopsError(f"could not read the metrics of run {run_id}: {exc.message}") from exc
-
-
-@dataclass
-class ParentSpec:
-    """What the parent run is made of; JSON so the kernel can create it."""
-
-    uri: str
-    experiment: str
-    notebook_file: str
-    source_name: str
-    params: dict[str, Any]
-    run_name: str | None
-
-    def to_json(self) -> str:
-        """The spec as JSON (values JSON cannot hold become their text)."""
-        return json.dumps(self.__dict__, default=str)
-
-
-def open_parent_in_kernel(spec_json: str) -> None:
-    """Kernel side of ``run_notebook``: create the parent run and name it in ``os.environ``."""
-    started = _start_parent(ParentSpec(**json.loads(spec_json)))
-    os.environ.update(started.kernel_settings())
-
-
-async def _open_parent(silent: Silent, spec: ParentSpec) -> str:
-    """The parent run's id: made in the kernel when it has jupyter_mlops, else made here."""
-    module = __name__
-    code = f"__import__({module!r}, fromlist=['_']).open_parent_in_kernel({spec.to_json()!r})"
-    shown = await silent(code, {"run": f"__import__('os').environ.get({ENV_PARENT_RUN_ID!r})"})
-    if shown and shown.get("run") not in (None, "", "None"):
-        return str(ast.literal_eval(shown["run"]))
-    started = await asyncio.get_running_loop().run_in_executor(None, _start_parent, spec)
-    settings = json.dumps(started.kernel_settings())
-    if await silent(f"__import__('os').environ.update({settings})", {}) is None:
-        raise MlopsError(f"could not tell the kernel its parent run {started.run_id}")
-    return started.run_id
-
-
-def _import_mlflow() -> None:
-    import mlflow.tracking  # noqa: F401
 
 
 def _background(function: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -217,163 +170,3 @@ def _background(function: Callable[..., Any], *args: Any) -> Future[Any]:
     future = pool.submit(function, *args)
     pool.shutdown(wait=False)
     return future
-
-
-@dataclass
-class StartedRun:
-    """The parent run once MLflow has created it."""
-
-    client: MlflowClient
-    run_id: str
-    experiment_id: str
-
-    def kernel_settings(self) -> dict[str, str]:
-        """What the kernel learns once the run exists: the parent run and experiment ids."""
-        return {ENV_PARENT_RUN_ID: self.run_id, "MLFLOW_EXPERIMENT_ID": self.experiment_id}
-
-
-def absolute_uri(uri: str) -> str:
-    """A relative ``sqlite:///`` URI made absolute: the kernel (another cwd) opens the same file."""
-    db = sqlite_path(uri)
-    if db is None or db.is_absolute():
-        return uri
-    return f"sqlite:///{db.resolve()}"
-
-
-def browse_hint(uri: str) -> str:
-    """How to look at the runs of ``uri``: an ``mlflow ui`` command or the server's address."""
-    if uri.startswith(("http://", "https://")):
-        return f"browse the runs at {uri}"
-    return f"browse the runs: mlflow ui --backend-store-uri {uri}"
-
-
-def kernel_environment(uri: str, source_name: str, experiment: str) -> dict[str, str]:
-    """The kernel's start environment: our contract variables and MLflow's experiment name."""
-    env = dict(os.environ)
-    env.pop(ENV_PARENT_RUN_ID, None)  # set from the new run before the first cell
-    env.update(
-        {
-            ENV_TRACKING_URI: uri,
-            ENV_NOTEBOOK_PATH: source_name,
-            ENV_EXPERIMENT: experiment,
-            "MLFLOW_EXPERIMENT_NAME": experiment,
-        }
-    )
-    return env
-
-
-def _source_name(notebook_file: Path) -> str:
-    root = project_root(notebook_file.parent)
-    try:
-        return notebook_file.relative_to(root).as_posix()
-    except ValueError:
-        return notebook_file.as_posix()
-
-
-def _start_parent(spec: ParentSpec) -> StartedRun:
-    """Create the pipeline's parent run (tags, params) in the spec's experiment."""
-    from mlflow.entities import Param
-    from mlflow.exceptions import MlflowException
-
-    uri, notebook_file = spec.uri, Path(spec.notebook_file)
-    client = get_client(uri)
-    experiment_id = ensure_experiment(client, spec.experiment, uri)
-    tags = {
-        TAG_SOURCE_NAME: spec.source_name,
-        TAG_SOURCE_TYPE: SOURCE_TYPE_NOTEBOOK,
-        TAG_USER: current_user(),
-    }
-    commit = git.head_commit(notebook_file.parent)
-    if commit:
-        tags[TAG_GIT_COMMIT] = commit
-    try:
-        name = spec.run_name or notebook_file.stem
-        run = client.create_run(experiment_id, tags=tags, run_name=name)
-        run_id = run.info.run_id
-        client.set_tag(run_id, TAG_PIPELINE_RUN_ID, run_id)
-        if spec.params:
-            texts = mask_values({k: param_text(v) for k, v in spec.params.items()})
-            params = [Param(k, clip(v, MAX_PARAM_VALUE)[0]) for k, v in texts.items()]
-            client.log_batch(run_id, params=params)
-    except MlflowException as exc:
-        raise TrackingUnavailable(
-            f"could not create the pipeline run in {uri}: {exc.message}"
-        ) from exc
-    return StartedRun(client, run_id, experiment_id)
-
-
-def _warm_html_exporter() -> None:
-    """Import nbconvert's HTML exporter and load its templates (a first render is slow)."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    try:
-        HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
-    except Exception:  # best effort: the real rendering reports any problem
-        return
-
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def static_copy(nb: NotebookNode) -> NotebookNode:
-    """``nb`` without live widget views where a static summary travels beside them.
-
-    An HTML page has no kernel and, offline, no widget JavaScript: it would show blank
-    outputs. Our widgets carry ``text/html``, which the page then shows instead.
-    """
-    import copy
-
-    static = copy.deepcopy(nb)
-    static.metadata.pop("widgets", None)
-    for cell in static.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if WIDGET_VIEW in data and ("text/html" in data or "text/plain" in data):
-                del data[WIDGET_VIEW]
-    return static
-
-
-def _render_html(nb: NotebookNode) -> str:
-    from nbconvert import HTMLExporter
-
-    try:
-        return HTMLExporter().from_notebook_node(static_copy(nb))[0]
-    except Exception as exc:  # templates missing, a broken output: one line, not a traceback
-        raise MlopsError(f"could not render the executed notebook as HTML: {exc}") from exc
-
-
-def _save_outputs(
-    client: MlflowClient,
-    run_id: str,
-    nb: NotebookNode,
-    name: str,
-    output: str | os.PathLike[str] | None,
-) -> Path | None:
-    """Write ``-o`` and log the executed notebook + its HTML as ``notebook/<name>.*``."""
-    import nbformat
-
-    written = None
-    if output is not None:
-        written = Path(output)
-        written.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, written)
-    with tempfile.TemporaryDirectory(prefix="jupyter-mlops-") as tmp:
-        files = [Path(tmp) / f"{name}.ipynb"]
-        nbformat.write(nb, files[0])
-        try:
-            html = _render_html(nb)
-            files.append(Path(tmp) / f"{name}.html")
-            files[1].write_text(html, encoding="utf-8")
-        finally:  # the executed notebook is logged even when its HTML cannot be rendered
-            _log_files(client, run_id, files)
-    return written
-
-
-def _log_files(client: MlflowClient, run_id: str, files: list[Path]) -> None:
-    try:
-        mask_files(files)
-        for file in files:
-            client.log_artifact(run_id, str(file), ART_NOTEBOOK_DIR)
-    except Exception as exc:  # artifact stores raise many types (OSError, MlflowException, boto)
-        raise MlopsError(f"could not log the executed notebook to run {run_id}: {exc}") from exc

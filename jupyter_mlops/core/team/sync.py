@@ -1,0 +1,46 @@
+"""``sync()``: replay the runs spooled while the tracking store was unreachable (twin of
+``%mlops_sync`` and ``jupyter mlops sync``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.store import get_client, resolve_tracking_uri
+from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.tracking.spool import ReplayResult
+
+__all__ = ["ReplayResult", "spooled_runs", "sync"]
+
+
+def _spool_folder(spool_dir: str | os.PathLike[str] | None) -> Path | None:
+    """The spool folder asked for (None: the user's default); UsageProblem when not a folder."""
+    if spool_dir is None:
+        return None
+    folder = Path(spool_dir).expanduser()
+    try:
+        found = bool(str(spool_dir).strip()) and folder.is_dir()
+    except OSError:  # a name too long for the file system, ...
+        found = False
+    if not found:
+        raise UsageProblem(f"no spool directory {str(spool_dir)[:200]!r}")
+    return folder
+
+
+def sync(
+    tracking_uri: str | None = None, spool_dir: str | os.PathLike[str] | None = None
+) -> ReplayResult:
+    """Send every spooled run to the store (the tracking-URI rule), oldest first.
+
+    UsageProblem for a spool folder that does not exist or a URI MLflow cannot use; a store
+    that is down is not an exception: ``result.error`` says why and the runs stay spooled.
+    """
+    folder = _spool_folder(spool_dir)
+    client = get_client(resolve_tracking_uri(tracking_uri))
+    return spool.replay(client, folder)
+
+
+def spooled_runs(spool_dir: str | os.PathLike[str] | None = None) -> int:
+    """How many runs wait in the spool (``--status``)."""
+    return spool.pending_runs(_spool_folder(spool_dir))
