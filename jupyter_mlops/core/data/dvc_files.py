@@ -51,13 +51,13 @@ def read_dvc_output(text: str) -> DvcOutput:
 
 def git_root(start: Path) -> Path:
     """Top of the git work tree holding ``start``; a clear line outside any git repo."""
-    try:
-        return Path(git.output(start, "rev-parse", "--show-toplevel").strip())
-    except DataVersionError as exc:
+    top = git.top_level(start)
+    if top is None:
         raise UsageProblem(
             f"{start} is not inside a git repository: run `git init` first "
             "(data versions are tied to a git revision)"
-        ) from exc
+        )
+    return top
 
 
 def inside(root: Path, path: Path) -> bool:
@@ -68,13 +68,18 @@ def inside(root: Path, path: Path) -> bool:
         return False
 
 
+def last_commit(root: Path, file: Path) -> str | None:
+    """The last commit that changed ``file`` (a path under ``root``), or None."""
+    rel = file.relative_to(root).as_posix()
+    return git.output(root, "log", "-1", "--format=%H", "--", rel).strip() or None
+
+
 def git_version_of(root: Path, file: Path) -> str | None:
     """The last commit of ``file`` when the work tree matches it, else None (uncommitted)."""
     rel = file.relative_to(root).as_posix()
     if git.output(root, "status", "--porcelain", "--", rel).strip():
         return None
-    rev = git.output(root, "log", "-1", "--format=%H", "--", rel).strip()
-    return rev or None
+    return last_commit(root, file)
 
 
 def dvc_file_of(path: Path) -> Path | None:

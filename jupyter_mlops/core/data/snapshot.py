@@ -19,6 +19,7 @@ from jupyter_mlops.core.data.dvc_files import (
     DataVersion,
     DvcOutput,
     git_root,
+    last_commit,
     read_dvc_output,
 )
 from jupyter_mlops.core.data.dvc_repo import (
@@ -290,11 +291,6 @@ def _commit(
     return git.output(root, "rev-parse", "HEAD").strip()
 
 
-def _last_commit(root: Path, file: Path) -> str | None:
-    rel = file.relative_to(root).as_posix()
-    return git.output(root, "log", "-1", "--format=%H", "--", rel).strip() or None
-
-
 def _build(
     root: Path,
     rels: list[str],
@@ -313,7 +309,7 @@ def _build(
         unchanged = unchanged and dvcfile not in changed
         if unchanged:
             notes.append(f"{rel} unchanged ({out.md5[:8]})")
-        rev = None if dvcfile in changed and not committed else _last_commit(root, dvcfile)
+        rev = None if dvcfile in changed and not committed else last_commit(root, dvcfile)
         rows, cols, schema = table_stats(root / rel)
         snaps.append(
             Snapshot(
