@@ -32,6 +32,8 @@ def shown(raw: str | os.PathLike[str]) -> str:
 def check_target(root: Path, base: Path, raw: str | os.PathLike[str]) -> str:
     """Validate one path to snapshot; return it relative to ``root`` (POSIX)."""
     name = shown(raw)
+    if "\0" in os.fspath(raw):
+        raise UsageProblem(f"{name} is not a usable path (it holds a NUL character)")
     path = Path(os.path.abspath(base / Path(raw).expanduser()))
     if not inside(root, path):
         raise UsageProblem(f"{name} is outside the git repository at {root}")
