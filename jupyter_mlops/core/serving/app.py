@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 VERSION_HEADER = "x-jupyter-mlops-model-version"
 TAP_QUEUE = 10_000
 MAX_ERROR_CHARS = 300
+_EXC_REPR = re.compile(r"""^'?(?P<kind>\w+(?:Error|Exception))\((?P<q>['"])(?P<text>.*)(?P=q)\)'?""")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -49,7 +51,11 @@ def one_line_error(body: bytes, status: int) -> str:
         text = message or text
     if "Error: " in text:
         text = text.rsplit("Error: ", 1)[-1]
-    line = " ".join(text.split())
+    line = " ".join(text.split()).split(" IMPORTANT: ", 1)[0]
+    wrapped = _EXC_REPR.match(line)  # 'ValueError("...")' as MLflow quotes its cause
+    if wrapped:
+        kind = "invalid JSON" if wrapped["kind"] == "JSONDecodeError" else wrapped["kind"]
+        line = f"{kind}: {wrapped['text']}"
     if not line:
         line = f"request failed with HTTP {status}"
     return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"

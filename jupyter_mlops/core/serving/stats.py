@@ -130,8 +130,10 @@ class RequestStats:
             s["compared_rows"] += rows
             if agreed is not None:
                 s["agreed_rows"] += agreed
+                s["label_rows"] += rows
             if abs_error is not None:
                 s["abs_error_sum"] += abs_error
+                s["value_rows"] += rows
 
     def shadow_dropped(self) -> None:
         """A request the shadow queue had no room for."""
@@ -175,6 +177,8 @@ def _empty_shadow() -> dict[str, Any]:
         "dropped": 0,
         "compared_rows": 0,
         "agreed_rows": 0,
+        "label_rows": 0,
+        "value_rows": 0,
         "abs_error_sum": 0.0,
         "latencies": deque(maxlen=4096),
     }
@@ -182,18 +186,17 @@ def _empty_shadow() -> dict[str, Any]:
 
 def _shadow_summary(s: dict[str, Any], version: str | None) -> dict[str, Any]:
     """``shadow_agreement`` (classification) or ``shadow_mae`` (regression), both None if off."""
-    rows = s["compared_rows"]
-    classified = s["agreed_rows"] if rows and s["abs_error_sum"] == 0.0 else None
+    labels, values = s["label_rows"], s["value_rows"]
     lat = percentiles(s["latencies"])
     return {
         "shadow_version": version,
-        "shadow_agreement": None if classified is None else classified / rows,
-        "shadow_mae": s["abs_error_sum"] / rows if rows and classified is None else None,
+        "shadow_agreement": s["agreed_rows"] / labels if labels else None,
+        "shadow_mae": s["abs_error_sum"] / values if values else None,
         "shadow": {
             "requests": s["requests"],
             "errors": s["errors"],
             "dropped": s["dropped"],
-            "compared_rows": rows,
+            "compared_rows": s["compared_rows"],
             **{f"{k}_ms": v for k, v in lat.items()},
         },
     }
