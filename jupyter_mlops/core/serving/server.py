@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,7 @@ class Server:
         with _started_lock:
             if self in _started:
                 _started.remove(self)
+        shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the serving process's log."""
@@ -216,6 +218,9 @@ def serve(
     spec = _spec(model_uri, port, host, shadow, tracking_uri, poll_interval, monitor)
     log_path = Path(spec["log_path"])
     env = {**os.environ, "MLFLOW_TRACKING_URI": spec["tracking_uri"], "PYTHONUNBUFFERED": "1"}
+    # the child imports this very copy of jupyter_mlops, wherever the parent found it
+    package_root = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "jupyter_mlops.core.serving.process", json.dumps(spec)],
@@ -225,7 +230,11 @@ def serve(
             env=env,
             close_fds=True,
         )
-    ready = _wait_ready(process, startup_timeout, log_path)
+    try:
+        ready = _wait_ready(process, startup_timeout, log_path)
+    except ServingError:
+        shutil.rmtree(log_path.parent, ignore_errors=True)
+        raise
     server = Server(process, ready, spec)
     with _started_lock:
         _started.append(server)
