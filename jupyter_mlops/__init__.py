@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "DriftReport": "jupyter_mlops.core.monitoring.drift",
     "Monitor": "jupyter_mlops.core.monitoring.monitor",
     "drift": "jupyter_mlops.widgets.drift",
+    "serve": "jupyter_mlops.widgets.serving",
+    "servers": "jupyter_mlops.widgets.serving",
 }
 
 __all__ = [
