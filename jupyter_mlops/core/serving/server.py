@@ -207,13 +207,14 @@ def serve(
     poll_interval: float = 2.0,
     monitor: dict[str, Any] | None = None,
     startup_timeout: float = STARTUP_TIMEOUT_S,
+    server_class: type[Server] | None = None,
 ) -> Server:
     """Serve ``model_uri`` with MLflow's scoring protocol in a child process; returns the Server.
 
     ``models:/NAME@alias`` follows the alias: a promotion is served within ``poll_interval`` +
     load time, swapped in without failing a request. ``shadow`` copies every request to a
     second model off the response path. ``monitor`` (see ``TrafficMonitor``) feeds sampled
-    traffic to a ``Monitor``.
+    traffic to a ``Monitor``. ``server_class``: a ``Server`` subclass to return (adapters).
     """
     spec = _spec(model_uri, port, host, shadow, tracking_uri, poll_interval, monitor)
     log_path = Path(spec["log_path"])
@@ -235,7 +236,7 @@ def serve(
     except ServingError:
         shutil.rmtree(log_path.parent, ignore_errors=True)
         raise
-    server = Server(process, ready, spec)
+    server = (server_class or Server)(process, ready, spec)
     with _started_lock:
         _started.append(server)
     return server
