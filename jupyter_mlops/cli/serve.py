@@ -49,10 +49,13 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"jupyter mlops serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"serving {args.model_uri} v{server.stats().get('version')} on {server.url}")
-    print(f"  curl -X POST {server.url}/invocations -H 'Content-Type: application/json' "
-          "-d '{\"dataframe_split\": {...}}'")
-    print(f"  metrics: {server.url}/metrics   stats: {server.url}/stats   Ctrl-C stops it",
-          flush=True)
+    print(
+        f"  curl -X POST {server.url}/invocations -H 'Content-Type: application/json' "
+        "-d '{\"dataframe_split\": {...}}'"
+    )
+    print(
+        f"  metrics: {server.url}/metrics   stats: {server.url}/stats   Ctrl-C stops it", flush=True
+    )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         while server.running:

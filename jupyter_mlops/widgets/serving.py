@@ -17,9 +17,8 @@ from typing import Any
 import anywidget
 import traitlets
 
-from jupyter_mlops.core.serving.server import Server
+from jupyter_mlops.core.serving.server import Server, servers
 from jupyter_mlops.core.serving.server import serve as core_serve
-from jupyter_mlops.core.serving.server import servers
 from jupyter_mlops.widgets._display import StaticFallback
 from jupyter_mlops.widgets._html import esc, fmt_number, html_table
 
@@ -99,7 +98,9 @@ class ServerDashboard(StaticFallback, anywidget.AnyWidget):
         if server.running:
             ref = weakref.ref(self)
             threading.Thread(
-                target=_keep_fresh, args=(ref, interval), name="jupyter-mlops-dashboard",
+                target=_keep_fresh,
+                args=(ref, interval),
+                name="jupyter-mlops-dashboard",
                 daemon=True,
             ).start()
 
@@ -165,8 +166,9 @@ class LiveServer(Server):
         return super().replay(frame, rps, concurrency, **kw)
 
 
-def serve(model_uri: str, port: int = 0, host: str = "127.0.0.1", shadow: str | None = None,
-          **kwargs: Any) -> LiveServer:
+def serve(
+    model_uri: str, port: int = 0, host: str = "127.0.0.1", shadow: str | None = None, **kwargs: Any
+) -> LiveServer:
     """``core.serving.serve`` returning a ``LiveServer`` (function twin of ``%mlops_serve``)."""
     server = core_serve(model_uri, port, host, shadow, server_class=LiveServer, **kwargs)
     assert isinstance(server, LiveServer)

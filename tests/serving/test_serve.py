@@ -64,6 +64,8 @@ def test_metrics_endpoint_speaks_prometheus(registry):
         if s.name.endswith("_count")
     ]
     assert [(s.labels["model"], s.value) for s in counts] == [("clf", 2.0)]
-    rows = [s for s in families["jupyter_mlops_rows_predicted"].samples if s.name.endswith("_total")]
+    rows = [
+        s for s in families["jupyter_mlops_rows_predicted"].samples if s.name.endswith("_total")
+    ]
     assert rows[0].value == len(registry.sample)
     assert "jupyter_mlops_requests_in_flight" in families

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 VERSION_HEADER = "x-jupyter-mlops-model-version"
 TAP_QUEUE = 10_000
 MAX_ERROR_CHARS = 300
-_EXC_REPR = re.compile(r"""^'?(?P<kind>\w+(?:Error|Exception))\((?P<q>['"])(?P<text>.*)(?P=q)\)'?""")
+_EXC_REPR = re.compile(
+    r"""^'?(?P<kind>\w+(?:Error|Exception))\((?P<q>['"])(?P<text>.*)(?P=q)\)'?"""
+)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -93,7 +95,7 @@ class ServingApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
@@ -114,7 +116,10 @@ class ServingApp:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-type", content_type), (b"content-length", b"%d" % len(body))],
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", b"%d" % len(body)),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

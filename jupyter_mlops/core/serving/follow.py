@@ -108,9 +108,7 @@ class ModelHandle:
 class AliasFollower(threading.Thread):
     """Polls the registry every ``interval`` seconds and swaps in the alias's new holders."""
 
-    def __init__(
-        self, client: Any, handles: list[ModelHandle], interval: float = POLL_S
-    ) -> None:
+    def __init__(self, client: Any, handles: list[ModelHandle], interval: float = POLL_S) -> None:
         super().__init__(name="jupyter-mlops-alias-follower", daemon=True)
         self.client = client
         self.handles = [h for h in handles if h.current.ref.alias]

@@ -53,7 +53,9 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise SystemExit(f"port {port} on {host} is already in use; pick another --port")
+            raise SystemExit(
+                f"port {port} on {host} is already in use; pick another --port"
+            ) from None
         raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
@@ -198,12 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         serving.app, lifespan="off", log_level="warning", access_log=False, timeout_notify=30
     )
     server = uvicorn.Server(config)
-    threading.Thread(
-        target=_watch_parent, args=(spec["parent_pid"], server), daemon=True
-    ).start()
+    threading.Thread(target=_watch_parent, args=(spec["parent_pid"], server), daemon=True).start()
     serving.announce(url)
     serving.follower.start()
-    _report({"ready": True, "url": url, "pid": os.getpid(), "version": serving.handle.current.version})
+    _report(
+        {"ready": True, "url": url, "pid": os.getpid(), "version": serving.handle.current.version}
+    )
     with open(os.devnull, "w") as devnull:
         os.dup2(devnull.fileno(), sys.stdout.fileno())
     try:

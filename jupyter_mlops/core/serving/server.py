@@ -57,7 +57,7 @@ class Server:
         return self.process.poll() is None
 
     def stats(self) -> dict[str, Any]:
-        """requests, errors, p50/p95/p99_ms, version, shadow_agreement, ... (last known when off)."""
+        """requests, errors, p50/p95/p99_ms, version, shadow_agreement, ... (last known if off)."""
         if self.running:
             try:
                 with urllib.request.urlopen(self.url + "/stats", timeout=5) as resp:
@@ -79,7 +79,11 @@ class Server:
         from jupyter_mlops.core.serving.replay import replay
 
         return replay(
-            self.url, frame, rps=rps, concurrency=concurrency, batch_rows=batch_rows,
+            self.url,
+            frame,
+            rps=rps,
+            concurrency=concurrency,
+            batch_rows=batch_rows,
             progress=progress,
         )
 
@@ -137,7 +141,7 @@ def _spec(
     shadow: str | None,
     tracking_uri: str | None,
     poll_interval: float,
-    monitor: dict[str, Any] | None,
+    monitor: Any,
 ) -> dict[str, Any]:
     from jupyter_mlops.core.store import resolve_tracking_uri
 
@@ -158,9 +162,17 @@ def _spec(
         "tracking_uri": resolved,
         "parent_pid": os.getpid(),
         "poll_s": poll_interval,
-        "monitor": monitor,
+        "monitor": _monitor_spec(monitor, log_dir),
         "log_path": str(log_dir / "server.log"),
     }
+
+
+def _monitor_spec(monitor: Any, folder: Path) -> dict[str, Any] | None:
+    if monitor is None or monitor is False:
+        return None
+    from jupyter_mlops.core.serving.traffic import monitor_spec
+
+    return monitor_spec(monitor, str(folder))
 
 
 def _wait_ready(process: subprocess.Popen[bytes], timeout: float, log_path: Path) -> dict[str, Any]:
@@ -192,7 +204,11 @@ def _wait_ready(process: subprocess.Popen[bytes], timeout: float, log_path: Path
     process.wait()
     error = message.get("error")
     if not error:
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if log_path.exists() else []
+        tail = (
+            log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            if log_path.exists()
+            else []
+        )
         error = f"the server exited with {process.returncode}: {tail[0] if tail else 'no output'}"
     raise ServingError(error)
 
@@ -205,7 +221,7 @@ def serve(
     *,
     tracking_uri: str | None = None,
     poll_interval: float = 2.0,
-    monitor: dict[str, Any] | None = None,
+    monitor: Any = None,
     startup_timeout: float = STARTUP_TIMEOUT_S,
     server_class: type[Server] | None = None,
 ) -> Server:
@@ -213,8 +229,9 @@ def serve(
 
     ``models:/NAME@alias`` follows the alias: a promotion is served within ``poll_interval`` +
     load time, swapped in without failing a request. ``shadow`` copies every request to a
-    second model off the response path. ``monitor`` (see ``TrafficMonitor``) feeds sampled
-    traffic to a ``Monitor``. ``server_class``: a ``Server`` subclass to return (adapters).
+    second model off the response path. ``monitor`` (True, a batch size or a dict, see
+    ``monitor_spec``) feeds sampled traffic to a ``Monitor`` logged to MLflow per batch.
+    ``server_class``: the ``Server`` subclass to return (adapters pass theirs).
     """
     spec = _spec(model_uri, port, host, shadow, tracking_uri, poll_interval, monitor)
     log_path = Path(spec["log_path"])
