@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# pytest-jupyter's fixtures and async hooks for the handler test (a conftest must import them)
+from pytest_jupyter.jupyter_server import *  # noqa: F403
+
 HERE = Path(__file__).parent
 COLUMNS = ["x0", "x1", "x2"]
 
