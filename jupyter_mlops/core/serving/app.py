@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 VERSION_HEADER = "x-jupyter-mlops-model-version"
 TAP_QUEUE = 10_000
 MAX_ERROR_CHARS = 300
+_EXC_LINE = re.compile(r"^[\w.]+(?:Error|Exception|Warning)\b.*")
 _EXC_REPR = re.compile(
     r"""^'?(?P<kind>\w+(?:Error|Exception))\((?P<q>['"])(?P<text>.*)(?P=q)\)'?"""
 )
@@ -49,10 +50,11 @@ def one_line_error(body: bytes, status: int) -> str:
         message = str(data.get("message") or data.get("error") or "")
         trace = str(data.get("stack_trace") or "")
         if message.startswith("Encountered an unexpected error") and trace.strip():
-            message = trace.strip().splitlines()[-1]  # the model's own exception line
-        text = message or text
-    if "Error: " in text:
-        text = text.rsplit("Error: ", 1)[-1]
+            text = _raised(trace)  # the model's own exception, all its lines
+        elif "Error: " in message:  # "Failed to predict ... Error: <the cause>"
+            text = message.rsplit("Error: ", 1)[-1]
+        else:
+            text = message or text
     line = " ".join(text.split()).split(" IMPORTANT: ", 1)[0]
     wrapped = _EXC_REPR.match(line)  # 'ValueError("...")' as MLflow quotes its cause
     if wrapped:
@@ -61,6 +63,13 @@ def one_line_error(body: bytes, status: int) -> str:
     if not line:
         line = f"request failed with HTTP {status}"
     return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def _raised(trace: str) -> str:
+    """The final ``Kind: message`` of a traceback, with the message's continuation lines."""
+    lines = trace.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if _EXC_LINE.match(line)]
+    return " ".join(lines[starts[-1] :] if starts else lines[-1:])
 
 
 def _json_response(status: int, payload: Any) -> tuple[dict[str, Any], dict[str, Any]]:
