@@ -33,6 +33,8 @@ _EXPORTS: dict[str, str] = {
     "run_notebook": "jupyter_mlops.core.pipeline.runner",
     "gate": "jupyter_mlops.core.pipeline.gates",
     "sync": "jupyter_mlops.core.team.sync",
+    "serve": "jupyter_mlops.widgets.serving",
+    "servers": "jupyter_mlops.widgets.serving",
 }
 
 # Core never imports an adapter; the adapter wires itself in when imported (a light import:

@@ -17,7 +17,11 @@ from jupyter_mlops.core.contracts import EXIT_USAGE
 from jupyter_mlops.core.errors import MlopsError
 
 # modules exposing ``register(subparsers)``; each subparser sets ``func(args) -> int``
-SUBCOMMAND_MODULES = ["jupyter_mlops.cli.pipeline", "jupyter_mlops.cli.team"]
+SUBCOMMAND_MODULES = [
+    "jupyter_mlops.cli.pipeline",
+    "jupyter_mlops.cli.team",
+    "jupyter_mlops.cli.serve",
+]
 
 
 class _UsageExit(Exception):

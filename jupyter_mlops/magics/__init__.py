@@ -12,6 +12,7 @@ MAGICS_CLASSES: list[tuple[str, str]] = [
     ("jupyter_mlops.magics.views", "ViewMagics"),
     ("jupyter_mlops.magics.monitoring", "MonitoringMagics"),
     ("jupyter_mlops.magics.team", "TeamMagics"),
+    ("jupyter_mlops.magics.serving", "ServingMagics"),
 ]
 
 

@@ -12,6 +12,7 @@ API_PREFIX = "jupyter-mlops/api"
 HANDLER_MODULES = (
     "jupyter_mlops.server.runs_handlers",
     "jupyter_mlops.server.models_handlers",
+    "jupyter_mlops.server.serving_handlers",
 )
 
 

@@ -100,6 +100,21 @@ export interface IComparison {
   primary: { metric: string | null; higher_is_better: boolean; worse: boolean; message: string };
 }
 
+/** A model server running on this host (started by any kernel or `jupyter mlops serve`). */
+export interface IServedModel {
+  pid: number;
+  url: string;
+  model: string | null;
+  version: string | null;
+  model_uri: string;
+  shadow_uri: string | null;
+  shadow_version: string | null;
+  requests?: number | null;
+  errors?: number | null;
+  p50_ms?: number | null;
+  shadow_agreement?: number | null;
+}
+
 /** An API failure with the server's one-line message. */
 export class ApiError extends Error {
   constructor(
@@ -207,6 +222,8 @@ export const api = {
         { method: 'POST', body: JSON.stringify({ name, version, alias }) }
       )
     ).json(),
+  serving: async (name?: string): Promise<IServedModel[]> =>
+    (await getJson<{ servers: IServedModel[] }>('serving', { name })).servers,
   demote: async (name: string, alias: string): Promise<IModelDetail> =>
     (
       await send(

@@ -2,7 +2,7 @@
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { api, IComparison, IModel, IModelDetail, IModelVersion } from './api';
+import { api, IComparison, IModel, IModelDetail, IModelVersion, IServedModel } from './api';
 import { button, clear, h, num, when } from './dom';
 import { loadModelCode } from './pyquote';
 
@@ -45,9 +45,26 @@ export function comparisonBody(cmp: IComparison): Widget {
   return body;
 }
 
+/** One line per server: which version is served where, and how it is doing. */
+export function servedLine(s: IServedModel): HTMLElement {
+  const parts = [`v${s.version ?? '?'} at ${s.url}`, s.model_uri];
+  if (s.requests !== undefined && s.requests !== null) {
+    parts.push(`${s.requests} requests, ${s.errors ?? 0} errors`);
+  }
+  if (s.p50_ms !== undefined && s.p50_ms !== null) {
+    parts.push(`p50 ${num(s.p50_ms)} ms`);
+  }
+  if (s.shadow_uri) {
+    const agreement = s.shadow_agreement === null || s.shadow_agreement === undefined ? '' : ` (${num(100 * s.shadow_agreement)}% agree)`;
+    parts.push(`shadow v${s.shadow_version ?? '?'}${agreement}`);
+  }
+  return h('li', { className: 'jp-mlops-served', attrs: { 'data-version': s.version ?? '', 'data-url': s.url } }, parts.join(' · '));
+}
+
 /** Models → versions with aliases, promote and load-code buttons. */
 export class ModelsView extends Widget {
   private models: IModel[] = [];
+  private served: IServedModel[] = [];
   private selected: string | null = null;
   private readonly list = h('ul', { className: 'jp-mlops-models' });
   private readonly detail = h('div', { className: 'jp-mlops-model-detail' });
@@ -76,16 +93,26 @@ export class ModelsView extends Widget {
       this.message.textContent = (error as Error).message;
       return;
     }
+    try {
+      this.served = await api.serving();
+    } catch {
+      this.served = []; // serving is optional: the registry view works without it
+    }
     clear(this.list);
     for (const model of this.models) {
       const aliases = Object.entries(model.aliases).map(([alias, version]) =>
         h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, `${alias} → v${version}`)
       );
+      const servedVersions = [...new Set(this.served.filter(s => s.model === model.name).map(s => `v${s.version}`))];
+      const served = servedVersions.length
+        ? h('span', { className: 'jp-mlops-badge jp-mlops-served-badge', title: 'being served' }, `served ${servedVersions.join(', ')}`)
+        : null;
       const item = h(
         'li',
         { className: 'jp-mlops-model', attrs: { 'data-model': model.name, tabindex: '0' } },
         h('span', { className: 'jp-mlops-model-name' }, model.name),
-        ...aliases
+        ...aliases,
+        served
       );
       item.classList.toggle('jp-mod-selected', model.name === this.selected);
       item.addEventListener('click', () => void this.showModel(model.name));
@@ -120,6 +147,10 @@ export class ModelsView extends Widget {
       rows.appendChild(this.versionRow(detail, version, () => alias.value.trim() || 'champion'));
     }
     this.detail.appendChild(rows);
+    const servers = this.served.filter(s => s.model === detail.name);
+    if (servers.length) {
+      this.detail.append(h('h4', {}, 'Being served'), h('ul', { className: 'jp-mlops-serving' }, ...servers.map(servedLine)));
+    }
     if (detail.history.length) {
       const items = detail.history.slice(-10).reverse().map(p =>
         h('li', {}, `${when(p.time_ms)} ${p.user}: ${p.action} "${p.alias}" → ${p.version === null ? 'removed' : 'v' + p.version}` + (p.previous_version ? ` (was v${p.previous_version})` : ''))
@@ -130,7 +161,8 @@ export class ModelsView extends Widget {
 
   private versionRow(detail: IModelDetail, version: IModelVersion, alias: () => string): HTMLElement {
     const metricText = Object.entries(version.metrics).sort(([a], [b]) => a.length - b.length).slice(0, 3).map(([k, v]) => `${k} ${num(v)}`).join(' · ');
-    const badges = version.aliases.map(a => {
+    const servedHere = this.served.some(s => s.model === detail.name && s.version === version.version);
+    const badges: HTMLElement[] = version.aliases.map(a => {
       const remove = h('button', { className: 'jp-mlops-alias-remove', title: `Remove alias "${a}"`, attrs: { 'aria-label': `Remove alias ${a}` } }, '×');
       remove.addEventListener('click', () => void this.demote(detail.name, a, version.version));
       return h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, a, remove);
@@ -146,7 +178,8 @@ export class ModelsView extends Widget {
     return h(
       'li',
       { className: 'jp-mlops-version', attrs: { 'data-version': version.version } },
-      h('div', {}, h('strong', {}, `v${version.version}`), ' ', h('span', { className: 'jp-mlops-dim' }, when(version.creation_time)), ...badges),
+      h('div', {}, h('strong', {}, `v${version.version}`), ' ', h('span', { className: 'jp-mlops-dim' }, when(version.creation_time)), ...badges,
+        servedHere ? h('span', { className: 'jp-mlops-badge jp-mlops-served-badge' }, 'served') : null),
       metricText ? h('div', { className: 'jp-mlops-dim' }, metricText) : null,
       actions
     );

@@ -1,0 +1,352 @@
+"""Benchmark: ``serve()`` against ``mlflow models serve --env-manager local``, same model, one run.
+
+    python benchmarks/serve.py [--requests 5000] [--latency-requests 600]
+
+Registers a small sklearn classifier (v1, v2) and a challenger that sleeps 200 ms per call in
+a fresh sqlite registry, then measures, with the same keep-alive HTTP client for both servers:
+  * p50 latency of one client (requests interleaved between the two servers in rounds, so
+    machine load hits both alike): our overhead in ms;
+  * throughput at 8 concurrent clients: ours / MLflow's;
+  * 5,000 requests at 8 clients while ``champion`` is promoted twice: errors, and whether each
+    response came from a version that held the alias at some point (and the swap lag);
+  * champion p50 with the 200 ms shadow challenger vs without (interleaved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SLOW_MODEL = """
+import time
+import mlflow.pyfunc
+from mlflow.models import set_model
+
+class Slow(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        time.sleep(0.2)
+        return (model_input["x0"] > 0.5).astype(int).to_numpy()
+
+set_model(Slow())
+"""
+
+
+def build_registry(folder: Path) -> str:
+    """clf v1, v2 (sklearn) and v3 (sleeps 200 ms); champion -> v1. Returns the store URI."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(uri)
+    exp = client.create_experiment("bench", artifact_location=(folder / "art").as_uri())
+    client.create_registered_model("clf")
+    x = pd.DataFrame(np.random.default_rng(0).random((200, 3)), columns=["x0", "x1", "x2"])
+    for c in (1.0, 0.1):
+        model = LogisticRegression(C=c).fit(x, (x["x0"] > 0.5).astype(int))
+        with mlflow.start_run(experiment_id=exp):
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=infer_signature(x, model.predict(x)),
+                pip_requirements=[],
+            )
+        client.create_model_version("clf", info.model_uri, model_id=info.model_id)
+    code = folder / "slow_model.py"
+    code.write_text(SLOW_MODEL)
+    with mlflow.start_run(experiment_id=exp):
+        info = mlflow.pyfunc.log_model(name="model", python_model=str(code), pip_requirements=[])
+    client.create_model_version("clf", info.model_uri, model_id=info.model_id)
+    client.set_registered_model_alias("clf", "champion", "1")
+    return uri
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mlflow(uri: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``mlflow models serve --env-manager local`` on the same model, waited for via /ping."""
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                "models:/clf/1",
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, wait_ping(proc, f"http://127.0.0.1:{port}", log)
+
+
+PLAIN_APP = """
+import socket, sys, uvicorn
+from mlflow.pyfunc import load_model, scoring_server
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+app = scoring_server.init(load_model("models:/clf/1"))
+uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)).run(
+    sockets=[sock]
+)
+"""
+
+
+def start_plain_app(uri: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """MLflow's scoring app alone under the same uvicorn settings as ours (no wrapper)."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PLAIN_APP, str(port)],
+            env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, wait_ping(proc, f"http://127.0.0.1:{port}", log)
+
+
+def wait_ping(proc: subprocess.Popen[bytes], url: str, log: Path) -> str:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/ping", timeout=1):
+                return url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"{url} did not start: {log.read_text()[-500:]}")
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def body() -> bytes:
+    return json.dumps(
+        {"dataframe_split": {"columns": ["x0", "x1", "x2"], "data": [[0.7, 0.1, 0.4]]}}
+    ).encode()
+
+
+def sequential_p50(urls: dict[str, str], n: int, rounds: int = 6) -> dict[str, float]:
+    """Median single-client latency per server, requests interleaved in rounds."""
+    from jupyter_mlops.core.serving.replay import Client
+
+    clients = {k: Client(u) for k, u in urls.items()}
+    payload = body()
+    times: dict[str, list[float]] = {k: [] for k in urls}
+    for c in clients.values():  # warm-up
+        for _ in range(30):
+            c.post(payload)
+    for _ in range(rounds):
+        for name, c in clients.items():
+            for _ in range(n // rounds):
+                t0 = time.perf_counter()
+                status, _, _ = c.post(payload)
+                times[name].append((time.perf_counter() - t0) * 1000)
+                assert status == 200, status
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def load(url: str, n: int, clients: int = 8) -> dict[str, Any]:
+    """``n`` requests from ``clients`` threads: throughput and per-response records."""
+    from jupyter_mlops.core.serving.replay import Client
+
+    payload = body()
+    records: list[tuple[float, float, int, str | None]] = []
+    lock = threading.Lock()
+    left = [n]
+
+    def work() -> None:
+        client = Client(url)
+        mine = []
+        while True:
+            with lock:
+                if left[0] <= 0:
+                    break
+                left[0] -= 1
+            t0 = time.time()
+            status, _, version = client.post(payload)
+            mine.append((t0, time.time(), status, version))
+        with lock:
+            records.extend(mine)
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    return {"rps": n / elapsed, "records": records}
+
+
+def promotion_run(server: Any, uri: str, n: int) -> dict[str, Any]:
+    """``n`` requests at 8 clients while champion goes v1 -> v2 (at 30 %) -> v1 (at 65 %)."""
+    from jupyter_mlops.core.models.registry import promote
+
+    holders: list[tuple[float, str]] = [(0.0, "1")]  # (from time, version)
+    start = server.stats().get("requests", 0)
+
+    def promoter() -> None:
+        for version, at in (("2", 0.3), ("1", 0.65)):
+            while server.stats().get("requests", 0) - start < at * n:
+                time.sleep(0.05)
+            if version == "1":  # the first swap must have landed before the second promotion
+                while server.stats().get("version") != "2":
+                    time.sleep(0.05)
+            t0 = time.time()
+            promote("clf", version, "champion", tracking_uri=uri)
+            holders.append(((t0 + time.time()) / 2, version))
+
+    thread = threading.Thread(target=promoter)
+    thread.start()
+    result = load(server.url, n)
+    thread.join()
+
+    def holders_during(begin: float, end: float) -> set[str]:
+        held = {v for t, v in holders if begin <= t <= end}
+        before = [v for t, v in holders if t <= begin]
+        return held | ({before[-1]} if before else set())
+
+    records = result["records"]
+    held_ever = {v for _, v in holders}
+    lags = []
+    bounds = [t for t, _ in holders[1:]] + [float("inf")]
+    for i, (t, _) in enumerate(holders[1:]):
+        previous = holders[i][1]
+        stale = [r[1] for r in records if r[3] == previous and t < r[0] < bounds[i + 1]]
+        lags.append(max(stale) - t if stale else 0.0)
+    return {
+        "requests": len(records),
+        "errors": sum(1 for r in records if r[2] != 200),
+        "versions": sorted({r[3] for r in records if r[3]}),
+        "from_a_holder": sum(1 for r in records if r[3] in held_ever),
+        "holder_during_request": sum(1 for r in records if r[3] in holders_during(r[0], r[1])),
+        "swap_lag_s": [round(lag, 2) for lag in lags],
+        "throughput_rps": round(result["rps"], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--latency-requests", type=int, default=600)
+    parser.add_argument("--throughput-requests", type=int, default=2000)
+    args = parser.parse_args()
+    from jupyter_mlops.core.serving.server import serve
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.environ["JUPYTER_MLOPS_SERVING_DIR"] = str(folder / "serving")
+        uri = build_registry(folder)
+        baseline, base_url = start_mlflow(uri, folder / "mlflow-serve.log")
+        plain, plain_url = start_plain_app(uri, folder / "plain-app.log")
+        ours = serve("models:/clf@champion", tracking_uri=uri)
+        shadowed = serve("models:/clf@champion", tracking_uri=uri, shadow="models:/clf/3")
+        try:
+            p50 = sequential_p50(
+                {"mlflow": base_url, "mlflow app": plain_url, "ours": ours.url},
+                args.latency_requests,
+            )
+            tput_base = load(base_url, args.throughput_requests)["rps"]
+            tput_plain = load(plain_url, args.throughput_requests)["rps"]
+            tput_ours = load(ours.url, args.throughput_requests)["rps"]
+            shadow_p50 = sequential_p50(
+                {"no shadow": ours.url, "200 ms shadow": shadowed.url}, args.latency_requests
+            )
+            shadow_stats = shadowed.stats()
+            promo = promotion_run(ours, uri, args.requests)
+            promo["server_versions"] = ours.stats()["versions"]
+            promo["load_failures"] = ours.stats()["load_failures"]
+        finally:
+            ours.stop()
+            shadowed.stop()
+            stop_group(baseline)
+            stop_group(plain)
+    overhead = p50["ours"] - p50["mlflow"]
+    wrapper = p50["ours"] - p50["mlflow app"]
+    shadow_delta = shadow_p50["200 ms shadow"] - shadow_p50["no shadow"]
+    print(
+        f"p50 latency, 1 client:  mlflow {p50['mlflow']:.3f} ms  ours {p50['ours']:.3f} ms  "
+        f"overhead {overhead:+.3f} ms (goal <= 1 ms)"
+    )
+    print(
+        f"  vs MLflow's scoring app alone under the same uvicorn socket (TCP_NODELAY): "
+        f"{p50['mlflow app']:.3f} ms, our wrapper adds {wrapper:+.3f} ms"
+    )
+    print(
+        f"throughput, 8 clients:  mlflow {tput_base:.0f}/s  ours {tput_ours:.0f}/s  "
+        f"ratio {tput_ours / tput_base:.2f} (goal >= 0.9); MLflow's app alone "
+        f"{tput_plain:.0f}/s, ratio {tput_ours / tput_plain:.2f}"
+    )
+    print(
+        f"promotion run: {promo['requests']} requests, {promo['errors']} errors, versions "
+        f"{promo['versions']}, {promo['from_a_holder']} from a version that held the alias, "
+        f"{promo['holder_during_request']} from the holder during the request, swap lag "
+        f"{promo['swap_lag_s']} s, {promo['throughput_rps']}/s"
+    )
+    print(
+        f"shadow (200 ms challenger): champion p50 {shadow_p50['200 ms shadow']:.3f} ms vs "
+        f"{shadow_p50['no shadow']:.3f} ms without: {shadow_delta:+.3f} ms (goal within 1 ms); "
+        f"shadow scored {shadow_stats['shadow']['requests']}, dropped "
+        f"{shadow_stats['shadow']['dropped']}, p50 {shadow_stats['shadow']['p50_ms']:.0f} ms"
+    )
+    print(
+        json.dumps(
+            {
+                "p50_ms": p50,
+                "throughput_rps": {
+                    "mlflow": tput_base,
+                    "ours": tput_ours,
+                    "mlflow app": tput_plain,
+                },
+                "promotion": promo,
+                "shadow_p50_ms": shadow_p50,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

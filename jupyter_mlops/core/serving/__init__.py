@@ -1,0 +1,1 @@
+"""Serving registered models from the notebook: MLflow's scoring app, measured and followed."""

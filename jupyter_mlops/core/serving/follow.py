@@ -1,0 +1,147 @@
+"""Loaded model versions and the alias follower that swaps them without failing a request.
+
+A ``Slot`` is one loaded version: the pyfunc model and MLflow's own scoring app built over it.
+``ModelHandle`` holds the slot currently served; a request reads it once when it starts, so a
+swap (one reference assignment) never changes the version under a running request.
+``AliasFollower`` polls the registry and, when the alias moved, loads the new version beside
+the old one and swaps it in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jupyter_mlops.core.errors import UsageProblem
+
+__all__ = ["AliasFollower", "ModelHandle", "ModelRef", "Slot", "load_slot", "parse_model_uri"]
+
+log = logging.getLogger(__name__)
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))?$")
+POLL_S = 2.0
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What the user asked to serve: a registry name with alias or version, or any MLflow URI."""
+
+    uri: str
+    name: str
+    alias: str | None = None
+    version: str | None = None
+
+
+def parse_model_uri(uri: str) -> ModelRef:
+    """Split ``models:/NAME@alias`` / ``models:/NAME/N``; other URIs are served as they are."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise UsageProblem("give a model URI such as models:/NAME@champion")
+    uri = uri.strip()
+    match = _MODELS_URI.match(uri)
+    if match is None:
+        if uri.startswith("models:"):
+            raise UsageProblem(f"cannot read {uri!r}: use models:/NAME@alias or models:/NAME/N")
+        name = uri.rstrip("/").rsplit("/", 1)[-1] or "model"
+        return ModelRef(uri, name)
+    if not match["alias"] and not match["version"]:
+        raise UsageProblem(f"{uri!r} names no alias or version: use models:/NAME@champion")
+    return ModelRef(uri, match["name"], match["alias"], match["version"])
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One loaded model version, with MLflow's scoring app over it."""
+
+    ref: ModelRef
+    version: str
+    model: Any  # mlflow.pyfunc.PyFuncModel
+    app: Any  # MLflow's FastAPI scoring app for ``model``
+
+    @property
+    def input_schema(self) -> Any:
+        """The model signature's input schema (None without a signature)."""
+        return self.model.metadata.get_input_schema()
+
+
+def resolve_version(client: Any, ref: ModelRef) -> str:
+    """The version the reference points at now (the alias holder for an alias)."""
+    if ref.alias:
+        return str(client.get_model_version_by_alias(ref.name, ref.alias).version)
+    return ref.version or ""
+
+
+def load_slot(ref: ModelRef, version: str) -> Slot:
+    """Load ``version`` of the referenced model and build MLflow's scoring app over it."""
+    import mlflow.pyfunc
+    from mlflow.pyfunc import scoring_server
+
+    uri = f"models:/{ref.name}/{version}" if version and (ref.alias or ref.version) else ref.uri
+    model = mlflow.pyfunc.load_model(uri)
+    return Slot(ref, version or _local_version(model), model, scoring_server.init(model))
+
+
+def _local_version(model: Any) -> str:
+    """A label for a model served from a path or run: its run id prefix, else ``local``."""
+    run_id = getattr(model.metadata, "run_id", None)
+    return run_id[:8] if run_id else "local"
+
+
+class ModelHandle:
+    """The slot being served; ``current`` is read once per request."""
+
+    def __init__(self, slot: Slot, on_swap: Callable[[Slot], None] | None = None) -> None:
+        self.current = slot
+        self._on_swap = on_swap
+        if on_swap is not None:
+            on_swap(slot)
+
+    def swap(self, slot: Slot) -> None:
+        """Serve ``slot`` from the next request on (requests already running keep theirs)."""
+        self.current = slot
+        if self._on_swap is not None:
+            self._on_swap(slot)
+
+
+class AliasFollower(threading.Thread):
+    """Polls the registry every ``interval`` seconds and swaps in the alias's new holders."""
+
+    def __init__(self, client: Any, handles: list[ModelHandle], interval: float = POLL_S) -> None:
+        super().__init__(name="jupyter-mlops-alias-follower", daemon=True)
+        self.client = client
+        self.handles = [h for h in handles if h.current.ref.alias]
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.failed: dict[str, str] = {}  # version -> why it could not be loaded
+
+    def run(self) -> None:
+        """Poll until stopped; a registry hiccup or a broken version is logged, never fatal."""
+        while not self.stopped.wait(self.interval):
+            for handle in self.handles:
+                self.check(handle)
+
+    def check(self, handle: ModelHandle) -> bool:
+        """Swap ``handle`` to the alias's holder if it moved; True when a swap happened."""
+        ref = handle.current.ref
+        try:
+            version = resolve_version(self.client, ref)
+        except Exception as exc:  # registry unreachable or alias removed: keep serving
+            log.warning("cannot resolve %s: %s", ref.uri, str(exc).splitlines()[0])
+            return False
+        if version == handle.current.version or version in self.failed:
+            return False
+        try:
+            slot = load_slot(ref, version)
+        except Exception as exc:
+            self.failed[version] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("cannot load %s version %s: %s", ref.name, version, self.failed[version])
+            return False
+        handle.swap(slot)
+        log.info("%s now serves version %s", ref.uri, version)
+        return True
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self.stopped.set()

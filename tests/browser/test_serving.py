@@ -1,0 +1,117 @@
+"""The serving live view updates in JupyterLab, and the Models tab shows what is served where.
+
+A notebook registers two sklearn versions in the project's store, serves the champion and
+displays the server, then sends traffic and promotes v2 from later cells: the test watches the
+displayed widget's own numbers and header change (no re-display), then opens the sidebar's
+Models tab. The labextension is this branch's build when one exists (``jupyter_mlops/
+labextension``, put first on ``JUPYTER_PATH``). Screenshots go to ``test-output/serving/``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+BUILD = Path(__file__).resolve().parents[2] / "jupyter_mlops" / "labextension"
+CELLS = [
+    "import mlflow, numpy as np, pandas as pd\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "from jupyter_mlops import promote, serve\n"
+    "from jupyter_mlops.core.store import resolve_tracking_uri\n"
+    "mlflow.set_tracking_uri(resolve_tracking_uri())\n"
+    "X = pd.DataFrame(np.random.default_rng(0).random((120, 2)), columns=['a', 'b'])\n"
+    "for flip in (0, 1):\n"
+    "    m = LogisticRegression().fit(X, (X['a'] > 0.5).astype(int) ^ flip)\n"
+    "    with mlflow.start_run():\n"
+    "        mlflow.sklearn.log_model(m, name='model', registered_model_name='live-model',\n"
+    "                                 pip_requirements=[])\n"
+    "promote('live-model', 1, 'champion')",
+    "server = serve('models:/live-model@champion', poll_interval=0.5)\nserver",
+    "summary = server.replay(X, rps=30, concurrency=2, progress=False)",
+    "import time\npromote('live-model', 2, 'champion')\n"
+    "while server.stats()['version'] != '2': time.sleep(0.2)\n"
+    "server.replay(X.head(30), concurrency=2, progress=False)['versions']",
+]
+
+
+REAL_CHROMIUM = Path("/usr/lib/chromium/chromium")
+
+
+@pytest.fixture(autouse=True)
+def _branch_build(tmp_path, monkeypatch):
+    """Serve this branch's labextension build (if built) ahead of the installed one."""
+    if not Path("/bin/sh").exists() and REAL_CHROMIUM.exists():
+        # /usr/bin/chromium is a shell script: without /bin/sh launch the binary itself
+        for module in list(sys.modules.values()):
+            if getattr(module, "CHROMIUM", None) == "/usr/bin/chromium":  # the browser conftest
+                monkeypatch.setattr(module, "CHROMIUM", str(REAL_CHROMIUM))
+    if (BUILD / "package.json").exists():
+        path = tmp_path / "jupyter-path" / "labextensions"
+        path.mkdir(parents=True)
+        (path / "jupyter-mlops").symlink_to(BUILD)
+        monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter-path"))
+    monkeypatch.setenv("JUPYTER_MLOPS_SERVING_DIR", str(tmp_path / "serving"))
+
+
+def _number(page, name: str) -> str:
+    cell = page.locator(f".jm-serving [data-number='{name}'] .jm-value").first
+    return cell.inner_text()
+
+
+def test_live_view_updates_and_models_tab_shows_the_served_version(
+    jupyterlab, chromium_page, write_notebook, screenshot
+):
+    page = chromium_page
+    write_notebook(jupyterlab.root / "serving.ipynb", CELLS)
+    try:
+        jupyterlab.open_notebook(page, "serving.ipynb")
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.locator(".jm-serving .jm-serving-head").first.wait_for(timeout=300_000)
+        head = page.locator(".jm-serving .jm-serving-head").first
+        assert "models:/live-model@champion · v1 · serving at http://127.0.0.1:" in (
+            head.inner_text()
+        )
+        # the same widget's numbers move while the later cell sends traffic
+        page.wait_for_function(
+            "() => { const v = document.querySelector(\".jm-serving [data-number='requests']"
+            ' .jm-value"); return v && Number(v.textContent) > 10; }',
+            timeout=120_000,
+        )
+        assert page.locator(".jm-serving-chart[data-chart='latency'] .jm-line").count() == 3
+        screenshot(page, "serving", "1-live-traffic")
+        # the promotion shows as a swap to v2 in the header and the version timeline
+        page.wait_for_function(
+            "() => { const h = document.querySelector('.jm-serving .jm-serving-head');"
+            " return h && h.textContent.includes('· v2 ·'); }",
+            timeout=120_000,
+        )
+        page.wait_for_function(
+            "() => { const v = document.querySelector(\".jm-serving [data-number='requests']"
+            ' .jm-value"); return v && Number(v.textContent) >= 150; }',
+            timeout=60_000,
+        )
+        versions = page.locator(".jm-serving .jm-serving-versions").first.inner_text()
+        assert versions == "versions served: v1 → v2"
+        assert _number(page, "errors") == "0"
+        screenshot(page, "serving", "2-after-promotion")
+        if (BUILD / "package.json").exists():
+            page.click("li[data-id='jupyter-mlops-sidebar']")
+            page.click("#jupyter-mlops-sidebar .lm-TabBar-tab:has-text('Models')")
+            item = page.locator("#jupyter-mlops-sidebar .jp-mlops-model[data-model='live-model']")
+            item.locator(".jp-mlops-served-badge").wait_for(timeout=30_000)
+            assert item.locator(".jp-mlops-served-badge").inner_text() == "served v2"
+            item.click()
+            served = page.locator("#jupyter-mlops-sidebar .jp-mlops-serving .jp-mlops-served")
+            served.first.wait_for(timeout=30_000)
+            assert served.first.get_attribute("data-version") == "2"
+            assert "models:/live-model@champion" in served.first.inner_text()
+            screenshot(page, "serving", "3-models-tab")
+        assert page.dialogs == [] and page.errors == []
+    except Exception:
+        screenshot(page, "serving", "failure")
+        print(jupyterlab.log_tail())
+        raise

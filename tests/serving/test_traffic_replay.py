@@ -1,0 +1,66 @@
+"""replay() sends real traffic; sampled traffic feeds a Monitor logged to MLflow per batch."""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.serving.server import serve
+from tests.serving.conftest import COLUMNS
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(n: int, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    data = np.random.default_rng(seed).random((n, 3))
+    data[:, 1:] += shift
+    return pd.DataFrame(data, columns=COLUMNS)
+
+
+def test_replay_returns_a_latency_summary_and_paces_by_rps(registry, tmp_path):
+    frame = _rows(30)
+    with serve("models:/clf@champion") as server:
+        summary = server.replay(frame, concurrency=3, progress=False)
+        assert summary["requests"] == 30 and summary["errors"] == 0
+        assert summary["versions"] == {"1": 30}
+        assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
+        paced = server.replay(frame.iloc[:10], rps=20, concurrency=2, progress=False)
+        assert paced["duration_s"] >= 0.45  # 10 requests at 20/s: the last starts at 0.45 s
+        frame.to_csv(tmp_path / "rows.csv", index=False)
+        batched = server.replay(tmp_path / "rows.csv", batch_rows=10, progress=False)
+        assert batched["requests"] == 3
+        assert server.stats()["rows"] == 30 + 10 + 30
+        with pytest.raises(UsageProblem, match="no file"):
+            server.replay(tmp_path / "missing.csv")
+
+
+def test_served_traffic_feeds_a_monitor_per_batch(registry):
+    reference = _rows(300, seed=1)
+    monitor = {"every": 40, "reference": reference, "experiment": "serving-monitor"}
+    with serve("models:/clf@champion", monitor=monitor) as server:
+        server.replay(_rows(40, seed=2), concurrency=2, progress=False)
+        server.replay(_rows(40, shift=3.0, seed=3), concurrency=2, progress=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = server.stats()["monitor"]
+            if state["errors"] or state["versions"].get("1", {}).get("batches", 0) >= 2:
+                break
+            time.sleep(0.5)
+    assert state["errors"] == []
+    version = state["versions"]["1"]
+    assert version["batches"] == 2
+    assert "data_drift" in version["alerts"]  # the second batch's x1 and x2 moved by 3
+    client = mlflow.MlflowClient(registry.uri)
+    run = client.get_run(version["run_id"])
+    assert run.data.tags["jupyter_mlops.monitor.model_version"] == "1"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "monitor.rows")] == [0, 1]
+    assert client.get_metric_history(run.info.run_id, "monitor.rows")[0].value == 40
+    drift = client.get_metric_history(run.info.run_id, "monitor.dataset_drift")
+    assert [m.value for m in sorted(drift, key=lambda m: m.step)] == [0.0, 1.0]
+    names = [f.path for f in client.list_artifacts(run.info.run_id, "monitor")]
+    assert names == ["monitor/batch-0.json", "monitor/batch-1.json"]
