@@ -223,7 +223,7 @@ def load(url: str, n: int, clients: int = 8) -> dict[str, Any]:
 
 def promotion_run(server: Any, uri: str, n: int) -> dict[str, Any]:
     """``n`` requests at 8 clients while champion goes v1 -> v2 (at 30 %) -> v1 (at 65 %)."""
-    from jupyter_mlops.core.models.registry import promote
+    from jupyter_mlops.core.models.promotion import promote
 
     holders: list[tuple[float, str]] = [(0.0, "1")]  # (from time, version)
     start = server.stats().get("requests", 0)

@@ -14,7 +14,13 @@ MAX_LINES = 400
 ADAPTERS = ("magics", "widgets", "server", "cli")
 FRONT_END = ("IPython", "ipykernel", "ipywidgets", "anywidget", "tornado", "jupyter_server")
 # MLflow beyond its public API: only core/mlflow_internals.py may import these
-MLFLOW_INTERNAL = ("mlflow.utils", "mlflow.store", "mlflow.tracking.fluent", "mlflow.tracking._")
+MLFLOW_INTERNAL = (
+    "mlflow.utils",
+    "mlflow.store",
+    "mlflow.tracking.fluent",
+    "mlflow.tracking._",
+    "mlflow.pyfunc.scoring_server",
+)
 
 
 def _module_name(path: Path) -> str:

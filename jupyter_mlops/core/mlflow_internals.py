@@ -77,3 +77,34 @@ def active_experiment_id() -> str | None:
 
     value = getattr(fluent, "_active_experiment_id", None)
     return str(value) if value else None
+
+
+def scoring_app(model: Any) -> Any:
+    """MLflow's own scoring app (``/invocations``, ``/ping``, ``/version``) over a loaded model.
+
+    Why: serving must answer exactly as ``mlflow models serve`` does (input parsing, schema
+    enforcement, error bodies); MLflow builds that app in ``pyfunc.scoring_server`` only.
+    """
+    from mlflow.pyfunc import scoring_server
+
+    return scoring_server.init(model)
+
+
+def score(body: bytes | str, content_type: str, model: Any, input_schema: Any) -> Any:
+    """One ``/invocations`` call answered by MLflow's scoring code, outside any web server.
+
+    Why: the shadow challenger must parse and predict exactly as the served champion does.
+    """
+    from mlflow.pyfunc.scoring_server import invocations
+
+    return invocations(body, content_type, model, input_schema)
+
+
+def parse_scoring_input(payload: dict, input_schema: Any) -> Any:
+    """The model input MLflow's scoring server makes of a JSON request body.
+
+    Why: monitoring on served traffic must see the same frame the model saw.
+    """
+    from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    return infer_and_parse_data(payload, input_schema)

@@ -54,7 +54,7 @@ def registry_template(tmp_path_factory, empty_store_template) -> Registry:
     from mlflow.models import infer_signature
     from sklearn.linear_model import LinearRegression
 
-    from jupyter_mlops.core.models.registry import promote
+    from jupyter_mlops.core.models.promotion import promote
 
     folder = tmp_path_factory.mktemp("serving-registry")
     db = folder / "mlflow.db"

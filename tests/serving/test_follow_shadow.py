@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import pytest
 
-from jupyter_mlops.core.models.registry import promote
+from jupyter_mlops.core.models.promotion import promote
 from jupyter_mlops.core.serving.replay import Client, payloads
 from jupyter_mlops.core.serving.server import serve
 from tests.serving.conftest import post, split

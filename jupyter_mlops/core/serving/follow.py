@@ -76,11 +76,12 @@ def resolve_version(client: Any, ref: ModelRef) -> str:
 def load_slot(ref: ModelRef, version: str) -> Slot:
     """Load ``version`` of the referenced model and build MLflow's scoring app over it."""
     import mlflow.pyfunc
-    from mlflow.pyfunc import scoring_server
+
+    from jupyter_mlops.core.mlflow_internals import scoring_app
 
     uri = f"models:/{ref.name}/{version}" if version and (ref.alias or ref.version) else ref.uri
     model = mlflow.pyfunc.load_model(uri)
-    return Slot(ref, version or _local_version(model), model, scoring_server.init(model))
+    return Slot(ref, version or _local_version(model), model, scoring_app(model))
 
 
 def _local_version(model: Any) -> str:

@@ -80,12 +80,12 @@ class ShadowRunner:
                 log.warning("shadow comparison failed: %s", exc)
 
     def _score(self, body: bytes, content_type: str, champion_response: bytes) -> None:
-        from mlflow.pyfunc.scoring_server import invocations
+        from jupyter_mlops.core.mlflow_internals import score
 
         slot = self.handle.current
         began = time.perf_counter()
         try:
-            result = invocations(body, content_type, slot.model, slot.input_schema)
+            result = score(body, content_type, slot.model, slot.input_schema)
             ok = result.status == 200
         except Exception:
             ok = False

@@ -111,11 +111,11 @@ class TrafficMonitor:
             return
         if not ctype.startswith("application/json"):
             return
-        from mlflow.pyfunc.scoring_server import infer_and_parse_data
+        from jupyter_mlops.core.mlflow_internals import parse_scoring_input
 
         payload = json.loads(body)
         payload.pop("params", None)
-        frame = pd.DataFrame(infer_and_parse_data(payload, slot.input_schema))
+        frame = pd.DataFrame(parse_scoring_input(payload, slot.input_schema))
         predictions = json.loads(response)["predictions"]
         bucket = self.pending.setdefault(slot.version, [])
         bucket.append((frame, predictions, elapsed * 1000))
