@@ -19,6 +19,9 @@ PYTHON_BODY_MAGICS = {"track", "time", "timeit", "capture", "prun", "debug"}
 SHELL_BODY_MAGICS = {"bash", "sh", "script", "system"}
 # Line magics that change the session rather than a name; executions holding them are kept.
 SETTING_MAGICS = {"cd", "env", "set_env", "config", "load_ext", "reload_ext", "mlops_experiment"}
+# Line magics that name files without changing them.
+NON_WRITING_MAGICS = {"dvc_snapshot", "pip", "conda", "who", "whos", "ls", "pwd", "history"}
+NON_WRITING_MAGICS |= {"mlops_reproduce", "mlops_experiment", "load_ext", "reload_ext", "config"}
 # Method calls that leave their object as it was (pandas/numpy/sklearn/builtin readers).
 READ_ONLY_METHODS = frozenset(
     "head tail describe info copy score predict predict_proba predict_log_proba decision_function"
@@ -176,7 +179,8 @@ def _magic_line(text: str, facts: Facts) -> None:
         facts.kills.update(names)
         if not names:
             facts.defines_any = True
-    _shell_words(args, facts)
+    if name not in NON_WRITING_MAGICS:
+        _shell_words(args, facts)
 
 
 def _shell_words(text: str, facts: Facts) -> None:
