@@ -686,3 +686,44 @@ def _restore_version(repo: Repo, root: Path, version: DataVersion) -> None:
         else:
             dvcfile.write_bytes(old)
         raise
+
+
+# --- restoring data into another work tree (reproduce) ---------------------------------------
+
+
+def cache_dir_of(root: Path) -> Path:
+    """The DVC cache folder of the repository at ``root`` (read only; nothing is changed)."""
+    if not (root / ".dvc").is_dir():
+        raise UsageProblem(f"{root} has no DVC repository (.dvc/): no data to restore")
+    repo = open_repo(root, reuse=False)
+    try:
+        return Path(repo.cache.local_cache_dir)
+    finally:
+        repo.close()
+
+
+def restore_versions_into(tree: Path, source_root: Path, versions: Iterable[DataVersion]) -> None:
+    """Check out data ``versions`` in ``tree`` (e.g. a temporary git worktree of ``source_root``).
+
+    The data is read from ``source_root``'s DVC cache and copied (never linked: code run in
+    ``tree`` may change files in place), fetched from the remote when not cached. Only ``tree``
+    and the cache change; ``source_root``'s files stay as they are.
+    """
+    from dvc.repo import Repo
+
+    versions = list(versions)
+    if not versions:
+        return
+    cache = cache_dir_of(source_root)
+    local = source_root / ".dvc" / "config.local"  # remotes and credentials kept out of git
+    (tree / ".dvc").mkdir(exist_ok=True)
+    if local.is_file() and not (tree / ".dvc" / "config.local").exists():
+        shutil.copyfile(local, tree / ".dvc" / "config.local")
+    config = {"cache": {"dir": str(cache), "type": ["copy"]}}
+    with _quiet_dvc(), dvc_errors("cannot open the DVC repository of the worktree"):
+        repo = Repo(str(tree), config=config)
+    try:
+        for version in versions:
+            _restore_version(repo, tree, version)
+    finally:
+        repo.close()
