@@ -9,7 +9,11 @@ import sys
 from jupyter_mlops.core.contracts import EXIT_USAGE
 
 # modules exposing ``register(subparsers)``; each subparser sets ``func(args) -> int``
-SUBCOMMAND_MODULES = ["jupyter_mlops.cli.pipeline", "jupyter_mlops.cli.team"]
+SUBCOMMAND_MODULES = [
+    "jupyter_mlops.cli.pipeline",
+    "jupyter_mlops.cli.team",
+    "jupyter_mlops.cli.reproduce",
+]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -70,12 +70,23 @@ class KernelSession:
 
 
 @pytest.fixture
-def kernel(dvc_repo: Path, tracking_uri: str) -> Iterator[KernelSession]:  # noqa: F811
+def start_kernel(tracking_uri: str) -> Iterator[Any]:
+    """``start_kernel(folder)``: a python3 kernel there, logging to the test store."""
+    sessions: list[KernelSession] = []
+
+    def start(folder: Path) -> KernelSession:
+        sessions.append(KernelSession(folder, {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}))
+        return sessions[-1]
+
+    yield start
+    for session in sessions:
+        session.close()
+
+
+@pytest.fixture
+def kernel(dvc_repo: Path, start_kernel: Any) -> KernelSession:  # noqa: F811
     """A python3 kernel in the DVC project, logging to the test store."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
-    session = KernelSession(dvc_repo, env)
-    yield session
-    session.close()
+    return start_kernel(dvc_repo)
 
 
 def write_table(path: Path, rows: int, seed: int) -> None:

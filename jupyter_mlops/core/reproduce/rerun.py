@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 PREAMBLE = "%load_ext jupyter_mlops"
+PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def read_text_artifact(client: MlflowClient, run_id: str, path: str) -> str | None:
@@ -41,12 +42,19 @@ def read_text_artifact(client: MlflowClient, run_id: str, path: str) -> str | No
 
     from mlflow.exceptions import MlflowException
 
-    with tempfile.TemporaryDirectory() as folder:
-        try:
+    bar = os.environ.get(PROGRESS_BAR)
+    os.environ[PROGRESS_BAR] = "false"  # MLflow draws a progress bar per download on stderr
+    try:
+        with tempfile.TemporaryDirectory() as folder:
             local = client.download_artifacts(run_id, path, folder)
-        except (MlflowException, OSError):
-            return None
-        return Path(local).read_text(encoding="utf-8")
+            return Path(local).read_text(encoding="utf-8")
+    except (MlflowException, OSError):
+        return None
+    finally:
+        if bar is None:
+            os.environ.pop(PROGRESS_BAR, None)
+        else:
+            os.environ[PROGRESS_BAR] = bar
 
 
 def slice_sources(script: str, meta: dict[str, Any]) -> list[str]:
