@@ -10,9 +10,9 @@ API_PREFIX = "jupyter-mlops/api"
 
 def all_routes() -> list[tuple[str, type]]:
     """Every (path relative to ``API_PREFIX``, handler class) pair the extension serves."""
-    from jupyter_mlops.server import models_handlers, runs_handlers
+    from jupyter_mlops.server import models_handlers, reproduce_handlers, runs_handlers
 
-    return [*runs_handlers.ROUTES, *models_handlers.ROUTES]
+    return [*runs_handlers.ROUTES, *models_handlers.ROUTES, *reproduce_handlers.ROUTES]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

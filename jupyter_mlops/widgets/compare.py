@@ -28,6 +28,7 @@ from jupyter_mlops.widgets._html import (
     notice,
     text_table,
 )
+from jupyter_mlops.widgets._reproduce import ReproduceAction, stale_marks
 
 ATTRIBUTE_SORTS = {
     "start_time": "start",
@@ -75,6 +76,8 @@ class CompareRuns(StaticFallback, widgets.VBox):
         self.page: core_runs.RunPage = core_runs.RunPage([], 0, 0, self.page_size)
         self.best: core_runs.RunSummary | None = None
         self.selected: list[str] = []
+        self.stale: dict[str, str] = {}  # run id -> "⚠ stale: reasons"
+        self.reproduce = ReproduceAction(self.uri, lambda: self.selected)
         self._build_controls(primary, filter_string or "")
         super().__init__(children=self._layout())
         self.refresh(strict=True)  # a bad initial filter is the caller's error, raised
@@ -139,6 +142,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
             self.table,
             widgets.HBox([self.prev_button, self.page_label, self.next_button]),
             self.run_select,
+            self.reproduce,
             self.charts,
             self.diff,
         ]
@@ -206,6 +210,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
                 limit=max(limit, 0),
             )
             self.best = self._best_run()
+            self.stale = stale_marks(self.uri, self.page.runs)
             self.status.value = ""
         except MlopsError as exc:
             if strict:
@@ -241,12 +246,13 @@ class CompareRuns(StaticFallback, widgets.VBox):
             metrics.remove(primary)
             metrics.insert(0, primary)
         params = self.param_keys[:MAX_PARAM_COLUMNS]
-        return ["", "name", "status", "start", "duration", *params, *metrics, "data version"]
+        columns = ["", "name", "status", "start", "duration", *params, *metrics]
+        return [*columns, "data version", "stale"]
 
     def rows(self) -> list[list[str]]:
         """The current page as display strings, in the table's column order."""
         params = self.param_keys[:MAX_PARAM_COLUMNS]
-        metrics = self.columns()[5 + len(params) : -1]
+        metrics = self.columns()[5 + len(params) : -2]
         best_id = self.best.run_id if self.best else None
         out = []
         for run in self.page.runs:
@@ -261,6 +267,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
                     *[run.params.get(k, "") for k in params],
                     *[fmt_number(run.metrics.get(k)) for k in metrics],
                     data,
+                    self.stale.get(run.run_id, ""),
                 ]
             )
         return out
@@ -341,6 +348,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
         return page.runs
 
     def _render_selection(self) -> None:
+        self.reproduce.update()
         runs = self.selected_runs()
         metric = self.primary_metric.value or None
         self.charts.outputs = tuple(
