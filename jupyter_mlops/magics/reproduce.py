@@ -30,6 +30,7 @@ def attach_slice(shell: Any, record: Any, cell_id: str | None = None) -> None:
     Never raises: a slice that cannot be computed is left out with a note on stderr.
     """
     try:
+        from jupyter_mlops.core.data.snapshot import is_dvc_tracked
         from jupyter_mlops.core.reproduce.hazards import add_file_hazards
         from jupyter_mlops.core.reproduce.history import SESSION
         from jupyter_mlops.core.reproduce.slicing import compute_slice
@@ -43,11 +44,14 @@ def attach_slice(shell: Any, record: Any, cell_id: str | None = None) -> None:
         if target is None:
             return
         cwd = Path.cwd()
+        root = project_root(str(cwd))
         try:
-            rel = cwd.resolve().relative_to(project_root(str(cwd))).as_posix()
+            rel = cwd.resolve().relative_to(root).as_posix()
         except ValueError:
             rel = None
-        code_slice = compute_slice(SESSION, target, cwd=rel)
+        versioned = lambda path: is_dvc_tracked(cwd / path)  # noqa: E731
+        code_slice = compute_slice(SESSION, target, cwd=rel, versioned=versioned)
+        code_slice.root = str(root)
         add_file_hazards(code_slice, cwd)
         record.texts.update(code_slice.texts())
     except Exception as exc:  # the slice is extra information: never break the cell

@@ -119,6 +119,14 @@ def test_out_of_order_session_is_sliced_and_reproduced_on_old_and_new_data(
     assert same.data_versions and same.data_versions[0].startswith("data/train.csv@")
     assert tree_fingerprint(dvc_repo) == before
 
+    assert same.packages == []  # the same environment re-ran it
+    assert same.champion is None  # same data: no champion comparison
+
+    # Given the original run's model is the registered model's @champion
+    client.create_registered_model("repro-model")
+    client.create_model_version("repro-model", f"runs:/{run_id}/model", run_id=run_id)
+    client.set_registered_model_alias("repro-model", "champion", "1")
+
     # When it is reproduced on the newest committed data version
     latest = reproduce(run_id, data="latest")
 
@@ -128,5 +136,11 @@ def test_out_of_order_session_is_sliced_and_reproduced_on_old_and_new_data(
     assert row.new == pytest.approx(expected_accuracy(csv), abs=1e-12)
     assert row.new != pytest.approx(original, abs=1e-6)
     assert latest.exit_code == EXIT_GATE_FAILED  # a metric differs
+    # and the new run is compared with the champion on the primary metric
+    champion = latest.champion
+    assert (champion.model, champion.version, champion.metric) == ("repro-model", "1", "accuracy")
+    assert (champion.champion, champion.new) == (original, row.new)
+    assert champion.better is (row.new > original)
+    assert "vs repro-model v1 @champion on accuracy" in latest.text()
     assert tree_fingerprint(dvc_repo) == before
     assert csv.read_bytes() == data_v2 != data_v1

@@ -159,3 +159,18 @@ def test_sync_parses_each_execution_once_and_restarts_after_a_reset(monkeypatch)
 def test_names_bound_and_read_before_binding(source, kills, uses):
     facts = analyse(source)
     assert facts.kills == kills and facts.uses == uses
+
+
+def test_cells_writing_a_dvc_versioned_file_are_left_to_the_data_version():
+    session = SessionHistory()
+    cells = [
+        "import pandas as pd",
+        "make = pd.DataFrame({'a': [1]})\nmake.to_csv('data/train.csv')",  # wrote v1 once
+        "%cd data",  # not kept: a re-run starts where the tracked cell ran
+        "df = pd.read_csv('data/train.csv')",
+    ]
+    for count, source in enumerate(cells, start=1):
+        session.record(count, source)
+    assert compute_slice(session).counts == [1, 2, 4]
+    versioned = compute_slice(session, versioned=lambda path: path == "data/train.csv")
+    assert versioned.counts == [1, 4]

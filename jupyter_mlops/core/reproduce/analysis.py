@@ -18,10 +18,18 @@ from dataclasses import dataclass, field
 PYTHON_BODY_MAGICS = {"track", "time", "timeit", "capture", "prun", "debug"}
 SHELL_BODY_MAGICS = {"bash", "sh", "script", "system"}
 # Line magics that change the session rather than a name; executions holding them are kept.
-SETTING_MAGICS = {"cd", "env", "set_env", "config", "load_ext", "reload_ext", "mlops_experiment"}
+# (%cd and os.chdir are not: a re-run starts in the folder the tracked cell ran in.)
+SETTING_MAGICS = {"env", "set_env", "config", "load_ext", "reload_ext", "mlops_experiment"}
 # Line magics that name files without changing them.
 NON_WRITING_MAGICS = {"dvc_snapshot", "pip", "conda", "who", "whos", "ls", "pwd", "history"}
-NON_WRITING_MAGICS |= {"mlops_reproduce", "mlops_experiment", "load_ext", "reload_ext", "config"}
+NON_WRITING_MAGICS |= {
+    "mlops_reproduce",
+    "mlops_experiment",
+    "load_ext",
+    "reload_ext",
+    "config",
+    "cd",
+}
 # Method calls that leave their object as it was (pandas/numpy/sklearn/builtin readers).
 READ_ONLY_METHODS = frozenset(
     "head tail describe info copy score predict predict_proba predict_log_proba decision_function"
@@ -38,7 +46,8 @@ READ_ONLY_METHODS = frozenset(
 STATE_SETTING_METHODS = frozenset(
     "seed manual_seed set_seed set_random_seed set_option set_config use setLevel basicConfig"
     " filterwarnings simplefilter set_printoptions set_style set_theme set_experiment"
-    " set_tracking_uri autolog enable_eager_execution".split()
+    " set_tracking_uri autolog enable_eager_execution putenv setdefault update append insert"
+    " extend mkdir makedirs".split()
 )
 WRITE_CALLS = frozenset(
     "to_csv to_parquet to_json to_pickle to_excel to_feather to_hdf savefig save dump write_text"

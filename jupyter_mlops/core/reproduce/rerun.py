@@ -109,7 +109,7 @@ def reproduce(
     commit = run.data.tags.get(c.TAG_GIT_COMMIT)
     if not commit:
         raise UsageProblem(f"run {run_id} recorded no git commit: not reproducible")
-    root = git_root(base)
+    root = _repository(base, meta.get("root"), commit)
     result = ReproduceResult(run_id, None, data, tolerance)
     result.hazards = [_hazard_line(h) for h in meta.get("hazards", [])]
     started_ms = int(time.time() * 1000)
@@ -133,6 +133,25 @@ def reproduce(
     if data != "same" or model:
         result.champion = _versus_champion(client, run, new, model, gates or [])
     return result
+
+
+def _repository(base: Path, recorded: str | None, commit: str) -> Path:
+    """The git repository holding the run's commit: the caller's, else the one it ran in."""
+    from jupyter_mlops.core.data.lineage import git
+    from jupyter_mlops.core.errors import DataVersionError
+
+    candidates = [base, Path(recorded)] if recorded else [base]
+    for folder in candidates:
+        try:
+            root = git_root(folder)
+            git(root, "cat-file", "-e", f"{commit}^{{commit}}")
+            return root
+        except (UsageProblem, DataVersionError, OSError):
+            continue
+    raise UsageProblem(
+        f"commit {commit[:12]} of the run is in no git repository here; run reproduce "
+        "inside the repository the run was tracked in"
+    )
 
 
 def _hazard_line(hazard: dict[str, Any]) -> str:

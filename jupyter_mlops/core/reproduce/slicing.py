@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,6 +58,7 @@ class CodeSlice:
     session_executions: int = 0
     files_read: list[str] = field(default_factory=list)
     cwd: str | None = None  # the kernel's folder relative to the project root
+    root: str | None = None  # the project root (absolute) when the slice was recorded
 
     @property
     def counts(self) -> list[int]:
@@ -104,6 +106,7 @@ class CodeSlice:
         return {
             "format": SLICE_FORMAT,
             "cwd": self.cwd,
+            "root": self.root,
             "session_executions": self.session_executions,
             "entries": entries,
             "files_read": self.files_read,
@@ -121,8 +124,11 @@ class CodeSlice:
 class _Walk:
     """One backward def-use walk from the tracked execution."""
 
-    def __init__(self, history: SessionHistory, target: int) -> None:
+    def __init__(
+        self, history: SessionHistory, target: int, versioned: Callable[[str], bool]
+    ) -> None:
         self.history = history
+        self.versioned = versioned
         self.executions = history.executions
         self.included: set[int] = set()
         self.seen: set[tuple[str, int]] = set()
@@ -150,6 +156,8 @@ class _Walk:
             self.seen.add(demand)
             name, before = demand
             if name.startswith("\0"):
+                if self.versioned(name[1:]):
+                    continue  # a data version is restored for it: its writers are not re-run
                 for position in self.history.file_writers.get(name[1:], []):
                     if position < before:
                         self.include(position, before)
@@ -185,14 +193,21 @@ class _Walk:
 
 
 def compute_slice(
-    history: SessionHistory, target: int | None = None, cwd: str | None = None
+    history: SessionHistory,
+    target: int | None = None,
+    cwd: str | None = None,
+    versioned: Callable[[str], bool] | None = None,
 ) -> CodeSlice:
-    """The slice of the execution at position ``target`` (default: the latest)."""
+    """The slice of the execution at position ``target`` (default: the latest).
+
+    ``versioned(path)`` tells which files read are DVC-versioned: their data version is
+    restored on a re-run, so the cells that wrote them are not part of the slice.
+    """
     executions = history.executions
     if not executions:
         return CodeSlice([], session_executions=0, cwd=cwd)
     target = len(executions) - 1 if target is None else target
-    walk = _Walk(history, target)
+    walk = _Walk(history, target, versioned or (lambda _path: False))
     walk.run()
     entries = [executions[p] for p in sorted(walk.included)]
     hazards = [Hazard("unresolved", name, count) for name, count in walk.unresolved.items()]
