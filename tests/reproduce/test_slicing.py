@@ -174,3 +174,13 @@ def test_cells_writing_a_dvc_versioned_file_are_left_to_the_data_version():
     assert compute_slice(session).counts == [1, 2, 4]
     versioned = compute_slice(session, versioned=lambda path: path == "data/train.csv")
     assert versioned.counts == [1, 4]
+
+
+def test_a_kept_cell_that_rewrites_versioned_data_is_a_hazard():
+    session = SessionHistory()
+    session.record(1, "import pandas as pd\npd.DataFrame({'a': [1]}).to_csv('data/train.csv')")
+    session.record(2, "df = pd.read_csv('data/train.csv')")
+    result = compute_slice(session, versioned=lambda path: path == "data/train.csv")
+    assert result.counts == [1, 2]  # kept for pd
+    [hazard] = result.hazards
+    assert (hazard.kind, hazard.execution_count) == ("overwrites_versioned_data", 1)

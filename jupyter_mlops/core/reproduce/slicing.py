@@ -39,7 +39,8 @@ MARKER = "# %% [execution {count}]"
 class Hazard:
     """Something that may make a re-run differ: kind, what, and the execution it is in."""
 
-    kind: str  # unresolved | dynamic | untracked_file | unseeded_randomness
+    # unresolved | dynamic | untracked_file | unseeded_randomness | overwrites_versioned_data
+    kind: str
     detail: str
     execution_count: int | None = None
 
@@ -220,5 +221,10 @@ def compute_slice(
             if entry.facts.random_calls:
                 detail = "no visible seed for " + ", ".join(entry.facts.random_calls)
                 hazards.append(Hazard("unseeded_randomness", detail, entry.count))
+    versioned = versioned or (lambda _path: False)
+    for entry in entries[:-1]:
+        for path in sorted(p for p in entry.facts.files_written if versioned(p)):
+            detail = f"re-running it rewrites {path}, whose DVC version the re-run restores"
+            hazards.append(Hazard("overwrites_versioned_data", detail, entry.count))
     read = sorted({path for e in entries for path in e.facts.files_read})
     return CodeSlice(entries, hazards, target + 1, read, cwd)
