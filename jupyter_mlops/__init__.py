@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "DriftReport": "jupyter_mlops.core.monitoring.drift",
     "Monitor": "jupyter_mlops.core.monitoring.monitor",
     "drift": "jupyter_mlops.widgets.drift",
+    "reproduce": "jupyter_mlops.core.reproduce.rerun",
 }
 
 __all__ = [
