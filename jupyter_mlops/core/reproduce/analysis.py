@@ -9,46 +9,14 @@ from __future__ import annotations
 
 import ast
 import builtins
-import os
-import re
-import shlex
-from dataclasses import dataclass, field
 
-# Cell magics whose body is Python run in the user namespace.
-PYTHON_BODY_MAGICS = {"track", "time", "timeit", "capture", "prun", "debug"}
-SHELL_BODY_MAGICS = {"bash", "sh", "script", "system"}
-# Line magics that change the session rather than a name; executions holding them are kept.
-# (%cd and os.chdir are not: a re-run starts in the folder the tracked cell ran in.)
-SETTING_MAGICS = {"env", "set_env", "config", "load_ext", "reload_ext", "mlops_experiment"}
-# Line magics that name files without changing them.
-NON_WRITING_MAGICS = {"dvc_snapshot", "pip", "conda", "who", "whos", "ls", "pwd", "history"}
-NON_WRITING_MAGICS |= {
-    "mlops_reproduce",
-    "mlops_experiment",
-    "load_ext",
-    "reload_ext",
-    "config",
-    "cd",
-}
-# Method calls that leave their object as it was (pandas/numpy/sklearn/builtin readers).
-READ_ONLY_METHODS = frozenset(
-    "head tail describe info copy score predict predict_proba predict_log_proba decision_function"
-    " transform inverse_transform get_params items keys values get count index format startswith"
-    " endswith join split strip lower upper sum mean median std var min max argmax argmin any all"
-    " round abs isna isnull notna notnull unique nunique value_counts groupby agg apply map astype"
-    " reshape tolist to_numpy to_dict to_list to_string to_csv to_parquet to_json to_pickle"
-    " to_excel to_feather to_markdown plot hist query filter select_dtypes corr cov equals"
-    " memory_usage sample_weight read_csv read_parquet read_json read_excel read_table load"
-    " loads DataFrame Series array asarray zeros ones arange linspace concat merge exists"
-    " is_file is_dir read_text read_bytes open dumps isclose allclose".split()
+from jupyter_mlops.core.reproduce.facts import (
+    Facts,
+    looks_like_path,
+    normalise_path,
 )
-# Calls on a module that change its state (the rest read from it).
-STATE_SETTING_METHODS = frozenset(
-    "seed manual_seed set_seed set_random_seed set_option set_config use setLevel basicConfig"
-    " filterwarnings simplefilter set_printoptions set_style set_theme set_experiment"
-    " set_tracking_uri autolog enable_eager_execution putenv setdefault update append insert"
-    " extend mkdir makedirs".split()
-)
+from jupyter_mlops.core.reproduce.magic_lines import strip_ipython
+
 WRITE_CALLS = frozenset(
     "to_csv to_parquet to_json to_pickle to_excel to_feather to_hdf savefig save dump write_text"
     " write_bytes savez savez_compressed savetxt save_model imwrite".split()
@@ -69,52 +37,12 @@ SESSION_NAMES = frozenset(
     {"In", "Out", "get_ipython", "display", "exit", "quit", "_", "__", "___", "_ih", "_oh", "_dh"}
     | set(dir(builtins))
 )
-_PATH = re.compile(r"^(?!https?:|s3:|gs:)[\w./~+-]+$")
-_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,6}$")
-_MAGIC_ASSIGN = re.compile(r"^(\s*)([A-Za-z_][\w, ]*?)\s*=\s*([%!])(.*)$")
-
-
-@dataclass
-class Facts:
-    """Names and files one execution binds, changes and reads (ordered where it matters)."""
-
-    kills: set[str] = field(default_factory=set)  # names (re)bound outright
-    imports: set[str] = field(default_factory=set)  # names bound by ``import``
-    mutations: set[str] = field(default_factory=set)  # attribute/subscript store, ``+=``, ``del``
-    calls: dict[str, set[str]] = field(default_factory=dict)  # name -> methods called on it
-    uses: set[str] = field(default_factory=set)  # read before bound in this execution
-    deferred: set[str] = field(default_factory=set)  # free names of functions/classes defined
-    files_read: set[str] = field(default_factory=set)
-    files_written: set[str] = field(default_factory=set)  # incl. paths named by shell/magics
-    defines_any: bool = False  # exec/globals()/%run/``import *``: could bind anything
-    setting: bool = False  # %cd, %env, %config, %load_ext ...
-    dynamic: list[str] = field(default_factory=list)  # what made it dynamic, for hazards
-    random_calls: list[str] = field(default_factory=list)  # unseeded random-looking calls
-    seeds: bool = False  # a visible seed call
-    parsed: bool = True
-
-    def defines(self) -> set[str]:
-        """Every name this execution binds or changes."""
-        changed = {n for n, methods in self.calls.items() if methods - READ_ONLY_METHODS}
-        return self.kills | self.mutations | changed
-
-
-def looks_like_path(text: str) -> bool:
-    """A string literal that names a file: no spaces, has a folder or a file extension."""
-    if not 0 < len(text) < 256 or not _PATH.match(text) or text.startswith("."):
-        return text.startswith(("./", "../")) and bool(_PATH.match(text))
-    return "/" in text or bool(_EXTENSION.search(text))
-
-
-def normalise_path(text: str) -> str:
-    """How file paths are compared: normalised, relative to the kernel's folder."""
-    return os.path.normpath(os.path.expanduser(text))
 
 
 def analyse(raw: str) -> Facts:
     """The facts of one execution's raw text (magics and shell lines included)."""
     facts = Facts()
-    python = _strip_ipython(raw, facts)
+    python = strip_ipython(raw, facts)
     try:
         tree = ast.parse(python)
     except SyntaxError:
@@ -125,83 +53,6 @@ def analyse(raw: str) -> Facts:
     _Walker(facts).block(tree.body, set())
     facts.uses -= SESSION_NAMES
     return facts
-
-
-# --- IPython syntax ---------------------------------------------------------------------------
-
-
-def _strip_ipython(raw: str, facts: Facts) -> str:
-    """Python text of ``raw``: magic and shell lines become ``pass`` (their facts recorded)."""
-    lines = raw.splitlines()
-    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
-    if first is not None and lines[first].lstrip().startswith("%%"):
-        header = lines[first].strip()[2:]
-        name, _, args = header.partition(" ")
-        body = lines[first + 1 :]
-        if name in PYTHON_BODY_MAGICS:
-            if name == "capture" and args.split() and not args.split()[-1].startswith("-"):
-                facts.kills.add(args.split()[-1])
-            return _strip_lines(body, facts)
-        if name == "writefile":
-            targets = [a for a in args.split() if not a.startswith("-")]
-            facts.files_written.update(normalise_path(t) for t in targets[:1])
-        else:
-            _shell_words(" ".join(body), facts)
-            if name not in SHELL_BODY_MAGICS:
-                facts.dynamic.append(f"cell magic %%{name}")
-        return ""
-    return _strip_lines(lines, facts)
-
-
-def _strip_lines(lines: list[str], facts: Facts) -> str:
-    out = []
-    for line in lines:
-        stripped = line.lstrip()
-        indent = line[: len(line) - len(stripped)]
-        assigned = _MAGIC_ASSIGN.match(line)
-        if stripped.startswith(("%", "!")):
-            _magic_line(stripped, facts)
-            out.append(indent + "pass")
-        elif assigned and not stripped.startswith("#"):
-            facts.kills.update(n.strip() for n in assigned[2].split(",") if n.strip())
-            _magic_line(assigned[3] + assigned[4], facts)
-            out.append(indent + "pass")
-        elif stripped.endswith("?") and not stripped.startswith("#"):
-            out.append(indent + "pass")  # help: obj? / obj??
-        else:
-            out.append(line)
-    return "\n".join(out)
-
-
-def _magic_line(text: str, facts: Facts) -> None:
-    if text.startswith("!"):
-        _shell_words(text[1:], facts)
-        return
-    name, _, args = text.lstrip("%").partition(" ")
-    if name in SETTING_MAGICS:
-        facts.setting = True
-    elif name == "run":
-        facts.defines_any = True
-        facts.dynamic.append("%run")
-    elif name == "store" and args.strip().startswith("-r"):
-        names = args.split()[1:]
-        facts.kills.update(names)
-        if not names:
-            facts.defines_any = True
-    if name not in NON_WRITING_MAGICS:
-        _shell_words(args, facts)
-
-
-def _shell_words(text: str, facts: Facts) -> None:
-    """Paths named on a shell or magic line: the line may write them."""
-    try:
-        words = shlex.split(text, comments=True)
-    except ValueError:
-        words = text.split()
-    for word in words:
-        word = word.split("=", 1)[-1] if word.startswith("-") else word
-        if looks_like_path(word):
-            facts.files_written.add(normalise_path(word))
 
 
 # --- Python -----------------------------------------------------------------------------------

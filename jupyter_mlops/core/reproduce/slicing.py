@@ -17,11 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from jupyter_mlops.core.contracts import ART_CELL_SLICE, ART_CELL_SLICE_JSON
-from jupyter_mlops.core.reproduce.analysis import (
-    READ_ONLY_METHODS,
-    SESSION_NAMES,
-    STATE_SETTING_METHODS,
-)
+from jupyter_mlops.core.reproduce.analysis import SESSION_NAMES
+from jupyter_mlops.core.reproduce.facts import READ_ONLY_METHODS, STATE_SETTING_METHODS
 from jupyter_mlops.core.reproduce.history import (
     CALL,
     IMPORT,
