@@ -78,6 +78,7 @@ def test_cli_reproduces_with_hazards_and_exits_by_contract(
     assert "Traceback" not in failed.stdout + failed.stderr
 
     # When the run id is unknown: one line, exit 64
+    capsys.readouterr()  # (MLflow's download progress of the checks above)
     assert main(["reproduce", "0123456789abcdef"]) == EXIT_USAGE
     assert capsys.readouterr().err.strip() == (
         "jupyter mlops reproduce: unknown run id '0123456789abcdef'"

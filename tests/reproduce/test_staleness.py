@@ -90,3 +90,15 @@ def test_runs_without_a_slice_are_never_stale(project, client, tracking_uri):
     run = client.create_run(exp.experiment_id)
     result = staleness(tracking_uri, run.info.run_id, project)
     assert (result.stale, result.reproducible) == (False, False)
+
+
+def test_compare_runs_reproduce_action_reports_a_run_without_slice(project, client, tracking_uri):
+    exp = client.get_experiment_by_name("Default")
+    run_id = client.create_run(exp.experiment_id).info.run_id
+    view = compare_runs(run_ids=[run_id])
+    assert view.reproduce.button.disabled  # nothing selected yet
+    view.select([run_id])
+    assert not view.reproduce.button.disabled
+    view.reproduce.start()
+    view.reproduce.thread.join(timeout=60)
+    assert f"run {run_id} has no code slice" in view.reproduce.output.value
