@@ -14,7 +14,6 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from IPython.display import display
 
 from jupyter_mlops.core.errors import MlopsError
 
@@ -107,8 +106,7 @@ class ReproduceMagics(Magics):
             )
         except MlopsError as exc:
             raise UsageError(f"%mlops_reproduce: {exc}") from None
-        display(result)
-        return None
+        return result  # shown as the comparison table
 
 
 def on_load(ipython: Any) -> None:

@@ -13,11 +13,11 @@ from jupyter_mlops.core.pipeline.kernel import execute
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "reproduce.ipynb"
 
 
-def text_of(cell: nbformat.NotebookNode) -> str:
+def text_of(cell: nbformat.NotebookNode, media: str = "text/plain") -> str:
     parts = []
     for output in cell.outputs:
         parts.append(output.get("text", ""))
-        parts.append(output.get("data", {}).get("text/plain", ""))
+        parts.append(output.get("data", {}).get(media, ""))
     return "".join(parts)
 
 
@@ -40,6 +40,8 @@ def test_reproduce_notebook_executes_in_its_scratch_project(tmp_path, tracking_u
     same = text_of(by_source["from jupyter_mlops import reproduce"])
     accuracy = next(line for line in same.splitlines() if line.startswith("accuracy"))
     assert accuracy.endswith("yes"), same
-    latest = text_of(by_source['latest = reproduce(run_id, data="latest")'])
+    latest = text_of(by_source["%mlops_reproduce {run_id} --data latest"])
     assert "(data: latest)" in latest and "data data/train.csv@" in latest
     assert (demo / "data" / "train.csv.dvc").is_file()
+    table = text_of(by_source["from jupyter_mlops import compare_runs"], "text/html")
+    assert "⚠ stale: data/train.csv changed" in table  # the original run's data moved on

@@ -129,6 +129,40 @@ def data_changes(versions: Iterable[Mapping[str, str]], root: Path) -> list[str]
     return list(dict.fromkeys(reasons))
 
 
+_committed: dict[tuple[str, str, str], str | None] = {}
+
+
+def slice_data_changes(meta: Mapping[str, Any], commit: str | None, root: Path) -> list[str]:
+    """DVC-tracked files the slice read whose ``.dvc`` file differs from the run's commit."""
+    from jupyter_mlops.core.data.lineage import git, read_dvc_output
+    from jupyter_mlops.core.data.snapshot import dvc_file_of
+    from jupyter_mlops.core.errors import DataVersionError
+
+    if not commit:
+        return []
+    folder = root / (meta.get("cwd") or ".")
+    reasons = []
+    for path in meta.get("files_read", []):
+        dvcfile = dvc_file_of(folder / path)
+        if dvcfile is None:
+            continue
+        rel = dvcfile.relative_to(root).as_posix()
+        key = (str(root), commit, rel)
+        if key not in _committed:
+            try:
+                _committed[key] = read_dvc_output(git(root, "show", f"{commit}:{rel}")).md5
+            except DataVersionError:
+                _committed[key] = None  # not committed then: nothing to compare with
+        then = _committed[key]
+        try:
+            now = read_dvc_output(dvcfile.read_text(encoding="utf-8")).md5
+        except (OSError, DataVersionError):
+            continue
+        if then is not None and now != then:
+            reasons.append(f"{rel[: -len('.dvc')]} changed ({then[:8]} -> {now[:8]})")
+    return reasons
+
+
 def run_staleness(
     uri: str,
     run_id: str,
@@ -144,6 +178,9 @@ def run_staleness(
     if meta is not None and tags.get(c.TAG_SOURCE_NAME):
         reasons += code_changes(meta, root / tags[c.TAG_SOURCE_NAME])
     reasons += data_changes(data_versions, root)
+    if meta is not None:
+        reasons += slice_data_changes(meta, tags.get(c.TAG_GIT_COMMIT), root)
+    reasons = list(dict.fromkeys(reasons))
     return Staleness(run_id, bool(reasons), tuple(reasons), meta is not None)
 
 
