@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "sync": "jupyter_mlops.core.team.sync",
     "serve": "jupyter_mlops.widgets.serving",
     "servers": "jupyter_mlops.widgets.serving",
+    "reproduce": "jupyter_mlops.core.reproduce.rerun",
 }
 
 # Core never imports an adapter; the adapter wires itself in when imported (a light import:

@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = [
     "jupyter_mlops.cli.pipeline",
     "jupyter_mlops.cli.team",
     "jupyter_mlops.cli.serve",
+    "jupyter_mlops.cli.reproduce",
 ]
 
 

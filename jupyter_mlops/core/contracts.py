@@ -26,11 +26,14 @@ TAG_KERNEL_HOST = PREFIX + "kernel.host"
 TAG_KERNEL_PID = PREFIX + "kernel.pid"
 TAG_HEARTBEAT = PREFIX + "heartbeat"
 TAG_PIPELINE_RUN_ID = PREFIX + "pipeline.run_id"
+TAG_REPRODUCES = PREFIX + "reproduces"  # on a re-run: the id of the run it reproduces
 
 # --- artifact paths ----------------------------------------------------------------------
 ART_CELL_SOURCE = "cell/source.py"
 ART_CELL_DIFF = "cell/diff.patch"
 ART_CELL_TRACEBACK = "cell/traceback.txt"
+ART_CELL_SLICE = "cell/slice.py"  # the session executions that fed the run, in run order
+ART_CELL_SLICE_JSON = "cell/slice.json"  # per entry: count, cell id, hash, defines, reads
 ART_GIT_DIFF = "git/diff.patch"
 ART_REQUIREMENTS = "environment/requirements.txt"
 ART_PYTHON = "environment/python.txt"

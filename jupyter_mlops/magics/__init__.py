@@ -13,6 +13,7 @@ MAGICS_CLASSES: list[tuple[str, str]] = [
     ("jupyter_mlops.magics.monitoring", "MonitoringMagics"),
     ("jupyter_mlops.magics.team", "TeamMagics"),
     ("jupyter_mlops.magics.serving", "ServingMagics"),
+    ("jupyter_mlops.magics.reproduce", "ReproduceMagics"),
 ]
 
 
@@ -33,17 +34,23 @@ def load_ipython_extension(ipython: Any) -> None:
     """Register every magics class with the shell (idempotent)."""
     for cls in _magics_classes():
         ipython.register_magics(cls)
-    hook = getattr(importlib.import_module("jupyter_mlops.magics.track"), "on_load", None)
-    if hook is not None:
-        hook(ipython)
+    for module_name, _ in MAGICS_CLASSES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        hook = getattr(module, "on_load", None)
+        if hook is not None:
+            hook(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Let the tracking magics close anything they hold open."""
-    try:
-        module = importlib.import_module("jupyter_mlops.magics.track")
-    except ModuleNotFoundError:
-        return
-    hook = getattr(module, "on_unload", None)
-    if hook is not None:
-        hook(ipython)
+    """Let each theme module close anything it holds open (event hooks)."""
+    for module_name, _ in MAGICS_CLASSES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        hook = getattr(module, "on_unload", None)
+        if hook is not None:
+            hook(ipython)

@@ -23,6 +23,7 @@ from jupyter_mlops.core.errors import MlopsError, UsageProblem
 from jupyter_mlops.core.tracking import cellrun as tracking
 from jupyter_mlops.core.tracking.writer import valid_key
 from jupyter_mlops.magics.arguments import pairs, parse
+from jupyter_mlops.magics.reproduce import attach_slice
 
 
 class _Summary:
@@ -136,6 +137,7 @@ class MlopsMagics(Magics):
             value = self._execute(cell, transformed=source)
         except BaseException as exc:
             error = exc
+        attach_slice(self.shell, run.record, self._cell_id)  # cell/slice.py, cell/slice.json
         result = run.finish(self.shell.user_ns, error)
         self._report(result, quiet=args.quiet or self.quiet)
         if error is not None:

@@ -13,6 +13,7 @@ HANDLER_MODULES = (
     "jupyter_mlops.server.runs_handlers",
     "jupyter_mlops.server.models_handlers",
     "jupyter_mlops.server.serving_handlers",
+    "jupyter_mlops.server.reproduce_handlers",
 )
 
 

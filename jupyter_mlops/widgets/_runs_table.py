@@ -21,12 +21,12 @@ FIXED_COLUMNS = ["", "name", "status", "start", "duration"]
 
 
 def table_columns(metric_keys: list[str], param_keys: list[str], primary: str) -> list[str]:
-    """Attributes, params (capped), metrics (primary first), data version."""
+    """Attributes, params (capped), metrics (primary first), data version, stale mark."""
     metrics = list(metric_keys)
     if primary in metrics:
         metrics.remove(primary)
         metrics.insert(0, primary)
-    return [*FIXED_COLUMNS, *param_keys[:MAX_PARAM_COLUMNS], *metrics, "data version"]
+    return [*FIXED_COLUMNS, *param_keys[:MAX_PARAM_COLUMNS], *metrics, "data version", "stale"]
 
 
 def table_rows(
@@ -35,10 +35,13 @@ def table_rows(
     param_keys: list[str],
     primary: str,
     best_id: str | None,
+    stale: dict[str, str] | None = None,
 ) -> list[list[str]]:
-    """Display strings of ``runs`` in ``table_columns`` order (★ marks the best run)."""
+    """Display strings of ``runs`` in ``table_columns`` order (★ marks the best run; ``stale``
+    maps a run id to its stale mark)."""
     params = param_keys[:MAX_PARAM_COLUMNS]
-    metrics = table_columns(metric_keys, param_keys, primary)[len(FIXED_COLUMNS) + len(params) : -1]
+    metrics = table_columns(metric_keys, param_keys, primary)[len(FIXED_COLUMNS) + len(params) : -2]
+    stale = stale or {}
     out = []
     for run in runs:
         data = ", ".join(f"{d['name']}@{d['digest'][:8]}" for d in run.data_versions)
@@ -52,6 +55,7 @@ def table_rows(
                 *[run.params.get(k, "") for k in params],
                 *[fmt_number(run.metrics.get(k)) for k in metrics],
                 data,
+                stale.get(run.run_id, ""),
             ]
         )
     return out

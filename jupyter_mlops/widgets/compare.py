@@ -19,6 +19,7 @@ from jupyter_mlops.widgets import _plots
 from jupyter_mlops.widgets._diff import run_diff_html
 from jupyter_mlops.widgets._display import StaticFallback
 from jupyter_mlops.widgets._html import BEST_STYLE, esc, fmt_number, html_table, notice, text_table
+from jupyter_mlops.widgets._reproduce import ReproduceAction, stale_marks
 from jupyter_mlops.widgets._runs_table import (
     id_filter,
     order_key,
@@ -59,6 +60,8 @@ class CompareRuns(StaticFallback, widgets.VBox):
         self.page: core_runs.RunPage = core_runs.RunPage([], 0, 0, self.page_size)
         self.best: core_runs.RunSummary | None = None
         self.selected: list[str] = []
+        self.stale: dict[str, str] = {}  # run id -> "⚠ stale: reasons"
+        self.reproduce = ReproduceAction(self.uri, lambda: self.selected)
         self._build_controls(primary, filter_string or "")
         super().__init__(children=self._layout())
         self.refresh(strict=True)  # a bad initial filter is the caller's error, raised
@@ -123,6 +126,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
             self.table,
             widgets.HBox([self.prev_button, self.page_label, self.next_button]),
             self.run_select,
+            self.reproduce,
             self.charts,
             self.diff,
         ]
@@ -190,6 +194,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
                 limit=max(limit, 0),
             )
             self.best = self._best_run()
+            self.stale = stale_marks(self.uri, self.page.runs)
             self.status.value = ""
         except MlopsError as exc:
             if strict:
@@ -225,7 +230,9 @@ class CompareRuns(StaticFallback, widgets.VBox):
         """The current page as display strings, in the table's column order."""
         best_id = self.best.run_id if self.best else None
         primary = self.primary_metric.value
-        return table_rows(self.page.runs, self.metric_keys, self.param_keys, primary, best_id)
+        return table_rows(
+            self.page.runs, self.metric_keys, self.param_keys, primary, best_id, self.stale
+        )
 
     def _summary_line(self) -> str:
         page = self.page
@@ -303,6 +310,7 @@ class CompareRuns(StaticFallback, widgets.VBox):
         return page.runs
 
     def _render_selection(self) -> None:
+        self.reproduce.update()
         runs = self.selected_runs()
         metric = self.primary_metric.value or None
         self.charts.outputs = tuple(

@@ -115,6 +115,13 @@ export interface IServedModel {
   shadow_agreement?: number | null;
 }
 
+/** Whether a run's slice code or DVC inputs changed since it ran (hash comparison). */
+export interface IStale {
+  stale: boolean;
+  reasons: string[];
+  reproducible: boolean;
+}
+
 /** An API failure with the server's one-line message. */
 export class ApiError extends Error {
   constructor(
@@ -189,6 +196,13 @@ export const api = {
         filter: options.filter || undefined
       }
     ),
+  stale: async (experimentId: string, runIds: string[]): Promise<Record<string, IStale>> =>
+    (
+      await getJson<{ runs: Record<string, IStale> }>(
+        `experiments/${encodeURIComponent(experimentId)}/stale`,
+        { run: runIds }
+      )
+    ).runs,
   keys: (experimentId: string): Promise<IRunKeys> =>
     getJson<IRunKeys>(`experiments/${encodeURIComponent(experimentId)}/keys`),
   run: (runId: string): Promise<IRunDetail> =>

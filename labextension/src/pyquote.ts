@@ -70,3 +70,11 @@ export function checkoutCode(runId: string): string {
   }
   return `%dvc_checkout ${runId}`;
 }
+
+/** The magic that re-runs a run's code slice in a temporary worktree; refuses ids that are not plain. */
+export function reproduceCode(runId: string): string {
+  if (!isPlainId(runId)) {
+    throw new Error(`not a run id: ${runId}`);
+  }
+  return `%mlops_reproduce ${runId}`;
+}

@@ -5,7 +5,7 @@ import { Widget } from '@lumino/widgets';
 import { api, IRunDetail, IRunSummary } from './api';
 import { metricChart } from './chart';
 import { button, clear, h, num, statusBadge, when } from './dom';
-import { checkoutCode, compareCode, loadModelCode } from './pyquote';
+import { checkoutCode, compareCode, loadModelCode, reproduceCode } from './pyquote';
 
 const CODE_ARTIFACT = 'cell/source.py';
 
@@ -66,6 +66,19 @@ export class RunPanel extends Widget {
       return;
     }
     this.render(run);
+    void this.loadStale(run);
+  }
+
+  private readonly staleNote = h('p', { className: 'jp-mlops-stale-note' });
+
+  /** "Stale: <reasons>" under the actions when the run's slice code or data changed since. */
+  private async loadStale(run: IRunDetail): Promise<void> {
+    try {
+      const mark = (await api.stale(run.experiment_id, [run.run_id]))[run.run_id];
+      this.staleNote.textContent = mark?.stale ? `Stale: ${mark.reasons.join('; ')}` : '';
+    } catch {
+      this.staleNote.textContent = '';
+    }
   }
 
   private render(run: IRunDetail): void {
@@ -88,8 +101,12 @@ export class RunPanel extends Widget {
         button('Compare with…', () => void this.compareWith(run)),
         button('Check out its data', () => void this.insert(checkoutCode(run.run_id)), {
           title: 'Adds a %dvc_checkout cell restoring the data versions of this run'
+        }),
+        button('Reproduce', () => void this.insert(reproduceCode(run.run_id)), {
+          title: 'Adds a %mlops_reproduce cell: re-runs the code slice of this run in a temporary git worktree'
         })
       ),
+      this.staleNote,
       h('h3', {}, 'Metrics'),
       table(Object.entries(run.metrics).map(([k, v]) => [k, num(v)]), 'No metrics.')
     );

@@ -1,7 +1,7 @@
 // Sidebar tab: pick an experiment, page through its runs, follow new runs with backoff polling.
 import { Widget } from '@lumino/widgets';
 
-import { api, IExperiment, IRunPage, IRunSummary } from './api';
+import { api, IExperiment, IRunPage, IRunSummary, IStale } from './api';
 import { button, clear, h, num, statusBadge, when } from './dom';
 
 const PAGE = 50;
@@ -234,10 +234,32 @@ export class RunsView extends Widget {
     if (!this.runs.length) {
       this.list.appendChild(h('li', { className: 'jp-mlops-empty' }, this.experimentId ? 'No runs yet.' : 'No experiments yet.'));
     }
+    void this.markStale();
     clear(this.footer);
     this.footer.append(h('span', {}, `${this.runs.length} of ${this.total} runs`));
     if (this.runs.length < this.total) {
       this.footer.append(button('Load more', () => void this.loadMore()));
+    }
+  }
+
+  /** Add a "stale" badge (reasons in its tooltip) to runs whose slice code or data changed. */
+  private async markStale(): Promise<void> {
+    const ids = this.runs.slice(0, 200).map(r => r.run_id);
+    if (!ids.length || !this.experimentId) {
+      return;
+    }
+    let marks: Record<string, IStale>;
+    try {
+      marks = await api.stale(this.experimentId, ids);
+    } catch {
+      return; // a hint only: the list stays as it is
+    }
+    for (const item of Array.from(this.list.querySelectorAll('li.jp-mlops-run'))) {
+      const mark = marks[(item as HTMLElement).dataset.runId ?? ''];
+      const head = item.querySelector('.jp-mlops-run-head');
+      if (mark?.stale && head && !head.querySelector('.jp-mlops-stale')) {
+        head.appendChild(h('span', { className: 'jp-mlops-stale', title: mark.reasons.join('\n') }, 'stale'));
+      }
     }
   }
 

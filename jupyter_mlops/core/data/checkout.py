@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jupyter_mlops.core.data.dvc_files import DataVersion, git_root, inside
-from jupyter_mlops.core.data.dvc_repo import local_changes, open_repo, restore_data
+from jupyter_mlops.core.data.dvc_repo import (
+    local_changes,
+    open_repo,
+    open_repo_reading_cache,
+    restore_data,
+)
 from jupyter_mlops.core.data.lineage import get_run, versions_of_run
 from jupyter_mlops.core.data.verify import dvc_file_to_write
 from jupyter_mlops.core.errors import UsageProblem
@@ -122,3 +127,22 @@ def _restore_version(repo: Repo, root: Path, version: DataVersion, text: str) ->
         raise
     changed = data_changed or old != text.encode()
     return RestoredVersion(**vars(version), changed=changed)
+
+
+def restore_versions_into(
+    tree: Path, source_root: Path, versions: Iterable[DataVersion], run_id: str
+) -> None:
+    """Check out ``run_id``'s data ``versions`` in ``tree``, a temporary git worktree of
+    ``source_root`` (reproduce): each version checked against git like ``checkout_data``, the
+    data copied (never linked) from ``source_root``'s DVC cache, fetched when not cached. Only
+    ``tree`` and the cache change."""
+    versions = list(versions)
+    if not versions:
+        return
+    texts = [dvc_file_to_write(tree, run_id, v) for v in versions]  # all checked, then written
+    repo = open_repo_reading_cache(tree, source_root)
+    try:
+        for version, text in zip(versions, texts, strict=True):
+            _restore_version(repo, tree, version, text)
+    finally:
+        repo.close()

@@ -94,6 +94,31 @@ def open_repo(root: Path, link_type: str | None = None, reuse: bool = True) -> R
     return repo
 
 
+def open_repo_reading_cache(tree: Path, source_root: Path) -> Repo:
+    """A ``Repo`` on ``tree`` (a worktree of ``source_root``) using ``source_root``'s DVC cache in
+    copy mode, with its local config (remotes, credentials kept out of git)."""
+    import shutil
+
+    from dvc.repo import Repo
+
+    if not (source_root / ".dvc").is_dir():
+        raise UsageProblem(f"{source_root} has no DVC repository (.dvc/): no data to restore")
+    source = open_repo(source_root, reuse=False)
+    try:
+        cache = str(source.cache.local_cache_dir)
+    finally:
+        source.close()
+    local = source_root / ".dvc" / "config.local"
+    (tree / ".dvc").mkdir(exist_ok=True)
+    if local.is_file() and not (tree / ".dvc" / "config.local").exists():
+        shutil.copyfile(local, tree / ".dvc" / "config.local")
+    config = {"cache": {"dir": cache, "type": ["copy"]}}
+    with _quiet_dvc(), dvc_errors("cannot open the DVC repository of the worktree"):
+        repo = Repo(str(tree), config=config)
+    repo.scm_context.quiet = True
+    return repo
+
+
 def _still_valid(repo: Repo, root: Path) -> bool:
     """A reused Repo is stale once its ``.dvc`` folder or cache folder was deleted."""
     try:

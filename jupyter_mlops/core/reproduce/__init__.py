@@ -1,0 +1,1 @@
+"""Reproduce and iterate: the code slice of a run, re-running it, and stale runs."""
