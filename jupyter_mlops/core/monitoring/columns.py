@@ -82,7 +82,8 @@ def _infer_object(ref: pd.Series) -> tuple[str, str]:
 # --- numeric ----------------------------------------------------------------------------------
 
 
-def _finite(series: pd.Series, name: str) -> tuple[np.ndarray, int]:
+def float_values(series: pd.Series, name: str) -> np.ndarray:
+    """The column as float64 (no copy for float64 columns); missing values are NaN."""
     if _kind(series) == "datetime":
         raw = series.to_numpy(dtype="datetime64[ns]") if series.dtype.kind == "M" else None
         if raw is None:
@@ -99,6 +100,11 @@ def _finite(series: pd.Series, name: str) -> tuple[np.ndarray, int]:
                 raise UsageProblem(
                     f"column {name!r} holds non-numeric values; it cannot be tested as numeric"
                 ) from None
+    return values
+
+
+def _finite(series: pd.Series, name: str) -> tuple[np.ndarray, int]:
+    values = float_values(series, name)
     finite = np.isfinite(values)
     if finite.all():
         return values, 0
@@ -173,7 +179,7 @@ class NumericColumn:
         if test in {"chisquare", "z"}:
             counts = _value_counts(ref, cur)
             return dt.chisquare(counts) if test == "chisquare" else dt.z_test(counts)
-        return _share_test(test, *self.shares())
+        return share_test(test, *self.shares())
 
 
 def numeric_column(ref: pd.Series, cur: pd.Series) -> NumericColumn:
@@ -216,10 +222,11 @@ class CategoricalColumn:
             return dt.chisquare(self.counts)
         if test == "z":
             return dt.z_test(self.counts)
-        return _share_test(test, *dt.shares(self.counts))
+        return share_test(test, *dt.shares(self.counts))
 
 
-def _share_test(test: str, ref: np.ndarray, cur: np.ndarray) -> tuple[float, None]:
+def share_test(test: str, ref: np.ndarray, cur: np.ndarray) -> tuple[float, None]:
+    """Run a test on per-key shares of both sides."""
     funcs = {
         "jensenshannon": dt.jensenshannon,
         "psi": dt.psi,

@@ -20,6 +20,7 @@ import pandas as pd
 
 from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.monitoring import columns as dc
+from jupyter_mlops.core.monitoring import fused
 from jupyter_mlops.core.monitoring import statistics as dt
 
 __all__ = ["ColumnDrift", "DriftReport", "detect_drift"]
@@ -184,10 +185,11 @@ def detect_drift(
     ]
 
     present = (set(map(str, ref.columns)), set(map(str, cur.columns)))
+    fast = fused.enabled(len(ref) + len(cur))
 
     def run(job: tuple[str, str | None, float | None, str | None]) -> ColumnDrift:
         name, test, thr, ctype = job
-        return _column_drift(ref, cur, name, test, thr, ctype, present)
+        return _column_drift(ref, cur, name, test, thr, ctype, present, fast)
 
     cells = (len(ref) + len(cur)) * len(names)
     workers = min(4, os.cpu_count() or 1, len(jobs))
@@ -256,6 +258,7 @@ def _column_drift(
     threshold: float | None,
     column_type: str | None,
     present: tuple[set[str], set[str]],
+    fast: bool = False,
 ) -> ColumnDrift:
     if name not in present[0] or name not in present[1]:
         side = "reference" if name not in present[0] else "current"
@@ -267,7 +270,7 @@ def _column_drift(
     if ctype not in {"numeric", "categorical"}:
         return ColumnDrift(name, ctype, note=note or f"{ctype} column not tested")
     if ctype == "numeric":
-        col = dc.numeric_column(r, c)
+        col = fused.numeric_column(r, c) if fast else dc.numeric_column(r, c)
     else:
         col = dc.categorical_column(r, c)
     result = ColumnDrift(
