@@ -686,3 +686,15 @@ def _restore_version(repo: Repo, root: Path, version: DataVersion) -> None:
         else:
             dvcfile.write_bytes(old)
         raise
+
+
+def filesystem_at(root: str | os.PathLike[str], rev: str | None = None) -> Any:
+    """A read-only fsspec filesystem of repo ``root`` at git ``rev`` (DVC-tracked files too).
+
+    Paths inside it are relative to the repo root; files stream from the DVC cache (or its
+    remote) without being checked out, so drift can read a dataset as it was at ``rev``.
+    """
+    from dvc.api import DVCFileSystem
+
+    with _quiet_dvc(), dvc_errors(f"open {root} at {rev or 'the working tree'}"):
+        return DVCFileSystem(str(root), rev=rev)

@@ -263,6 +263,13 @@ def _category_counts(ref: pd.Series, cur: pd.Series) -> tuple[list[Any], np.ndar
 def categorical_column(ref: pd.Series, cur: pd.Series) -> CategoricalColumn:
     """Value counts of a categorical (or boolean, or mixed) column on the union of categories."""
     keys, rc, cc = _category_counts(ref, cur)
+    return categorical_from_counts(keys, rc, cc, len(ref), len(cur))
+
+
+def categorical_from_counts(
+    keys: list[Any], rc: np.ndarray, cc: np.ndarray, ref_rows: int, cur_rows: int
+) -> CategoricalColumn:
+    """The column from per-key counts of both sides and each side's row count."""
     present = (rc + cc) > 0
     if not present.all():
         keys = [k for k, keep in zip(keys, present, strict=True) if keep]
@@ -271,6 +278,6 @@ def categorical_column(ref: pd.Series, cur: pd.Series) -> CategoricalColumn:
     plural = "y" if unseen == 1 else "ies"
     note = f"{unseen} categor{plural} unseen in the reference" if unseen else ""
     counts = dt.Counts(keys, rc.astype(np.int64), cc.astype(np.int64))
-    r_missing = (len(ref) - counts.n_reference) / len(ref)
-    c_missing = (len(cur) - counts.n_current) / len(cur)
+    r_missing = (ref_rows - counts.n_reference) / ref_rows
+    c_missing = (cur_rows - counts.n_current) / cur_rows
     return CategoricalColumn(counts, r_missing, c_missing, note)
