@@ -697,4 +697,6 @@ def filesystem_at(root: str | os.PathLike[str], rev: str | None = None) -> Any:
     from dvc.api import DVCFileSystem
 
     with _quiet_dvc(), dvc_errors(f"open {root} at {rev or 'the working tree'}"):
-        return DVCFileSystem(str(root), rev=rev)
+        fs = DVCFileSystem(str(root), rev=rev)
+        fs.isdir("/")  # resolves the revision now, inside the error translation
+        return fs
