@@ -121,6 +121,9 @@ def test_numpy_path_until_kernels_are_ready(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(fused._STATE, "module", None)
     monkeypatch.setitem(fused._STATE, "thread", None)
     monkeypatch.setattr(fused, "FUSED_MIN_VALUES", 10)
-    assert fused.enabled(100) is False  # the first large call starts the compile and goes on
+    frame = pd.DataFrame({"x": np.arange(50.0)})
+    assert fused.enabled(100) is False
+    detect_drift(frame, frame)  # numpy path; compiling starts once it has returned
+    assert fused._STATE["thread"] is not None
     assert fused.warm_up(wait=True) and fused.enabled(100)
     assert not fused.enabled(5)

@@ -25,7 +25,9 @@ def sample(rng: np.random.Generator, kind: int, n: int, shift: float) -> np.ndar
     return rng.lognormal(shift, 1.5, n)
 
 
-def sketched(x: np.ndarray, grid: sk.Grid, parts: int, rng: np.random.Generator) -> sk.QuantileSketch:
+def sketched(
+    x: np.ndarray, grid: sk.Grid, parts: int, rng: np.random.Generator
+) -> sk.QuantileSketch:
     """Sketch ``x`` as ``parts`` partitions merged in a random order (raw values dropped)."""
     pieces = [sk.QuantileSketch(grid) for _ in range(parts)]
     for piece, chunk in zip(pieces, np.array_split(x, parts), strict=True):

@@ -217,6 +217,7 @@ def detect_drift(
             results = [run(job) for job in jobs]
         finally:
             dt.release_scratch()
+    fused.after_call(len(ref) + len(cur))
     return DriftReport(
         columns={r.column: r for r in results},
         drift_share=drift_share,

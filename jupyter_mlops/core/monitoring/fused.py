@@ -7,8 +7,9 @@ one more pass (``bin_side``: bins and the reference's spread) plus a pass over t
 of bins where the two CDFs cross. Any other test runs the reference on cleaned samples.
 
 The kernels are used only for columns of ``FUSED_MIN_VALUES`` or more and only once compiled:
-the first large call starts compiling them in a background thread and runs the numpy path, so
-compilation never delays a user's call (``JUPYTER_MLOPS_NO_NUMBA=1`` turns them off).
+the first large call runs the numpy path and, once it has returned, starts compiling them in a
+background thread (from the disk cache: ~0.5 s), so compilation never delays a user's call
+(``JUPYTER_MLOPS_NO_NUMBA=1`` turns them off).
 """
 
 from __future__ import annotations
@@ -61,13 +62,20 @@ def warm_up(wait: bool = False) -> bool:
 
 
 def enabled(values: int) -> bool:
-    """Whether columns of ``values`` values use the kernels now (starts compiling if not yet)."""
+    """Whether columns of ``values`` values use the kernels now (never waits for the JIT)."""
     if values < FUSED_MIN_VALUES or os.environ.get(DISABLE_ENV) == "1":
         return False
-    if _STATE["module"] is None:
+    return _STATE["module"] is not None
+
+
+def after_call(values: int) -> None:
+    """After a call on ``values`` values per column: compile in the background if it would pay.
+
+    Compiling after (not during) the first large call keeps that call as fast as the numpy
+    path: on 2 cores a compile running beside it would take a core and the GIL from it.
+    """
+    if values >= FUSED_MIN_VALUES and os.environ.get(DISABLE_ENV) != "1":
         warm_up()
-        return False
-    return True
 
 
 def kernels() -> ModuleType:

@@ -131,18 +131,23 @@ def ambiguous_integral(y, k, n_ref, m, n, d_left):  # pragma: no cover - compile
 
 @numba.jit(**_JIT)
 def bucket(x, grid, counts, sums, mins, maxs, moments):  # pragma: no cover - compiled
-    """Add the finite values to a log-bucket sketch (``sketch``); moments: n, sum, sum sq of x-c."""
-    centre, inv_scale, tiny, inv_log_gamma = grid[0], grid[1], grid[2], grid[3]
+    """Add the finite values to a log-bucket sketch (``sketch``); moments: n, sum, sum sq of x-c.
+
+    The bucket of |x - c| / scale / tiny = 2**e * f (f in [1, 2)) is (e + f - 1) * per_octave:
+    log2 interpolated linearly between powers of two (monotone, no logarithm computed).
+    """
+    centre, inv_scale, inv_tiny, per_octave = grid[0], grid[1], grid[2], grid[3]
     zero = (len(counts) - 1) // 2
     for v in x:
         if not math.isfinite(v):
             continue
         d = v - centre
-        a = abs(d) * inv_scale
-        if a < tiny:
+        a = abs(d) * inv_scale * inv_tiny
+        if a < 1.0:
             k = 0
         else:
-            k = min(int(math.log(a / tiny) * inv_log_gamma) + 1, zero)
+            mantissa, exponent = math.frexp(a)  # a = mantissa * 2**exponent, mantissa in [.5, 1)
+            k = min(int((exponent - 2 + 2 * mantissa) * per_octave) + 1, zero)
         i = zero + k if d > 0 else zero - k
         if counts[i] == 0:
             mins[i] = v
@@ -165,6 +170,6 @@ def touch() -> None:
     gather(x, 1.0, 1.0, np.ones(2, np.bool_), np.empty(4), np.empty(4, np.intp), 0)
     ambiguous_integral(x[:1], np.zeros(1, np.intp), 1, 1, 1, np.zeros(2, np.int64))
     size = 7
-    grid = np.array([0.0, 1.0, 1e-9, 1.0])
+    grid = np.array([0.0, 1.0, 1e9, 1.0])
     bucket(x, grid, np.zeros(size, np.int64), np.zeros(size), np.zeros(size), np.zeros(size),
            np.zeros(3))  # fmt: skip

@@ -1,7 +1,8 @@
 """A mergeable quantile sketch for drift on data that is never in memory at once.
 
-Values go into log-spaced buckets around a centre c (DDSketch's relative-accuracy grid): a
-bucket holds values whose |x - c| agree within a relative accuracy alpha (default 1e-3).
+Values go into log-spaced buckets around a centre c (a relative-accuracy grid, as DDSketch's):
+a bucket holds values whose |x - c| agree within a relative accuracy alpha (default 1e-3;
+buckets are 1/(2 alpha) per power of two, log2 interpolated linearly, so no logarithms).
 Each bucket keeps its exact count, sum of (x - c), minimum and maximum, so two sketches built
 on the same ``Grid`` merge by adding arrays, whatever the partitioning.
 
@@ -51,17 +52,18 @@ class Grid:
         return cls(float(finite.mean()), spread if spread > 0 else max(abs(finite[0]), 1.0))
 
     @property
-    def size(self) -> int:
-        """Number of buckets (both signs, the central one and the two overflow ones)."""
-        return 2 * (int(math.log(SPAN) / self._log_gamma) + 2) + 1
+    def per_octave(self) -> int:
+        """Buckets per power of two: a bucket's width is at most 2 alpha |x - c|."""
+        return math.ceil(1 / (2 * self.accuracy))
 
     @property
-    def _log_gamma(self) -> float:
-        return math.log((1 + self.accuracy) / (1 - self.accuracy))
+    def size(self) -> int:
+        """Number of buckets (both signs, the central one and the two overflow ones)."""
+        return 2 * (math.ceil(math.log2(SPAN)) * self.per_octave + 2) + 1
 
     def params(self) -> np.ndarray:
         """The grid as the ``bucket`` kernel reads it."""
-        return np.array([self.centre, 1.0 / self.scale, TINY, 1.0 / self._log_gamma])
+        return np.array([self.centre, 1.0 / self.scale, 1.0 / TINY, float(self.per_octave)])
 
 
 class QuantileSketch:
@@ -89,9 +91,9 @@ class QuantileSketch:
         fused.kernels().bucket(
             values, self.grid.params(), self.counts, self.sums, self.mins, self.maxs, self.moments
         )
+        self._check_raw()
         if self.raw is not None and self.n > before:
             self.raw.append(values[np.isfinite(values)])
-            self._check_raw()
 
     def merge(self, other: QuantileSketch) -> QuantileSketch:
         """Add another sketch of the same grid into this one (returns self)."""

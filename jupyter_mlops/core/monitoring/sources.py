@@ -72,7 +72,11 @@ class TableSource:
 
     def head(self, rows: int = HEAD_ROWS) -> pd.DataFrame:
         """The first ``rows`` rows."""
-        return self.dataset.head(rows).to_pandas()
+        scanner = self.dataset.scanner(batch_size=rows, batch_readahead=0, fragment_readahead=0)
+        for batch in scanner.to_batches():
+            if batch.num_rows:
+                return batch.to_pandas()
+        return self.dataset.schema.empty_table().to_pandas()
 
     def batches(self, columns: list[str], rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
         """The chosen columns, ``rows`` rows at a time, reading ahead one batch and one file."""

@@ -12,9 +12,9 @@ numeric), is read whole and tested exactly. ``exact=True`` does that for every n
 from __future__ import annotations
 
 import os
-from collections import deque
+import queue
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -31,7 +31,7 @@ from jupyter_mlops.core.monitoring.summaries import (
     SketchColumn,
     Summary,
     merge,
-    summarize,
+    update,
 )
 
 __all__ = ["detect_streamed", "report_from_summaries"]
@@ -48,17 +48,45 @@ def _source(data: Any, side: str) -> TableSource:
 
 
 def _summaries(source: TableSource, plan: Plan) -> dict[str, Summary]:
-    """Merged summaries of every batch of ``source``, at most WORKERS + 1 batches in memory."""
-    total: dict[str, Summary] = {}
-    with ThreadPoolExecutor(WORKERS, thread_name_prefix="drift-batch") as pool:
-        pending: deque[Any] = deque()
+    """Merged summaries of every batch of ``source``; at most 2 * WORKERS + 2 batches in memory.
+
+    Each worker thread keeps running summaries of the batches it takes from a bounded queue;
+    the workers' summaries are merged at the end.
+    """
+    batches: queue.Queue[pd.DataFrame | None] = queue.Queue(maxsize=WORKERS)
+    totals: list[dict[str, Summary]] = [{} for _ in range(WORKERS)]
+    errors: list[BaseException] = []
+
+    def work(total: dict[str, Summary]) -> None:
+        while (batch := batches.get()) is not None:
+            try:
+                if not errors:
+                    update(total, batch, plan)
+            except BaseException as exc:  # re-raised in the reading thread
+                errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(total,), name="drift-batch", daemon=True)
+        for total in totals
+    ]
+    for thread in threads:
+        thread.start()
+    try:
         for batch in source.batches(plan.tested()):
-            pending.append(pool.submit(summarize, batch, plan))
-            if len(pending) >= WORKERS:
-                total = merge(total, pending.popleft().result())
-        while pending:
-            total = merge(total, pending.popleft().result())
-    return total
+            if errors:
+                break
+            batches.put(batch)
+    finally:
+        for _ in threads:
+            batches.put(None)
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    merged: dict[str, Summary] = {}
+    for total in totals:
+        merged = merge(merged, total)
+    return merged
 
 
 def detect_streamed(

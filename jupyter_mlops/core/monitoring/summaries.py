@@ -33,6 +33,7 @@ __all__ = [
     "SketchColumn",
     "merge",
     "summarize",
+    "update",
 ]
 
 
@@ -155,16 +156,21 @@ Summary = NumericSummary | CategoricalSummary
 
 def summarize(frame: pd.DataFrame, plan: Plan) -> dict[str, Summary]:
     """Summaries of one batch or partition (a frame holding at least the planned columns)."""
-    out: dict[str, Summary] = {}
+    return update({}, frame, plan)
+
+
+def update(total: dict[str, Summary], frame: pd.DataFrame, plan: Plan) -> dict[str, Summary]:
+    """Add a batch to running summaries (created on first use); returns ``total``."""
     for name in plan.tested():
-        summary: Summary
-        if plan.types[name] == "numeric":
-            summary = NumericSummary(plan.grids[name])
-        else:
-            summary = CategoricalSummary()
+        summary = total.get(name)
+        if summary is None:
+            summary = total[name] = (
+                NumericSummary(plan.grids[name])
+                if plan.types[name] == "numeric"
+                else CategoricalSummary()
+            )
         summary.add(frame[name])
-        out[name] = summary
-    return out
+    return total
 
 
 def merge(a: dict[str, Summary], b: dict[str, Summary]) -> dict[str, Summary]:
