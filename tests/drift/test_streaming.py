@@ -161,3 +161,15 @@ def test_dvc_tracked_parquet_at_two_revisions(project: Path) -> None:
     with pytest.raises(MlopsError) as bad:
         detect_drift(sources.at_revision("requests.parquet", "nope", str(project)), frame)
     assert "nope" in str(bad.value) and "\n" not in str(bad.value)
+
+
+def test_drift_widget_takes_parquet_and_charts_a_preview(tmp_path: Path) -> None:
+    from jupyter_mlops.widgets.drift import drift as drift_widget
+
+    rng = np.random.default_rng(5)
+    ref, cur = frames(rng, 5_000, 3_000)
+    cur.to_parquet(tmp_path / "cur.parquet")
+    widget = drift_widget(ref, tmp_path / "cur.parquet")
+    assert widget.report.current_rows == 3_000
+    assert widget.summary == detect_drift(ref, cur).summary()
+    assert set(widget.hists) == set(widget.report.tested_columns)

@@ -18,10 +18,11 @@ import pyarrow.dataset as ds
 
 from jupyter_mlops.core.errors import UsageProblem
 
-__all__ = ["BATCH_ROWS", "DvcPath", "TableSource", "at_revision", "is_source"]
+__all__ = ["BATCH_ROWS", "DvcPath", "TableSource", "at_revision", "is_source", "preview"]
 
 BATCH_ROWS = 262_144  # rows per record batch read
 HEAD_ROWS = 20_000  # rows read first to infer column types and place sketch grids
+PREVIEW_ROWS = 200_000  # rows of a large input that views chart
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,22 @@ class TableSource:
         """One column whole (the exact path)."""
         table = self.dataset.to_table(columns=[name])
         return table.column(name).to_pandas().rename(name)
+
+
+def preview(data: Any, side: str, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """An in-memory frame of any ``detect_drift`` input: itself, or its first ``rows`` rows.
+
+    What views chart when the data is a parquet dataset or a Dask DataFrame (the report itself
+    is computed on all of it).
+    """
+    if is_source(data):
+        return TableSource(data, side).head(rows)
+    if hasattr(data, "npartitions") and hasattr(data, "head"):  # a Dask DataFrame
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "insufficient elements" from small frames
+            return data.head(rows, npartitions=-1)
+    from jupyter_mlops.core.monitoring.columns import as_frame
+
+    return as_frame(data, side)
