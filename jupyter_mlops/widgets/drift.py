@@ -18,8 +18,8 @@ import pandas as pd
 import traitlets
 
 from jupyter_mlops.core.errors import MlopsError
-from jupyter_mlops.core.monitoring.sources import preview
 from jupyter_mlops.core.monitoring.drift import DriftReport, detect_drift, finite
+from jupyter_mlops.core.monitoring.sources import preview
 from jupyter_mlops.widgets._display import StaticFallback
 
 if TYPE_CHECKING:
