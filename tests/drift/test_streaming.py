@@ -87,6 +87,10 @@ def test_parquet_folders_give_the_in_memory_flags(tmp_path: Path, small_batches:
         low, high = (float(v) for v in col.note.split("[")[1].rstrip("]").split(", "))
         assert low - 1e-6 <= memory.columns[name].statistic <= high + 1e-6, name
     assert streamed.columns["text"].column_type == "text" and not streamed.columns["text"].tested
+    ks = {"numeric": "ks"}
+    same_flags(
+        detect_drift(tmp_path / "ref", tmp_path / "cur", tests=ks), detect_drift(ref, cur, tests=ks)
+    )
 
 
 def test_exact_and_unsummarised_tests_read_the_column(tmp_path: Path, small_batches: None) -> None:
