@@ -8,15 +8,17 @@ reads a single column whole when a test needs the exact path.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
 
 from jupyter_mlops.core.errors import UsageProblem
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 __all__ = ["BATCH_ROWS", "DvcPath", "TableSource", "at_revision", "is_source", "preview"]
 
@@ -41,10 +43,16 @@ def at_revision(path: str | os.PathLike[str], rev: str | None = None, repo: str 
 
 def is_source(data: Any) -> bool:
     """Whether ``data`` is something ``TableSource`` reads (rather than an in-memory table)."""
-    return isinstance(data, (str, os.PathLike, ds.Dataset, DvcPath))
+    if isinstance(data, (str, os.PathLike, DvcPath)):
+        return True
+    arrow = sys.modules.get("pyarrow.dataset")  # a Dataset means pyarrow.dataset is loaded
+    return arrow is not None and isinstance(data, arrow.Dataset)
 
 
 def _dataset(data: Any, side: str) -> ds.Dataset:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
     if isinstance(data, ds.Dataset):
         return data
     try:
