@@ -30,7 +30,7 @@ def cluster_address() -> Iterator[str]:
 def test_partition_summaries_merge_to_the_in_memory_flags(
     cluster_address: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sketch, "RAW_LIMIT", 1_000)  # the client merges; workers keep defaults
+    monkeypatch.setattr(sketch, "RAW_LIMIT", 1_000)  # the plan carries it to the workers
     rng = np.random.default_rng(4)
     ref, cur = frames(rng, 120_000, 50_000)
     memory = detect_drift(ref, cur)

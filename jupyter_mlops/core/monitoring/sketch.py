@@ -69,8 +69,9 @@ class Grid:
 class QuantileSketch:
     """Bucket counts, sums, minima and maxima of one column on one side; mergeable."""
 
-    def __init__(self, grid: Grid) -> None:
+    def __init__(self, grid: Grid, raw_limit: int | None = None) -> None:
         self.grid = grid
+        self.raw_limit = RAW_LIMIT if raw_limit is None else raw_limit
         size = grid.size
         self.counts = np.zeros(size, np.int64)
         self.sums = np.zeros(size)
@@ -115,11 +116,11 @@ class QuantileSketch:
         return self
 
     def _check_raw(self) -> None:
-        if self.n > RAW_LIMIT:
+        if self.n > self.raw_limit:
             self.raw = None
 
     def values(self) -> np.ndarray | None:
-        """All finite values seen, while there are at most ``RAW_LIMIT`` of them."""
+        """All finite values seen, while there are at most ``raw_limit`` of them."""
         if self.raw is None:
             return None
         return np.concatenate(self.raw) if self.raw else np.empty(0)
@@ -134,6 +135,7 @@ class QuantileSketch:
         used = np.flatnonzero(self.counts)
         return {
             "grid": self.grid,
+            "raw_limit": self.raw_limit,
             "used": used,
             "columns": [a[used] for a in (self.counts, self.sums, self.mins, self.maxs)],
             "moments": self.moments,
@@ -141,7 +143,7 @@ class QuantileSketch:
         }
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["grid"])  # type: ignore[misc, arg-type]
+        self.__init__(state["grid"], state["raw_limit"])  # type: ignore[misc, arg-type]
         used = state["used"]
         for target, column in zip(
             (self.counts, self.sums, self.mins, self.maxs), state["columns"], strict=True

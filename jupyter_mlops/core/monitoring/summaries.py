@@ -21,7 +21,7 @@ from scipy import stats
 
 from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.monitoring import columns as dc
-from jupyter_mlops.core.monitoring import fused
+from jupyter_mlops.core.monitoring import fused, sketch
 from jupyter_mlops.core.monitoring import statistics as dt
 from jupyter_mlops.core.monitoring.sketch import Grid, QuantileSketch, ks_bounds, wasserstein_bounds
 
@@ -48,6 +48,7 @@ class Plan:
     types: dict[str, str]
     notes: dict[str, str] = field(default_factory=dict)
     grids: dict[str, Grid] = field(default_factory=dict)
+    raw_limit: int = field(default_factory=lambda: sketch.RAW_LIMIT)  # travels to Dask workers
 
     @classmethod
     def infer(
@@ -80,9 +81,9 @@ class Plan:
 class NumericSummary:
     """Rows, sketch and (up to 20) distinct values with counts of one numeric column."""
 
-    def __init__(self, grid: Grid) -> None:
+    def __init__(self, grid: Grid, raw_limit: int | None = None) -> None:
         self.rows = 0
-        self.sketch = QuantileSketch(grid)
+        self.sketch = QuantileSketch(grid, raw_limit)
         self.distinct: dict[float, int] | None = {}
 
     def add(self, series: pd.Series) -> None:
@@ -165,7 +166,7 @@ def update(total: dict[str, Summary], frame: pd.DataFrame, plan: Plan) -> dict[s
         summary = total.get(name)
         if summary is None:
             summary = total[name] = (
-                NumericSummary(plan.grids[name])
+                NumericSummary(plan.grids[name], plan.raw_limit)
                 if plan.types[name] == "numeric"
                 else CategoricalSummary()
             )
