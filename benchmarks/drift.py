@@ -1,7 +1,17 @@
 """Benchmark ``detect_drift`` against a scipy loop (and Evidently 0.7, given its python).
 
     python benchmarks/drift.py [--sizes 10000 100000 1000000] [--repeat 5]
-        [--evidently-python /work/evidently-venv/bin/python]
+        [--evidently-python /tmp/evidently-venv/bin/python]
+        [--parquet-gb 10 [--parquet-dir /tmp]] [--dask-rows 10000000]
+
+In memory (``--sizes``): the fused numba path (compiled first; the JIT's first-call costs are
+printed apart), the numpy reference path, a scipy loop and Evidently on the same frames.
+Out of core (``--parquet-gb``): generates a parquet dataset of that size (25 columns, files of
+~250 MB), runs ``detect_drift`` on the two folders in a child process and prints its wall
+time, parquet MB/s, peak RSS, and its flags against the exact in-memory result on the first
+file of each side (a subsample that fits), then deletes the data.
+Dask (``--dask-rows``): a LocalCluster of 2 worker processes generates the frames in
+partitions and keeps them; ``detect_drift`` on the Dask frames against in memory.
 
 Frames: reference n rows, current 0.6*n rows (unequal sizes), 20 numeric + 5 categorical columns,
 about 2 % NaNs in a third of the columns, known shifts in some columns. Prints the median time
@@ -15,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,6 +39,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
+from jupyter_mlops.core.monitoring import fused
 from jupyter_mlops.core.monitoring.drift import detect_drift
 
 NUMERIC, CATEGORICAL = 20, 5
@@ -156,31 +168,182 @@ def run_evidently(python: str, ref: pd.DataFrame, cur: pd.DataFrame, repeat: int
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def numpy_path(ref: pd.DataFrame, cur: pd.DataFrame) -> object:
+    """``detect_drift`` on the numpy reference path (kernels switched off)."""
+    os.environ[fused.DISABLE_ENV] = "1"
+    try:
+        return detect_drift(ref, cur)
+    finally:
+        del os.environ[fused.DISABLE_ENV]
+
+
+def child(args: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run this script in a fresh interpreter (``--child ...``); its last line is JSON."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"child {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child_main(args: list[str]) -> dict:
+    """What a child measures: 'compile', 'first' (1M rows) or 'parquet REF CUR'."""
+    if args[0] == "compile":
+        start = time.perf_counter()
+        fused.warm_up(wait=True)
+        return {"seconds": time.perf_counter() - start}
+    if args[0] == "first":
+        ref, cur = make_frames(1_000_000, seed=1)
+        start = time.perf_counter()
+        detect_drift(ref, cur)
+        first = time.perf_counter() - start
+        fused.warm_up(wait=True)
+        second, _, _ = timed(lambda: detect_drift(ref, cur), 3)
+        return {"first": first, "after_warm_up": second}
+    fused.warm_up(wait=True)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    report = detect_drift(args[1], args[2])
+    return {
+        "seconds": time.perf_counter() - start,
+        "cpu": time.process_time() - start_cpu,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "flags": {n: c.drift for n, c in report.columns.items()},
+        "notes": {n: c.note for n, c in report.columns.items()},
+    }
+
+
+def jit_costs() -> None:
+    """First-call figures: compile from scratch, load from numba's cache, a user's first call."""
+    with tempfile.TemporaryDirectory() as cache:
+        cold = child(["compile"], {"NUMBA_CACHE_DIR": cache})["seconds"]
+        cached = child(["compile"], {"NUMBA_CACHE_DIR": cache})["seconds"]
+        first = child(["first"], {"NUMBA_CACHE_DIR": cache})
+        numpy_only = child(["first"], {fused.DISABLE_ENV: "1"})
+    print(f"numba kernels: compile {cold:.2f} s cold, {cached:.2f} s from cache (in a background")
+    print(
+        f"thread); first 1M-row call {first['first']:.3f} s with numba installed vs "
+        f"{numpy_only['first']:.3f} s numpy only; after warm-up {first['after_warm_up']:.3f} s"
+    )
+
+
+def write_dataset(folder: Path, gigabytes: float) -> tuple[Path, Path, int]:
+    """Parquet folders reference/ and current/ of about ``gigabytes`` in total."""
+    rows = int(min(1_500_000, max(20_000, gigabytes * 1e9 / 165 / 1.6 / 4)))
+    paths = (folder / "reference", folder / "current")
+    for path in paths:
+        path.mkdir(parents=True)
+    total, part = 0, 0
+    while total < gigabytes * 1e9:
+        for path, frame in zip(paths, make_frames(rows, seed=10_000 + part), strict=True):
+            target = path / f"part-{part:04d}.parquet"
+            frame.to_parquet(target, row_group_size=250_000)
+            total += target.stat().st_size
+        part += 1
+    return paths[0], paths[1], total
+
+
+def parquet_benchmark(gigabytes: float, parent: str) -> None:
+    """Out-of-core figures on a generated dataset, deleted afterwards."""
+    with tempfile.TemporaryDirectory(dir=parent) as folder:
+        start = time.perf_counter()
+        ref_dir, cur_dir, size = write_dataset(Path(folder), gigabytes)
+        made = time.perf_counter() - start
+        out = child(["parquet", str(ref_dir), str(cur_dir)])
+        first = sorted(ref_dir.iterdir())[0], sorted(cur_dir.iterdir())[0]
+        sub_ref, sub_cur = pd.read_parquet(first[0]), pd.read_parquet(first[1])
+        exact = detect_drift(sub_ref, sub_cur)
+        sub_streamed = detect_drift(*first)
+    exact_flags = {n: c.drift for n, c in exact.columns.items()}
+    same_sub = sum(sub_streamed.columns[n].drift == f for n, f in exact_flags.items())
+    same_full = sum(out["flags"][n] == f for n, f in exact_flags.items())
+    fallbacks = sum("exact:" in note for note in out["notes"].values())
+    print(
+        f"parquet {size / 1e9:.2f} GB ({made:.0f} s to write): {out['seconds']:.1f} s wall, "
+        f"{out['cpu']:.1f} s cpu, {size / 1e6 / out['seconds']:.0f} MB/s, peak RSS "
+        f"{out['maxrss_mb']:.0f} MB; columns read whole: {fallbacks}"
+    )
+    print(
+        f"flags vs exact in memory on the first file of each side ({len(sub_ref)} + "
+        f"{len(sub_cur)} rows): streamed subsample {same_sub}/{len(exact_flags)} equal, "
+        f"streamed full dataset {same_full}/{len(exact_flags)} equal"
+    )
+
+
+def dask_benchmark(rows: int, repeat: int) -> None:
+    """2 local worker processes holding the frames vs the same frames in memory."""
+    import dask
+    import dask.dataframe as dd
+    from dask.distributed import Client, LocalCluster, wait
+
+    parts = max(2, rows // 1_000_000)
+    seeds = list(range(parts))
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        dref = dd.from_map(lambda s: make_frames(rows // parts, s)[0], seeds).persist()
+        dcur = dd.from_map(lambda s: make_frames(rows // parts, s)[1], seeds).persist()
+        wait([dref, dcur])
+        client.run(fused.warm_up, True)
+        detect_drift(dref, dcur)
+        on_dask, on_dask_cpu, report = timed(lambda: detect_drift(dref, dcur), repeat)
+        ref, cur = dask.compute(dref, dcur)
+    fused.warm_up(wait=True)
+    detect_drift(ref, cur)
+    memory, _, exact = timed(lambda: detect_drift(ref, cur), repeat)
+    same = sum(report.columns[n].drift == c.drift for n, c in exact.columns.items())
+    print(
+        f"dask {len(ref)} + {len(cur)} rows, {parts} partitions a side, 2 worker processes: "
+        f"{on_dask:.2f} s (client cpu {on_dask_cpu:.2f} s) vs in memory {memory:.2f} s = "
+        f"{on_dask / memory:.2f}x; flags equal {same}/{len(exact.columns)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one row per size."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        print(json.dumps(child_main(argv[1:])))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--evidently-python", default=None)
     parser.add_argument("--evidently-repeat", type=int, default=1)
+    parser.add_argument("--parquet-gb", type=float, default=0)
+    parser.add_argument("--parquet-dir", default=tempfile.gettempdir())
+    parser.add_argument("--dask-rows", type=int, default=0)
+    parser.add_argument("--no-jit-costs", action="store_true")
     args = parser.parse_args(argv)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"cpus: {os.cpu_count()}, load average at start: {load:.1f}")
-    header = f"{'rows':>9} {'ours s':>8} {'cpu s':>7} {'scipy s':>8} {'x scipy':>8}"
+    if not args.no_jit_costs:
+        jit_costs()
+    fused.warm_up(wait=True)
+    header = f"{'rows':>9} {'ours s':>8} {'cpu s':>7} {'numpy s':>8} {'scipy s':>8} {'x scipy':>8}"
     header += f" {'mem MiB':>8} {'mem/in':>7}"
     if args.evidently_python:
         header += f" {'evid s':>8} {'x evid':>8} {'agree':>6}"
-    print(header)
+    if args.sizes:
+        print(header)
     agree_total = cells_total = 0
     for size in args.sizes:
         ref, cur = make_frames(size, seed=size)
         detect_drift(ref, cur)  # warm-up: imports and first-call costs
         ours, ours_cpu, report = timed(lambda r=ref, c=cur: detect_drift(r, c), args.repeat)
+        reference, _, _ = timed(lambda r=ref, c=cur: numpy_path(r, c), args.repeat)
         base, _, base_flags = timed(lambda r=ref, c=cur: scipy_loop(r, c), 1)
         mem, mem_ratio = memory_ratio(ref, cur)
-        line = f"{size:>9} {ours:>8.3f} {ours_cpu:>7.3f} {base:>8.3f} {base / ours:>8.1f}"
-        line += f" {mem:>8.1f} {mem_ratio:>7.2f}"
+        line = f"{size:>9} {ours:>8.3f} {ours_cpu:>7.3f} {reference:>8.3f} {base:>8.3f}"
+        line += f" {base / ours:>8.1f} {mem:>8.1f} {mem_ratio:>7.2f}"
         ours_flags = {name: col.drift for name, col in report.columns.items()}
         mismatch = [n for n in ours_flags if ours_flags[n] != base_flags[n]]
         if args.evidently_python:
@@ -195,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         print(line + (f"   differing flags: {', '.join(mismatch)}" if mismatch else ""))
     if cells_total:
         print(f"flag agreement with Evidently over all datasets: {agree_total / cells_total:.1%}")
+    if args.parquet_gb:
+        parquet_benchmark(args.parquet_gb, args.parquet_dir)
+    if args.dask_rows:
+        dask_benchmark(args.dask_rows, max(1, args.repeat // 2))
     return 0
 
 

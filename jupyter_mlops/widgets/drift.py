@@ -18,8 +18,8 @@ import pandas as pd
 import traitlets
 
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
-from jupyter_mlops.core.monitoring.columns import as_frame
 from jupyter_mlops.core.monitoring.drift import DriftReport, detect_drift, finite
+from jupyter_mlops.core.monitoring.sources import preview
 from jupyter_mlops.widgets._display import StaticFallback
 
 if TYPE_CHECKING:
@@ -204,14 +204,22 @@ def drift(
     report: DriftReport | None = None,
     bins: int = 30,
 ) -> DriftWidget:
-    """Drift widget for two frames (``detect_drift`` runs unless a ``report`` is given)."""
+    """Drift widget for two frames (``detect_drift`` runs unless a ``report`` is given).
+
+    Either side may also be a parquet path, a pyarrow dataset, a DVC path at a revision or a
+    Dask DataFrame: the report covers all of it, the charts its first 200,000 rows.
+    """
     _check_thresholds(threshold)
-    ref = as_frame(reference, "reference")
-    cur = as_frame(current, "current")
     if report is None:
         report = detect_drift(
-            ref, cur, columns=columns, tests=tests, threshold=threshold, column_types=column_types
+            reference,
+            current,
+            columns=columns,
+            tests=tests,
+            threshold=threshold,
+            column_types=column_types,
         )
+    ref, cur = preview(reference, "reference"), preview(current, "current")
     return DriftWidget(report, distributions(ref, cur, report, bins))
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import nbformat
 
 from jupyter_mlops.core.contracts import TAG_CELL_HASH, TAG_SOURCE_NAME
+from jupyter_mlops.core.data.dvc_files import current_version
 from jupyter_mlops.core.data.lineage import link_versions
-from jupyter_mlops.core.data.snapshot import current_version, snapshot
+from jupyter_mlops.core.data.snapshot import snapshot
 from jupyter_mlops.core.reproduce.history import SessionHistory
 from jupyter_mlops.core.reproduce.slicing import compute_slice
 from jupyter_mlops.core.reproduce.staleness import stale_runs

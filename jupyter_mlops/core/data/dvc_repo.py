@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.core.data.dvc_files import DvcOutput, read_dvc_output
 from jupyter_mlops.core.errors import DataVersionError, UsageProblem
@@ -228,3 +228,19 @@ def _changed(result: object) -> bool:
     """Whether DVC's checkout result counts any added, modified or deleted file."""
     stats = result.get("stats", {}) if isinstance(result, dict) else {}
     return any(stats.get(kind) for kind in ("added", "modified", "deleted"))
+
+
+def filesystem_at(root: str | os.PathLike[str], rev: str | None = None) -> Any:
+    """A read-only fsspec filesystem of repo ``root`` at git ``rev`` (DVC-tracked files too).
+
+    Paths inside it are relative to the repo root; files stream from the DVC cache (or its
+    remote) without being checked out, so drift can read a dataset as it was at ``rev``.
+    """
+    from dvc.api import DVCFileSystem
+
+    if rev is not None and (not rev.strip() or rev.startswith("-")):
+        raise UsageProblem(f"not a git revision: {rev[:80]!r}")
+    with _quiet_dvc(), dvc_errors(f"open {root} at {rev or 'the working tree'}"):
+        fs = DVCFileSystem(str(root), rev=rev)
+        fs.isdir("/")  # resolves the revision now, inside the error translation
+        return fs

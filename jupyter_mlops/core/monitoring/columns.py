@@ -82,7 +82,8 @@ def _infer_object(ref: pd.Series) -> tuple[str, str]:
 # --- numeric ----------------------------------------------------------------------------------
 
 
-def _finite(series: pd.Series, name: str) -> tuple[np.ndarray, int]:
+def float_values(series: pd.Series, name: str) -> np.ndarray:
+    """The column as float64 (no copy for float64 columns); missing values are NaN."""
     if _kind(series) == "datetime":
         raw = series.to_numpy(dtype="datetime64[ns]") if series.dtype.kind == "M" else None
         if raw is None:
@@ -99,6 +100,11 @@ def _finite(series: pd.Series, name: str) -> tuple[np.ndarray, int]:
                 raise UsageProblem(
                     f"column {name!r} holds non-numeric values; it cannot be tested as numeric"
                 ) from None
+    return values
+
+
+def _finite(series: pd.Series, name: str) -> tuple[np.ndarray, int]:
+    values = float_values(series, name)
     finite = np.isfinite(values)
     if finite.all():
         return values, 0
@@ -173,7 +179,7 @@ class NumericColumn:
         if test in {"chisquare", "z"}:
             counts = _value_counts(ref, cur)
             return dt.chisquare(counts) if test == "chisquare" else dt.z_test(counts)
-        return _share_test(test, *self.shares())
+        return share_test(test, *self.shares())
 
 
 def numeric_column(ref: pd.Series, cur: pd.Series) -> NumericColumn:
@@ -216,10 +222,11 @@ class CategoricalColumn:
             return dt.chisquare(self.counts)
         if test == "z":
             return dt.z_test(self.counts)
-        return _share_test(test, *dt.shares(self.counts))
+        return share_test(test, *dt.shares(self.counts))
 
 
-def _share_test(test: str, ref: np.ndarray, cur: np.ndarray) -> tuple[float, None]:
+def share_test(test: str, ref: np.ndarray, cur: np.ndarray) -> tuple[float, None]:
+    """Run a test on per-key shares of both sides."""
     funcs = {
         "jensenshannon": dt.jensenshannon,
         "psi": dt.psi,
@@ -256,6 +263,13 @@ def _category_counts(ref: pd.Series, cur: pd.Series) -> tuple[list[Any], np.ndar
 def categorical_column(ref: pd.Series, cur: pd.Series) -> CategoricalColumn:
     """Value counts of a categorical (or boolean, or mixed) column on the union of categories."""
     keys, rc, cc = _category_counts(ref, cur)
+    return categorical_from_counts(keys, rc, cc, len(ref), len(cur))
+
+
+def categorical_from_counts(
+    keys: list[Any], rc: np.ndarray, cc: np.ndarray, ref_rows: int, cur_rows: int
+) -> CategoricalColumn:
+    """The column from per-key counts of both sides and each side's row count."""
     present = (rc + cc) > 0
     if not present.all():
         keys = [k for k, keep in zip(keys, present, strict=True) if keep]
@@ -264,6 +278,6 @@ def categorical_column(ref: pd.Series, cur: pd.Series) -> CategoricalColumn:
     plural = "y" if unseen == 1 else "ies"
     note = f"{unseen} categor{plural} unseen in the reference" if unseen else ""
     counts = dt.Counts(keys, rc.astype(np.int64), cc.astype(np.int64))
-    r_missing = (len(ref) - counts.n_reference) / len(ref)
-    c_missing = (len(cur) - counts.n_current) / len(cur)
+    r_missing = (ref_rows - counts.n_reference) / ref_rows
+    c_missing = (cur_rows - counts.n_current) / cur_rows
     return CategoricalColumn(counts, r_missing, c_missing, note)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.monitoring import columns as dc
+from jupyter_mlops.core.monitoring import fused, sources
 from jupyter_mlops.core.monitoring import statistics as dt
 
 __all__ = ["ColumnDrift", "DriftReport", "detect_drift"]
@@ -156,38 +157,55 @@ def detect_drift(
     threshold: float | Mapping[str, float] | None = None,
     column_types: Mapping[str, str] | None = None,
     drift_share: float = DRIFT_SHARE,
+    exact: bool = False,
 ) -> DriftReport:
     """Test each column of ``current`` against ``reference`` for drift.
 
+    Each side is a pandas DataFrame (or Series, mapping, 2-D array), a parquet file or folder,
+    a ``pyarrow.dataset.Dataset``, a DVC-tracked parquet path at a git revision
+    (``sources.at_revision``), or a Dask DataFrame. Parquet and Dask data are summarised a
+    batch or partition at a time (see ``streaming``, ``dask``): binned tests stay exact, KS and
+    Wasserstein use a sketch whose error bound decides the flag or sends the column to the
+    exact path; ``exact=True`` reads every numeric column whole instead.
     ``tests``: one test name for every column, or a mapping of column name (or column type,
     ``numeric``/``categorical``) to test name; default: Evidently's choice per column.
     ``threshold``: one value or a mapping column -> value; default: the test's own.
     ``column_types``: override inference (``numeric``, ``categorical``, ``text``, ``skip``).
     """
-    ref = _str_columns(dc.as_frame(reference, "reference"))
-    cur = _str_columns(dc.as_frame(current, "current"))
-    if len(ref) == 0 or len(cur) == 0:
-        side = "reference" if len(ref) == 0 else "current"
-        raise UsageProblem(f"the {side} frame has no rows; drift needs data on both sides")
     if not 0 < drift_share <= 1:
         raise UsageProblem(f"drift_share must be in (0, 1], got {drift_share!r}")
-    names = _column_names(ref, cur, columns)
     _check_tests(tests)
     for name, kind in (column_types or {}).items():
         if kind not in COLUMN_TYPES:
             raise UsageProblem(
                 f"column type {kind!r} for {name!r}: choose one of {', '.join(COLUMN_TYPES)}"
             )
+    options = (columns, tests, threshold, column_types, drift_share, exact)
+    if is_dask(reference) or is_dask(current):
+        from jupyter_mlops.core.monitoring.dask import detect_dask
+
+        return detect_dask(reference, current, *options)
+    if sources.is_source(reference) or sources.is_source(current):
+        from jupyter_mlops.core.monitoring.streaming import detect_streamed
+
+        return detect_streamed(reference, current, *options)
+    ref = _str_columns(dc.as_frame(reference, "reference"))
+    cur = _str_columns(dc.as_frame(current, "current"))
+    if len(ref) == 0 or len(cur) == 0:
+        side = "reference" if len(ref) == 0 else "current"
+        raise UsageProblem(f"the {side} frame has no rows; drift needs data on both sides")
+    names = column_names(ref, cur, columns)
     jobs = [
-        (name, _pick_test(tests, name), _pick(threshold, name), (column_types or {}).get(name))
+        (name, pick_test(tests, name), pick_option(threshold, name), (column_types or {}).get(name))
         for name in names
     ]
 
     present = (set(map(str, ref.columns)), set(map(str, cur.columns)))
+    fast = fused.enabled(len(ref) + len(cur))
 
     def run(job: tuple[str, str | None, float | None, str | None]) -> ColumnDrift:
         name, test, thr, ctype = job
-        return _column_drift(ref, cur, name, test, thr, ctype, present)
+        return column_drift(ref, cur, name, test, thr, ctype, present, fast)
 
     cells = (len(ref) + len(cur)) * len(names)
     workers = min(4, os.cpu_count() or 1, len(jobs))
@@ -199,12 +217,19 @@ def detect_drift(
             results = [run(job) for job in jobs]
         finally:
             dt.release_scratch()
+    fused.after_call(len(ref) + len(cur))
     return DriftReport(
         columns={r.column: r for r in results},
         drift_share=drift_share,
         reference_rows=len(ref),
         current_rows=len(cur),
     )
+
+
+def is_dask(data: Any) -> bool:
+    """Whether ``data`` is a Dask DataFrame (without importing dask when it is not loaded)."""
+    module = type(data).__module__
+    return module.startswith(("dask.", "dask_expr.")) and hasattr(data, "npartitions")
 
 
 def _str_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +239,8 @@ def _str_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=str)
 
 
-def _column_names(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str] | None) -> list[str]:
+def column_names(ref: Any, cur: Any, columns: list[str] | None) -> list[str]:
+    """The columns to test: ``columns``, or every column of either side (anything with .columns)."""
     if columns is None:
         names = [str(c) for c in ref.columns]
         names += [str(c) for c in cur.columns if str(c) not in set(names)]
@@ -236,19 +262,21 @@ def _check_tests(tests: str | Mapping[str, str] | None) -> None:
             )
 
 
-def _pick_test(tests: str | Mapping[str, str] | None, name: str) -> Any:
+def pick_test(tests: str | Mapping[str, str] | None, name: str) -> Any:
+    """The test asked for ``name`` (a mapping left whole is looked up by column type later)."""
     if tests is None or isinstance(tests, str):
         return tests
     return tests.get(name, tests)  # a mapping left whole is looked up by column type later
 
 
-def _pick(option: Any, name: str) -> Any:
+def pick_option(option: Any, name: str) -> Any:
+    """A per-column option: one value for all, or the mapping's entry for ``name``."""
     if option is None or isinstance(option, (str, int, float)):
         return option
     return option.get(name)
 
 
-def _column_drift(
+def column_drift(
     ref: pd.DataFrame,
     cur: pd.DataFrame,
     name: str,
@@ -256,7 +284,9 @@ def _column_drift(
     threshold: float | None,
     column_type: str | None,
     present: tuple[set[str], set[str]],
+    fast: bool = False,
 ) -> ColumnDrift:
+    """Prepare one column of both frames and test it (see ``test_column``)."""
     if name not in present[0] or name not in present[1]:
         side = "reference" if name not in present[0] else "current"
         return ColumnDrift(name, "unsupported", note=f"column missing from the {side} frame")
@@ -267,9 +297,25 @@ def _column_drift(
     if ctype not in {"numeric", "categorical"}:
         return ColumnDrift(name, ctype, note=note or f"{ctype} column not tested")
     if ctype == "numeric":
-        col = dc.numeric_column(r, c)
+        col = fused.numeric_column(r, c) if fast else dc.numeric_column(r, c)
     else:
         col = dc.categorical_column(r, c)
+    return test_column(name, ctype, note, col, test, threshold)
+
+
+def test_column(
+    name: str,
+    ctype: str,
+    note: str,
+    col: Any,
+    test: str | Mapping[str, str] | None,
+    threshold: float | None,
+) -> ColumnDrift:
+    """Pick the test for a prepared column (numeric or categorical), run it, flag drift.
+
+    ``col`` is any column with sizes, missing shares, ``n_values()`` and ``run(test)``: the
+    in-memory columns, or the summaries of streamed and Dask data.
+    """
     result = ColumnDrift(
         name,
         ctype,

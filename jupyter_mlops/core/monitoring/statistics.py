@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,22 +99,54 @@ def wasserstein(ref: np.ndarray, cur: np.ndarray, bins: int | None = None) -> fl
     hi = max(float(ref.max()), float(cur.max()))
     if hi == lo:
         return 0.0
-    bins = bins or int(min(MAX_BINS, max(256, (n + m) // 4)))
-    scale = bins / (hi - lo) * (1 - 1e-12)  # the maximum lands just inside the last bin
+    bins = bins or wasserstein_bins(n, m)
+    scale = bin_scale(lo, hi, bins)
     k_ref, back_ref, count_ref, rest_ref = _bin_side(ref, lo, scale, bins, "ref")
     k_cur, back_cur, count_cur, rest_cur = _bin_side(cur, lo, scale, bins, "cur")
+
+    def ambiguous_integral(ambiguous: np.ndarray, d_left: np.ndarray) -> float:
+        pick_ref, pick_cur = ambiguous[k_ref], ambiguous[k_cur]
+        k_amb = np.concatenate([k_ref[pick_ref], k_cur[pick_cur]])
+        # positions back: y = k - (k - y), exact because k - y is exact (Sterbenz)
+        y_amb = k_amb - np.concatenate([back_ref[pick_ref], back_cur[pick_cur]])
+        steps = np.repeat(np.array([m, -n], np.int64), [pick_ref.sum(), pick_cur.sum()])
+        return _ambiguous_integral(y_amb, k_amb, steps, d_left)
+
+    counts = (count_ref, rest_ref, count_cur, rest_cur)
+    return binned_wasserstein(n, m, scale, counts, ambiguous_integral)
+
+
+def wasserstein_bins(n: int, m: int) -> int:
+    """How many equal bins ``wasserstein`` splits the range of n + m values into."""
+    return int(min(MAX_BINS, max(256, (n + m) // 4)))
+
+
+def bin_scale(lo: float, hi: float, bins: int) -> float:
+    """Bins per unit of x; the maximum lands just inside the last bin."""
+    return bins / (hi - lo) * (1 - 1e-12)
+
+
+def binned_wasserstein(
+    n: int,
+    m: int,
+    scale: float,
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ambiguous_integral: Callable[[np.ndarray, np.ndarray], float],
+) -> float:
+    """W1 from per-bin counts and sums of (1 - frac) of each side (see ``wasserstein``).
+
+    ``ambiguous_integral(mask, d_left)`` integrates |n*m*(F - G)| over the masked bins
+    (``d_left``: n*m*(F - G) at each bin's left edge); the numpy and the fused path each
+    supply one.
+    """
+    count_ref, rest_ref, count_cur, rest_cur = counts
     # n*m*(F - G) at each bin's left edge, as exact integers
     d_left = (np.cumsum(count_ref) - count_ref) * m - (np.cumsum(count_cur) - count_cur) * n
     ambiguous = (d_left - count_cur * n < 0) & (d_left + count_ref * m > 0)
     integral = d_left + m * rest_ref - n * rest_cur
     total = float(np.abs(integral[~ambiguous]).sum())
     if ambiguous.any():
-        pick_ref, pick_cur = ambiguous[k_ref], ambiguous[k_cur]
-        k_amb = np.concatenate([k_ref[pick_ref], k_cur[pick_cur]])
-        # positions back: y = k - (k - y), exact because k - y is exact (Sterbenz)
-        y_amb = k_amb - np.concatenate([back_ref[pick_ref], back_cur[pick_cur]])
-        steps = np.repeat(np.array([m, -n], np.int64), [pick_ref.sum(), pick_cur.sum()])
-        total += _ambiguous_integral(y_amb, k_amb, steps, d_left)
+        total += ambiguous_integral(ambiguous, d_left)
     return total / (scale * n * m)
 
 
@@ -212,7 +245,12 @@ def ks(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
 
 
 def anderson(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
-    """k-sample Anderson-Darling test (scipy's; its p-value is capped to [0.001, 0.25])."""
+    """k-sample Anderson-Darling test (scipy's; its p-value is capped to [0.001, 0.25]).
+
+    Undefined (NaN, so no drift) when both samples hold one and the same value.
+    """
+    if ref.min() == ref.max() == cur.min() == cur.max():
+        return float("nan"), float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = stats.anderson_ksamp([ref, cur])
