@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 
 from jupyter_mlops.core.errors import UsageProblem
-from jupyter_mlops.core.monitoring import drift
+from jupyter_mlops.core.monitoring import engine
 from jupyter_mlops.core.monitoring.columns import as_frame
+from jupyter_mlops.core.monitoring.report import DriftReport
 from jupyter_mlops.core.monitoring.sources import HEAD_ROWS
 from jupyter_mlops.core.monitoring.streaming import report_from_summaries
 from jupyter_mlops.core.monitoring.summaries import Plan, Summary, merge, summarize
@@ -28,7 +29,7 @@ __all__ = ["detect_dask"]
 def _frame(data: Any, side: str) -> Any:
     import dask.dataframe as dd
 
-    if drift.is_dask(data):
+    if engine.is_dask(data):
         return data
     frame = as_frame(data, side)
     return dd.from_pandas(frame, npartitions=1)
@@ -74,12 +75,12 @@ def detect_dask(
     column_types: Mapping[str, str] | None,
     drift_share: float,
     exact: bool,
-) -> drift.DriftReport:
+) -> DriftReport:
     """``detect_drift`` on Dask DataFrames (either side may be pandas)."""
     import dask
 
     ref, cur = _frame(reference, "reference"), _frame(current, "current")
-    names = drift.column_names(ref, cur, columns)
+    names = engine.column_names(ref, cur, columns)
     plan = Plan.infer(_head(ref), _head(cur), names, column_types)
     if plan.tested():
         (ref_rows, ref_sum), (cur_rows, cur_sum) = dask.compute(_tree(ref, plan), _tree(cur, plan))

@@ -22,8 +22,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from jupyter_mlops.core.errors import UsageProblem
-from jupyter_mlops.core.monitoring import drift, fused
+from jupyter_mlops.core.monitoring import engine, fused
 from jupyter_mlops.core.monitoring.columns import as_frame
+from jupyter_mlops.core.monitoring.report import ColumnDrift, DriftReport
 from jupyter_mlops.core.monitoring.sources import TableSource, is_source
 from jupyter_mlops.core.monitoring.summaries import (
     NeedsExact,
@@ -98,14 +99,14 @@ def detect_streamed(
     column_types: Mapping[str, str] | None,
     drift_share: float,
     exact: bool,
-) -> drift.DriftReport:
+) -> DriftReport:
     """``detect_drift`` on parquet files, folders, pyarrow datasets or DVC paths (any side)."""
     ref, cur = _source(reference, "reference"), _source(current, "current")
     rows = (ref.rows(), cur.rows())
     if not rows[0] or not rows[1]:
         side = "reference" if not rows[0] else "current"
         raise UsageProblem(f"the {side} data has no rows; drift needs data on both sides")
-    names = drift.column_names(ref, cur, columns)
+    names = engine.column_names(ref, cur, columns)
     plan = Plan.infer(ref.head(), cur.head(), names, column_types)
     if plan.tested():
         ref_sum, cur_sum = _summaries(ref, plan), _summaries(cur, plan)
@@ -127,25 +128,23 @@ def report_from_summaries(
     options: tuple[Any, Any, float],
     load: ColumnLoader,
     exact: bool = False,
-) -> drift.DriftReport:
+) -> DriftReport:
     """The report from merged summaries; ``load(name)`` reads a column whole when needed."""
     tests, threshold, drift_share = options
     ref_sum, cur_sum = summaries
     results = {}
     for name in names:
         ctype, note = plan.types[name], plan.notes.get(name, "")
-        test, thr = drift.pick_test(tests, name), drift.pick_option(threshold, name)
+        test, thr = engine.pick_test(tests, name), engine.pick_option(threshold, name)
         if ctype not in {"numeric", "categorical"}:
-            results[name] = drift.ColumnDrift(
-                name, ctype, note=note or f"{ctype} column not tested"
-            )
+            results[name] = ColumnDrift(name, ctype, note=note or f"{ctype} column not tested")
         elif ctype == "categorical":
             column = ref_sum[name].column(cur_sum[name])  # type: ignore[union-attr]
-            results[name] = drift.test_column(name, ctype, note, column, test, thr)
+            results[name] = engine.test_column(name, ctype, note, column, test, thr)
         else:
             sketched = None if exact else _sketched(name, note, ref_sum, cur_sum, test, thr)
             results[name] = sketched or _exact(name, note, load, test, thr)
-    return drift.DriftReport(
+    return DriftReport(
         columns=results, drift_share=drift_share, reference_rows=rows[0], current_rows=rows[1]
     )
 
@@ -157,11 +156,11 @@ def _sketched(
     cur_sum: dict[str, Summary],
     test: Any,
     threshold: float | None,
-) -> drift.ColumnDrift | None:
+) -> ColumnDrift | None:
     """The column tested on its summaries, or None when only the exact path can decide."""
     column = SketchColumn(ref_sum[name], cur_sum[name])  # type: ignore[arg-type]
     try:
-        result = drift.test_column(name, "numeric", note, column, test, threshold)
+        result = engine.test_column(name, "numeric", note, column, test, threshold)
     except NeedsExact:
         return None
     if result.test is not None and result.threshold is not None:
@@ -176,13 +175,13 @@ def _sketched(
 
 def _exact(
     name: str, note: str, load: ColumnLoader, test: Any, threshold: float | None
-) -> drift.ColumnDrift:
+) -> ColumnDrift:
     """The column read whole on both sides and tested in memory."""
     ref, cur = load(name)
     ref_frame, cur_frame = ref.to_frame(name), cur.to_frame(name)
     fast = fused.enabled(len(ref) + len(cur))
     present = ({name}, {name})
-    result = drift.column_drift(
+    result = engine.column_drift(
         ref_frame, cur_frame, name, test, threshold, "numeric", present, fast
     )
     result.note = " ".join(filter(None, [note, result.note, "exact: column read whole"]))
