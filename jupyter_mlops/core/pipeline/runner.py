@@ -8,7 +8,6 @@ beside this module: ``kernel`` (nbclient), ``parameters``, ``parent_run``, ``out
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -130,7 +129,7 @@ def run_notebook(
     opened: dict[str, str] = {}
 
     async def before_cells(silent: Silent) -> None:
-        await asyncio.wrap_future(client_ready)  # a URI MLflow cannot use stops before any cell
+        # a URI MLflow cannot use fails in the kernel, then here: UsageProblem before any cell
         opened["run_id"] = await open_parent(silent, spec)
 
     status = "FAILED"
