@@ -9,7 +9,6 @@ kernel nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -25,6 +24,7 @@ from jupyter_mlops.core.contracts import (
     TAG_KERNEL_ID,
     TAG_KERNEL_PID,
 )
+from jupyter_mlops.core.notebook_file import code_cells
 from jupyter_mlops.core.tracking.gitstate import DIFF_CAP_BYTES as DIFF_CAP_BYTES  # re-exported
 from jupyter_mlops.core.tracking.gitstate import GitState as GitState  # re-exported
 from jupyter_mlops.core.tracking.gitstate import git_state as git_state  # re-exported
@@ -149,30 +149,9 @@ def _notebook_holding(cell_source: str, folder: Path) -> Path | None:
     except OSError:
         return None
     for book in books:
-        try:
-            stat = book.stat()
-            sources = _code_cells(str(book), stat.st_mtime_ns, stat.st_size)
-        except OSError:
-            continue
-        if any(wanted in source for source in sources):
+        if any(wanted in cell.source for cell in code_cells(book)):
             return book.resolve()
     return None
-
-
-@lru_cache(maxsize=64)
-def _code_cells(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
-    """Code-cell sources of a notebook file (cached per file version)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            cells = json.load(handle).get("cells", [])
-    except (OSError, ValueError, AttributeError):
-        return ()
-    out = []
-    for cell in cells:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            source = cell.get("source", "")
-            out.append("".join(source) if isinstance(source, list) else str(source))
-    return tuple(out)
 
 
 def cell_id_of(notebook: Path, cell_source: str) -> str | None:
@@ -184,32 +163,8 @@ def cell_id_of(notebook: Path, cell_source: str) -> str | None:
     wanted = cell_source.strip()
     if not wanted:
         return None
-    try:
-        stat = notebook.stat()
-    except OSError:
-        return None
-    matches = [
-        cell_id
-        for cell_id, source in _code_cell_ids(str(notebook), stat.st_mtime_ns, stat.st_size)
-        if cell_id and wanted in source
-    ]
+    matches = [cell.id for cell in code_cells(notebook) if cell.id and wanted in cell.source]
     return matches[0] if len(matches) == 1 else None
-
-
-@lru_cache(maxsize=16)
-def _code_cell_ids(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            cells = json.load(handle).get("cells", [])
-    except (OSError, ValueError, AttributeError):
-        return ()
-    out = []
-    for cell in cells:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            source = cell.get("source", "")
-            text = "".join(source) if isinstance(source, list) else str(source)
-            out.append((str(cell.get("id") or ""), text))
-    return tuple(out)
 
 
 # --- kernel identity ------------------------------------------------------------------------
