@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "demote": "jupyter_mlops.core.models.promotion",
     "detect_drift": "jupyter_mlops.core.monitoring.drift",
     "DriftReport": "jupyter_mlops.core.monitoring.drift",
+    "at_revision": "jupyter_mlops.core.monitoring.sources",
     "Monitor": "jupyter_mlops.core.monitoring.monitor",
     "drift": "jupyter_mlops.widgets.drift",
     "monitor_dashboard": "jupyter_mlops.widgets.drift",

@@ -29,7 +29,7 @@ def attach_slice(shell: Any, record: Any, cell_id: str | None = None) -> None:
     Never raises: a slice that cannot be computed is left out with a note on stderr.
     """
     try:
-        from jupyter_mlops.core.data.snapshot import is_dvc_tracked
+        from jupyter_mlops.core.data.dvc_files import is_dvc_tracked
         from jupyter_mlops.core.reproduce.hazards import add_file_hazards
         from jupyter_mlops.core.reproduce.history import SESSION
         from jupyter_mlops.core.reproduce.slicing import compute_slice

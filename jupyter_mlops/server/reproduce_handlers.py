@@ -31,13 +31,13 @@ class StaleHandler(MlopsHandler):
             raise BadRequest(f"give 1 to {MAX_RUNS} run ids as ?run=<id>&run=<id>")
         quoted = ", ".join(f"'{r}'" for r in dict.fromkeys(run_ids))
         page = query_runs(
-            self.store.tracking_uri,
+            self.runs.tracking_uri,
             [exp_id],
             filter_string=f"attributes.run_id IN ({quoted})",
             limit=len(run_ids),
         )
         root = project_root(self.settings.get("server_root_dir") or ".")
-        found = stale_runs(self.store.tracking_uri, page.runs, root)
+        found = stale_runs(self.runs.tracking_uri, page.runs, root)
         return {"runs": {run_id: s.to_dict() for run_id, s in found.items()}}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jupyter_mlops.core import active, store
 from jupyter_mlops.core import contracts as c
-from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
 from jupyter_mlops.core.tracking import context, secrets
 from jupyter_mlops.core.tracking.record import now_ms
 from jupyter_mlops.core.tracking.runstate import STATE, RunState
@@ -92,8 +92,11 @@ def open_run(run: RunState) -> None:
     """Create (or reopen with ``--continue``) the cell's MLflow run as the active run."""
     import mlflow
 
-    store.prepare_store(run.uri)
-    run.client = client = store.get_client(run.uri)
+    try:
+        store.prepare_store(run.uri)
+        run.client = client = store.get_client(run.uri)
+    except UsageProblem as exc:  # a store we cannot open: the cell still runs, untracked
+        raise TrackingUnavailable(str(exc)) from exc
     use_tracking_uri(run.uri)
     record, options = run.record, run.options
     parent = record.parent_run_id
