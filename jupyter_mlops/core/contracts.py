@@ -26,6 +26,18 @@ TAG_KERNEL_HOST = PREFIX + "kernel.host"
 TAG_KERNEL_PID = PREFIX + "kernel.pid"
 TAG_HEARTBEAT = PREFIX + "heartbeat"
 TAG_PIPELINE_RUN_ID = PREFIX + "pipeline.run_id"
+TAG_SPOOL_ID = PREFIX + "spool.id"  # the spool entry a replayed run came from
+TAG_MONITOR_MODEL = PREFIX + "monitor.model"
+TAG_MONITOR_MODEL_VERSION = PREFIX + "monitor.model_version"
+TAG_MONITOR_MODEL_URI = PREFIX + "monitor.model_uri"
+TAG_DATA_CONTEXT = "mlflow.data.context"  # MLflow's input tag: snapshot | cell
+# registered-model tags: one per promotion, <prefix><20-digit ns>-<6 hex>
+TAG_PROMOTION_PREFIX = PREFIX + "promotion."
+
+# --- default experiment names ------------------------------------------------------------
+DEFAULT_EXPERIMENT = "Default"  # tracked cells and pipelines that name none
+DRIFT_EXPERIMENT = "drift"  # a drift report logged outside any run
+MONITOR_EXPERIMENT = "monitoring"  # Monitor runs
 TAG_REPRODUCES = PREFIX + "reproduces"  # on a re-run: the id of the run it reproduces
 
 # --- artifact paths ----------------------------------------------------------------------

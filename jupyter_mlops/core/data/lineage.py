@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.core import git
+from jupyter_mlops.core.contracts import TAG_DATA_CONTEXT
 from jupyter_mlops.core.data.dvc_files import (
     DataVersion,
     current_version,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 SOURCE_TYPE = "dvc"
-CONTEXT_TAG = "mlflow.data.context"
+CONTEXT_TAG = TAG_DATA_CONTEXT
 
 
 # --- MLflow ----------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from jupyter_mlops.core.contracts import PREFIX
+from jupyter_mlops.core.contracts import TAG_PROMOTION_PREFIX
 from jupyter_mlops.core.errors import ModelNotFound, RegistryError
 from jupyter_mlops.core.models.registry import CHAMPION, _mlflow_errors, registry_client, translated
 from jupyter_mlops.core.store import current_user
 
-HISTORY_TAG_PREFIX = PREFIX + "promotion."
+HISTORY_TAG_PREFIX = TAG_PROMOTION_PREFIX
 MAX_ALIAS_LENGTH = 255  # MLflow's own limit
 _ALIAS = re.compile(r"[\w-]+")  # MLflow's alias characters (``_REGISTERED_MODEL_ALIAS_REGEX``)
 

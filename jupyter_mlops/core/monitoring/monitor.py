@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchReport", "Monitor", "MonitorStatus"]
 
-TAG_MONITOR_MODEL = c.PREFIX + "monitor.model"
-TAG_MONITOR_MODEL_VERSION = c.PREFIX + "monitor.model_version"
-TAG_MONITOR_MODEL_URI = c.PREFIX + "monitor.model_uri"
 SIGNALS = ("data_drift", "prediction_drift", "quality_drop", "latency_spike")
 DEFAULT_ALERTS: dict[str, float | None] = {
     "data_drift": 0.5,  # share of drifted columns that raises the alert
@@ -131,7 +128,7 @@ class Monitor:
         chunk_rows: int = 1000,
         tests: Any = None,
         threshold: Any = None,
-        experiment: str = "monitoring",
+        experiment: str = c.MONITOR_EXPERIMENT,
         log: bool = True,
         tracking_uri: str | None = None,
     ) -> None:
@@ -348,12 +345,12 @@ class Monitor:
         exp_id = ensure_experiment(client, self.experiment)
         tags = {
             c.TAG_RUN_NAME: f"monitor-{self.model.name}",
-            TAG_MONITOR_MODEL: self.model.name,
+            c.TAG_MONITOR_MODEL: self.model.name,
         }
         if self.model.version is not None:
-            tags[TAG_MONITOR_MODEL_VERSION] = str(self.model.version)
+            tags[c.TAG_MONITOR_MODEL_VERSION] = str(self.model.version)
         if self.model.uri:
-            tags[TAG_MONITOR_MODEL_URI] = self.model.uri
+            tags[c.TAG_MONITOR_MODEL_URI] = self.model.uri
         run = client.create_run(exp_id, tags=tags, run_name=tags[c.TAG_RUN_NAME])
         from mlflow.entities import Param
 

@@ -12,8 +12,6 @@ from jupyter_mlops.core.monitoring.drift import DriftReport
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-DRIFT_EXPERIMENT = "drift"
-
 
 def target_run_id(client: MlflowClient) -> str | None:
     """The run a drift report belongs to (``active.choose_run``'s rule), None for a new run."""
@@ -44,7 +42,7 @@ def log_drift_report(
         client = client or get_client()
         target = run_id or (None if new_run else target_run_id(client))
         if target is None:
-            exp_id = ensure_experiment(client, DRIFT_EXPERIMENT)
+            exp_id = ensure_experiment(client, c.DRIFT_EXPERIMENT)
             run = client.create_run(exp_id, run_name="drift-report")
             target = run.info.run_id
             client.set_terminated(target, "FINISHED")

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_EXPERIMENT", "PipelineResult", "inject_parameters", "run_notebook"]
 
-DEFAULT_EXPERIMENT = "Default"
+from jupyter_mlops.core.contracts import DEFAULT_EXPERIMENT
 
 
 @dataclass

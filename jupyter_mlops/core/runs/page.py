@@ -10,7 +10,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-DATASET_CONTEXT_TAG = "mlflow.data.context"
+from jupyter_mlops.core.contracts import TAG_DATA_CONTEXT
+
+DATASET_CONTEXT_TAG = TAG_DATA_CONTEXT
 
 
 @dataclass

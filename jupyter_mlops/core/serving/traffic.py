@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jupyter_mlops.core.contracts import MONITOR_EXPERIMENT
 from jupyter_mlops.core.monitoring.monitor import Monitor
 from jupyter_mlops.core.serving.stats import percentiles
 
@@ -163,7 +164,7 @@ class TrafficMonitor:
                 reference,
                 target=self.options.get("target"),
                 alerts=self.options.get("alerts"),
-                experiment=self.options.get("experiment", "monitoring"),
+                experiment=self.options.get("experiment", MONITOR_EXPERIMENT),
                 tracking_uri=self.tracking_uri,
             )
         except Exception as exc:

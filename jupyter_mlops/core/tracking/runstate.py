@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.core import active, store
 from jupyter_mlops.core import contracts as c
+from jupyter_mlops.core.contracts import DEFAULT_EXPERIMENT
 from jupyter_mlops.core.tracking import capture
 from jupyter_mlops.core.tracking.gitstate import GitProbe
-from jupyter_mlops.core.tracking.options import DEFAULT_EXPERIMENT, TrackOptions
+from jupyter_mlops.core.tracking.options import TrackOptions
 from jupyter_mlops.core.tracking.record import RunRecord
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from jupyter_mlops.core.contracts import PREFIX, TAG_PARENT_RUN_ID
+from jupyter_mlops.core.contracts import TAG_PARENT_RUN_ID, TAG_SPOOL_ID
 from jupyter_mlops.core.store import ensure_experiment, retry_locked
 from jupyter_mlops.core.tracking.record import MetricPoint
 from jupyter_mlops.core.tracking.spool_entry import SpoolEntry
@@ -17,8 +17,6 @@ from jupyter_mlops.core.tracking.writer import BATCH_METRICS, log_files, log_inp
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
-
-TAG_SPOOL_ID = PREFIX + "spool.id"
 
 
 @dataclass

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from jupyter_mlops.core.contracts import TAG_DATA_CONTEXT
 from jupyter_mlops.core.store import retry_locked
 from jupyter_mlops.core.tracking.record import RunRecord
 from jupyter_mlops.core.tracking.secrets import mask_text, mask_values, secret_literals
@@ -108,7 +109,7 @@ def log_inputs(client: MlflowClient, record: RunRecord) -> None:
             schema=item.get("schema"),
             profile=item.get("profile"),
         )
-        tags = [InputTag("mlflow.data.context", item.get("context", "training"))]
+        tags = [InputTag(TAG_DATA_CONTEXT, item.get("context", "training"))]
         inputs.append(DatasetInput(dataset, tags))
     retry_locked(lambda: client.log_inputs(record.run_id, datasets=inputs))
 
