@@ -34,6 +34,14 @@ def test_large_identical_samples_are_never_flagged() -> None:
         assert report.drifted_columns == [] and not report.dataset_drift
 
 
+def test_frames_with_no_common_column_are_refused_in_one_line() -> None:
+    ref = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    cur = pd.DataFrame({"b": [1.0, 2.0, 3.0]})
+    with pytest.raises(UsageProblem, match="share no column") as caught:
+        detect_drift(ref, cur)
+    assert "\n" not in str(caught.value)
+
+
 def test_known_shifts_are_detected() -> None:
     rng = np.random.default_rng(13)
     detected = 0

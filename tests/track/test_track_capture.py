@@ -92,6 +92,17 @@ def test_non_finite_metrics_are_skipped_and_reported(tracked, capsys):
     assert "not logged (not finite): bad, worse" in capsys.readouterr().err
 
 
+def test_a_named_metric_that_never_appears_is_reported(tracked, capsys):
+    # Given --metric names a variable the cell never binds, and one it binds to a string
+    flags = "--no-autolog --metric nosuch --metric label"
+    tracked.cell("score = 2 * 0.25\nlabel = str(1)\n", flags)
+    # Then the run holds the real metric and one line names both missing ones
+    assert tracked.last().data.metrics == {"score": 0.5}
+    err = capsys.readouterr().err
+    assert "--metric not logged: nosuch, label" in err
+    assert err.count("--metric not logged") == 1
+
+
 def test_written_and_named_files_become_artifacts(tracked, project):
     (project / "untouched.txt").write_text("old")
     (project / "outputs").mkdir()

@@ -39,6 +39,12 @@ def column_names(ref: Any, cur: Any, columns: list[str] | None) -> list[str]:
     """The columns to test: ``columns``, or every column of either side (anything with .columns)."""
     if columns is None:
         names = [str(c) for c in ref.columns]
+        if names and not set(names) & {str(c) for c in cur.columns}:
+            raise UsageProblem(
+                "the reference and current data share no column: nothing to compare "
+                f"(reference: {', '.join(names[:5])}; current: "
+                f"{', '.join(str(c) for c in list(cur.columns)[:5])})"
+            )
         names += [str(c) for c in cur.columns if str(c) not in set(names)]
         return names
     if isinstance(columns, str):

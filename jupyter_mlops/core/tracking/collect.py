@@ -42,6 +42,12 @@ def collect(run: RunState, namespace: Mapping[str, Any], error: BaseException | 
             record.metrics.extend(MetricPoint(key, v, stamp, step) for step, v in enumerate(values))
     if found.non_finite:
         run.messages.append(f"not logged (not finite): {', '.join(found.non_finite)}")
+    logged = {*found.scalars, *found.histories, *found.non_finite}
+    missing = [n for n in run.options.metric_names if n not in logged]
+    if missing:
+        run.messages.append(
+            f"--metric not logged: {', '.join(missing)} (no number of that name after the cell)"
+        )
     record.texts[c.ART_CELL_SOURCE] = masked
     _link_previous(run, masked)
     if error is not None:
