@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
-
-from jupyter_mlops.core.contracts import EXIT_USAGE
-from jupyter_mlops.core.errors import MlopsError, UsageProblem
 
 
 def register(subparsers: Any) -> None:
@@ -34,28 +30,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tracking-uri", dest="tracking_uri", help="MLflow tracking URI")
     parser.add_argument("--timeout", type=float, help="seconds per cell (default: no limit)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, failure_code=1)
 
 
 def run(args: argparse.Namespace) -> int:
     """Reproduce, print the comparison, return the exit code."""
     from jupyter_mlops.core.reproduce.rerun import reproduce
 
-    try:
-        result = reproduce(
-            args.run_id,
-            data=args.data,
-            tolerance=args.tolerance,
-            gates=args.gate,
-            model=args.model,
-            tracking_uri=args.tracking_uri,
-            timeout=args.timeout,
-        )
-    except UsageProblem as exc:
-        print(f"jupyter mlops reproduce: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except MlopsError as exc:
-        print(f"jupyter mlops reproduce: {exc}", file=sys.stderr)
-        return 1
+    result = reproduce(  # our errors: one line from cli.main, 64 / 69 / failure_code 1
+        args.run_id,
+        data=args.data,
+        tolerance=args.tolerance,
+        gates=args.gate,
+        model=args.model,
+        tracking_uri=args.tracking_uri,
+        timeout=args.timeout,
+    )
     print(json.dumps(result.to_dict(), indent=1) if args.json else result.text())
     return result.exit_code

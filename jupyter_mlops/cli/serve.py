@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import time
 from typing import Any
 
-from jupyter_mlops.core.contracts import EXIT_OK, EXIT_USAGE
-from jupyter_mlops.core.errors import MlopsError
+from jupyter_mlops.core.contracts import EXIT_OK
 
 STATUS_EVERY_S = 30.0
 
@@ -36,18 +34,14 @@ def run_serve(args: argparse.Namespace) -> int:
     """Start the server, print where it listens, report now and then, stop on Ctrl-C."""
     from jupyter_mlops.core.serving.server import serve
 
-    try:
-        server = serve(
-            args.model_uri,
-            port=args.port,
-            host=args.host,
-            shadow=args.shadow,
-            tracking_uri=args.tracking_uri,
-            poll_interval=args.poll,
-        )
-    except MlopsError as exc:
-        print(f"jupyter mlops serve: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    server = serve(  # our errors: one line from cli.main (64, or 69 when the store is down)
+        args.model_uri,
+        port=args.port,
+        host=args.host,
+        shadow=args.shadow,
+        tracking_uri=args.tracking_uri,
+        poll_interval=args.poll,
+    )
     print(f"serving {args.model_uri} v{server.stats().get('version')} on {server.url}")
     print(
         f"  curl -X POST {server.url}/invocations -H 'Content-Type: application/json' "

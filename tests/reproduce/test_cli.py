@@ -81,5 +81,5 @@ def test_cli_reproduces_with_hazards_and_exits_by_contract(
     capsys.readouterr()  # (MLflow's download progress of the checks above)
     assert main(["reproduce", "0123456789abcdef"]) == EXIT_USAGE
     assert capsys.readouterr().err.strip() == (
-        "jupyter mlops reproduce: unknown run id '0123456789abcdef'"
+        "jupyter mlops: error: unknown run id '0123456789abcdef'"
     )
