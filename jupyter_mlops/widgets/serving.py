@@ -147,6 +147,49 @@ def _keep_fresh(ref: weakref.ref[ServerDashboard], interval: float) -> None:
             return
 
 
+class ReplayProgress:
+    """A tqdm-like bar for ``replay`` in a notebook: a progress widget that keeps a static text
+    summary (so an executed notebook shows the final count, not an empty widget)."""
+
+    def __init__(self, total: int, unit: str = "req", desc: str = "replay") -> None:
+        from IPython.display import display
+
+        self.total, self.unit, self.desc, self.n = total, unit, desc, 0
+        self._bar = _progress_bar_class()(max=max(total, 1), description=desc)
+        self._bar.summary = self.text
+        self._handle = display(self._bar, display_id=True)
+
+    def text(self) -> str:
+        """``replay: 143/143 req``."""
+        return f"{self.desc}: {self.n}/{self.total} {self.unit}"
+
+    def update(self, n: int = 1) -> None:
+        """Count ``n`` more requests."""
+        self.n += n
+        self._bar.value = self.n
+
+    def close(self) -> None:
+        """Show the final count (also in the saved output's static text)."""
+        self._bar.bar_style = "success"
+        if self._handle is not None:
+            self._handle.update(self._bar)
+
+
+def _progress_bar_class() -> type:
+    import ipywidgets
+
+    class ProgressBar(StaticFallback, ipywidgets.IntProgress):
+        summary: Any = None
+
+        def static_text(self) -> str:
+            return self.summary() if self.summary else ""
+
+        def static_html(self) -> str:
+            return f"<pre>{esc(self.static_text())}</pre>"
+
+    return ProgressBar
+
+
 class LiveServer(Server):
     """A ``Server`` whose notebook display is the live dashboard."""
 
@@ -160,9 +203,7 @@ class LiveServer(Server):
     def replay(self, frame: Any, rps: float | None = None, concurrency: int = 4, **kw: Any) -> Any:
         """``Server.replay`` with a notebook progress bar."""
         if kw.get("progress", True) is True:
-            from tqdm.auto import tqdm
-
-            kw["progress"] = tqdm
+            kw["progress"] = ReplayProgress
         return super().replay(frame, rps, concurrency, **kw)
 
 

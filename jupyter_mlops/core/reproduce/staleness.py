@@ -11,11 +11,11 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jupyter_mlops.core import contracts as c
+from jupyter_mlops.core.notebook_file import code_cells
 from jupyter_mlops.core.reproduce.history import source_hash
 
 _slices: dict[tuple[str, str], dict[str, Any] | None] = {}
@@ -61,34 +61,23 @@ def _hashes(source: str) -> set[str]:
     return {source_hash(source), source_hash(source.rstrip("\n")), source_hash(source + "\n")}
 
 
-@lru_cache(maxsize=32)
-def _notebook_cells(path: str, mtime_ns: int) -> tuple[dict[str, set[str]], frozenset[str]]:
-    """(cell id -> its hashes, every code cell's hashes) of a notebook file version."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            cells = json.load(handle).get("cells", [])
-    except (OSError, ValueError, AttributeError):
-        return {}, frozenset()
+def _notebook_cells(notebook: Path) -> tuple[dict[str, set[str]], frozenset[str]]:
+    """(cell id -> its hashes, every code cell's hashes) of the notebook file as it is now."""
     by_id: dict[str, set[str]] = {}
     every: set[str] = set()
-    for cell in cells:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
-        hashes = _hashes(source)
+    for cell in code_cells(notebook):
+        hashes = _hashes(cell.source)
         every |= hashes
-        if cell.get("id"):
-            by_id[str(cell["id"])] = hashes
+        if cell.id:
+            by_id[cell.id] = hashes
     return by_id, frozenset(every)
 
 
 def code_changes(meta: Mapping[str, Any], notebook: Path) -> list[str]:
     """Slice entries whose cell is gone or holds other code now (latest version of each cell)."""
-    try:
-        by_id, every = _notebook_cells(str(notebook), notebook.stat().st_mtime_ns)
-    except OSError:
+    if not notebook.is_file():
         return []  # the notebook is not here: nothing to compare with
+    by_id, every = _notebook_cells(notebook)
     latest: dict[str, Mapping[str, Any]] = {}
     for entry in meta.get("entries", []):
         latest[entry.get("cell_id") or f"#{entry.get('execution_count')}"] = entry
