@@ -23,10 +23,16 @@ class RegistryError(MlopsError):
     """A model-registry operation failed (unknown model, version or alias)."""
 
 
+def message_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of ``exc``'s message (at most ``limit`` characters), else its type name."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 def first_line(exc: BaseException) -> str:
     """``Type: first line of the message`` (at most 300 characters) for one-line reports."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+    line = message_line(exc)
+    return type(exc).__name__ if line == type(exc).__name__ else f"{type(exc).__name__}: {line}"
 
 
 class NotFound(MlopsError):

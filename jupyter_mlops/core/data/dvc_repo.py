@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.core.data.dvc_files import DvcOutput, read_dvc_output
-from jupyter_mlops.core.errors import DataVersionError, UsageProblem
+from jupyter_mlops.core.errors import DataVersionError, UsageProblem, message_line
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -58,7 +58,7 @@ def dvc_errors(action: str) -> Iterator[None]:
     except PermissionError as exc:
         raise DataVersionError(f"{action}: permission denied: {exc.filename or exc}") from exc
     except DvcException as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = message_line(exc)
         raise DataVersionError(f"{action}: {first}") from exc
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jupyter_mlops.core.errors import RegistryError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.errors import RegistryError, TrackingUnavailable, UsageProblem, message_line
 from jupyter_mlops.core.models.registry import CHAMPION, model_uri
 from jupyter_mlops.core.store import get_client, resolve_tracking_uri
 
@@ -190,7 +190,7 @@ def _load_uri(uri: str, tracking_uri: str | None) -> LoadedModel:
         finally:
             mlflow.set_tracking_uri(previous)
     except MlflowException as exc:
-        message = str(exc).splitlines()[0]
+        message = message_line(exc)
         if match:
             raise RegistryError(f"cannot load {uri}: {message}") from exc
         raise UsageProblem(f"cannot load model {uri}: {message}") from exc

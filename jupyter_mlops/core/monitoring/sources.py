@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.errors import UsageProblem, message_line
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -63,7 +63,7 @@ def _dataset(data: Any, side: str) -> ds.Dataset:
             return ds.dataset(data.path.replace(os.sep, "/"), format="parquet", filesystem=fs)
         return ds.dataset(os.fspath(data), format="parquet")
     except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = message_line(exc)
         raise UsageProblem(f"the {side} data cannot be read as parquet: {first}") from None
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.errors import UsageProblem, message_line
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -103,7 +103,7 @@ def execute(
     except DeadKernelError as exc:
         return _failure(nb, state["index"], "DeadKernelError", str(exc) or "the kernel died")
     except CellControlSignal as exc:  # CellTimeoutError
-        return _failure(nb, state["index"], type(exc).__name__, str(exc).splitlines()[0])
+        return _failure(nb, state["index"], type(exc).__name__, message_line(exc))
     except NoSuchKernel as exc:
         raise UsageProblem(f"no Jupyter kernel named {exc.name!r} is installed") from exc
     return None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.errors import UsageProblem, message_line
 
 __all__ = ["AliasFollower", "ModelHandle", "ModelRef", "Slot", "load_slot", "parse_model_uri"]
 
@@ -129,14 +129,14 @@ class AliasFollower(threading.Thread):
         try:
             version = resolve_version(self.client, ref)
         except Exception as exc:  # registry unreachable or alias removed: keep serving
-            log.warning("cannot resolve %s: %s", ref.uri, str(exc).splitlines()[0])
+            log.warning("cannot resolve %s: %s", ref.uri, message_line(exc))
             return False
         if version == handle.current.version or version in self.failed:
             return False
         try:
             slot = load_slot(ref, version)
         except Exception as exc:
-            self.failed[version] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.failed[version] = message_line(exc)
             log.warning("cannot load %s version %s: %s", ref.name, version, self.failed[version])
             return False
         handle.swap(slot)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from jupyter_mlops.core.contracts import MONITOR_EXPERIMENT
+from jupyter_mlops.core.errors import message_line
 from jupyter_mlops.core.monitoring.monitor import Monitor
 from jupyter_mlops.core.serving.stats import percentiles
 
@@ -168,7 +169,7 @@ class TrafficMonitor:
                 tracking_uri=self.tracking_uri,
             )
         except Exception as exc:
-            self._error(f"cannot monitor v{slot.version}: {str(exc).splitlines()[0]}")
+            self._error(f"cannot monitor v{slot.version}: {message_line(exc)}")
             return None
 
     def _error(self, message: str) -> None:
