@@ -48,12 +48,18 @@ def bound_http_timeouts() -> None:
         os.environ.setdefault(name, value)
 
 
-@lru_cache(maxsize=64)
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
     """Top of the git work tree holding ``start`` (default: cwd), else ``start`` itself."""
     folder = Path(start or os.getcwd()).resolve()
     if folder.is_file():
         folder = folder.parent
+    return _work_tree_top(folder)
+
+
+@lru_cache(maxsize=64)
+def _work_tree_top(folder: Path) -> Path:
+    """``project_root`` of an absolute folder, cached (the cwd is resolved before the cache: a
+    default argument cached the first working directory for good)."""
     return git.top_level(folder) or folder
 
 

@@ -171,13 +171,17 @@ def test_tracking_uri_rule(tmp_path, monkeypatch):
     (repo / "notebooks").mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    store.project_root.cache_clear()
     assert store.resolve_tracking_uri(start=repo / "notebooks") == (
         f"sqlite:///{repo.resolve()}/mlflow.db"
     )
     outside = tmp_path / "plain"
     outside.mkdir()
     assert store.resolve_tracking_uri(start=outside) == f"sqlite:///{outside.resolve()}/mlflow.db"
+    # the default start is the working directory of each call, never the first one's
+    monkeypatch.chdir(repo / "notebooks")
+    assert store.project_root() == repo.resolve()
+    monkeypatch.chdir(outside)
+    assert store.project_root() == outside.resolve()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team:5000")
     assert store.resolve_tracking_uri(start=outside) == "http://team:5000"
     assert store.resolve_tracking_uri("sqlite:///x.db", start=outside) == "sqlite:///x.db"
