@@ -9,7 +9,6 @@ labextension``, put first on ``JUPYTER_PATH``). Screenshots go to ``test-output/
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,8 @@ CELLS = [
     "import mlflow, numpy as np, pandas as pd\n"
     "from sklearn.linear_model import LogisticRegression\n"
     "from jupyter_mlops import promote, serve\n"
-    "from jupyter_mlops.core.store import resolve_tracking_uri\n"
+    "from jupyter_mlops.core.store import get_client, resolve_tracking_uri\n"
+    "get_client()  # creates the fresh store under our file lock (the sidebar polls it too)\n"
     "mlflow.set_tracking_uri(resolve_tracking_uri())\n"
     "X = pd.DataFrame(np.random.default_rng(0).random((120, 2)), columns=['a', 'b'])\n"
     "for flip in (0, 1):\n"
@@ -38,17 +38,9 @@ CELLS = [
 ]
 
 
-REAL_CHROMIUM = Path("/usr/lib/chromium/chromium")
-
-
 @pytest.fixture(autouse=True)
 def _branch_build(tmp_path, monkeypatch):
     """Serve this branch's labextension build (if built) ahead of the installed one."""
-    if not Path("/bin/sh").exists() and REAL_CHROMIUM.exists():
-        # /usr/bin/chromium is a shell script: without /bin/sh launch the binary itself
-        for module in list(sys.modules.values()):
-            if getattr(module, "CHROMIUM", None) == "/usr/bin/chromium":  # the browser conftest
-                monkeypatch.setattr(module, "CHROMIUM", str(REAL_CHROMIUM))
     if (BUILD / "package.json").exists():
         path = tmp_path / "jupyter-path" / "labextensions"
         path.mkdir(parents=True)
