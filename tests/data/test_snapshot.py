@@ -175,7 +175,7 @@ def test_parquet_snapshot_reports_rows_columns_schema(dvc_repo):
 
 def test_literals_naming_dvc_data_are_linked_cheaply(dvc_repo, new_run, dataset_inputs, client):
     from jupyter_mlops.core.data.dvc_files import is_dvc_tracked
-    from jupyter_mlops.core.data.lineage import link_literal_paths
+    from jupyter_mlops.core.data.lineage import link_versions, versions_for_paths
 
     folder = dvc_repo / "data" / "images"
     folder.mkdir()
@@ -189,7 +189,8 @@ def test_literals_naming_dvc_data_are_linked_cheaply(dvc_repo, new_run, dataset_
 
     run_id = new_run()
     literals = ["data/images/1.txt", "data/a.csv", "data/a.csv", "README.md", "x" * 5000, "a\0b"]
-    versions = link_literal_paths(run_id, literals, dvc_repo, client)
+    versions = versions_for_paths(literals, dvc_repo)
+    link_versions(client, run_id, versions, context="cell")
     assert [(v.path, v.dvc_hash) for v in versions] == [
         ("data/images", snap_dir.dvc_hash),
         ("data/a.csv", snap_a.dvc_hash),
@@ -198,6 +199,4 @@ def test_literals_naming_dvc_data_are_linked_cheaply(dvc_repo, new_run, dataset_
     digests = sorted(i.dataset.digest for i in dataset_inputs(run_id))
     assert digests == sorted([snap_dir.dvc_hash, snap_a.dvc_hash])
 
-    nothing = new_run()
-    assert link_literal_paths(nothing, ["README.md", "nope.csv", ""], dvc_repo, client) == []
-    assert dataset_inputs(nothing) == []
+    assert versions_for_paths(["README.md", "nope.csv", ""], dvc_repo) == []

@@ -219,21 +219,6 @@ def versions_for_paths(literals: Iterable[str], cwd: Path) -> list[DataVersion]:
     return list(found.values())
 
 
-def link_literal_paths(
-    run_id: str, literals: Iterable[str], cwd: Path, client: MlflowClient
-) -> list[DataVersion]:
-    """Record on ``run_id`` the DVC version of every DVC-tracked path named by a literal."""
-    versions = versions_for_paths(literals, cwd)
-    if versions:
-        try:
-            link_versions(client, run_id, versions, context="cell")
-        except Exception as exc:  # MLflow store errors: the cell's run goes on without lineage
-            raise TrackingUnavailable(
-                f"cannot record data versions on run {run_id}: {first_line(exc)}"
-            ) from exc
-    return versions
-
-
 # --- data_lineage ----------------------------------------------------------------------------
 
 
