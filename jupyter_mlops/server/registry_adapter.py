@@ -76,8 +76,8 @@ class RegistryAdapter:
         """Point ``alias`` at ``version`` by core's promote (recorded in the history)."""
         from jupyter_mlops.core.models import promotion
 
-        promotion.promote(name, version, alias, tracking_uri=self.uri, user=user)
-        return self.model(name)
+        entry = promotion.promote(name, version, alias, tracking_uri=self.uri, user=user)
+        return {**self.model(name), "serving_notes": entry.serving}
 
     def demote(self, name: str, alias: str, user: str | None) -> dict[str, Any]:
         """Remove ``alias`` by core's demote (recorded in the history)."""

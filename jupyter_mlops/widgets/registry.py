@@ -213,6 +213,8 @@ class RegistryWidget(StaticFallback, widgets.VBox):
             return None
         self.status.value = notice(f"{alias} → version {version} of {self.model.value}")
         self.reload()
+        if entry.serving:  # a model server could not swap at once (it follows by polling)
+            self.status.value += "".join(notice(line, "warn") for line in entry.serving)
         return entry
 
     def _close_confirmation(self) -> None:

@@ -3,7 +3,9 @@
 Every promotion or demotion is also written as one registered-model tag
 ``jupyter_mlops.promotion.<20-digit epoch ns>-<6 hex>`` whose JSON value holds who, when, which
 alias, the new version and the version it replaced. Keys sort in time order and are never
-reused.
+reused. A promotion also swaps the new version into the model servers of this host that follow
+the alias before it returns (``core.serving.notify``); ``Promotion.serving`` holds one line per
+server that could not.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import json
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from jupyter_mlops.core.contracts import TAG_PROMOTION_PREFIX
 from jupyter_mlops.core.errors import ModelNotFound, RegistryError
 from jupyter_mlops.core.models.registry import CHAMPION, _mlflow_errors, registry_client, translated
-from jupyter_mlops.core.store import current_user
+from jupyter_mlops.core.store import current_user, resolve_tracking_uri
 
 HISTORY_TAG_PREFIX = TAG_PROMOTION_PREFIX
 MAX_ALIAS_LENGTH = 255  # MLflow's own limit
@@ -36,6 +38,7 @@ class Promotion:
     previous_version: str | None
     user: str
     time_ms: int
+    serving: list[str] = field(default_factory=list)  # servers that could not swap (not recorded)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -62,7 +65,7 @@ def _holder(client: Any, model: str, alias: str) -> str | None:
 
 
 def _record(client: Any, model: str, entry: Promotion) -> None:
-    value = {k: v for k, v in entry.to_dict().items() if k != "key"}
+    value = {k: v for k, v in entry.to_dict().items() if k not in ("key", "serving")}
     client.set_registered_model_tag(model, entry.key, json.dumps(value, sort_keys=True))
 
 
@@ -115,14 +118,17 @@ def promote(
         previous = _holder(client, model, alias)
     except _mlflow_errors() as exc:
         raise translated(exc, f"model {model!r} has no version {version}") from exc
+    from jupyter_mlops.core.serving.notify import swap_during
+
     entry = _new_entry("promote", alias, version, previous, user)
-    return _apply(
-        client,
-        model,
-        entry,
-        lambda: client.set_registered_model_alias(model, alias, version),
-        f"promoting {model} v{version} to {alias!r} failed",
-    )
+    with swap_during(model, alias, version, resolve_tracking_uri(tracking_uri), entry.serving):
+        return _apply(
+            client,
+            model,
+            entry,
+            lambda: client.set_registered_model_alias(model, alias, version),
+            f"promoting {model} v{version} to {alias!r} failed",
+        )
 
 
 def demote(

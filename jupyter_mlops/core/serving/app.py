@@ -5,7 +5,8 @@ version being served (read once per request, so a swap never moves a running req
 each scoring call the wrapper times the request, counts it in Prometheus and the live stats,
 names the version in the ``X-Jupyter-Mlops-Model-Version`` response header and turns error
 responses into one-line JSON ``{"error", "status"}``. ``/metrics`` renders Prometheus text and
-``/stats`` the JSON summary. Copies of successful requests go to a tap thread (rows counted,
+``/stats`` the JSON summary; ``/jupyter-mlops/control`` is a promotion's swap (``control.py``).
+Copies of successful requests go to a tap thread (rows counted,
 shadow model, traffic monitor) after the response is sent.
 """
 
@@ -20,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from jupyter_mlops.core.serving.control import CONTROL_PATH
 from jupyter_mlops.core.serving.follow import ModelHandle
 from jupyter_mlops.core.serving.stats import PrometheusMetrics, RequestStats
 
@@ -97,6 +99,7 @@ class ServingApp:
         self.metrics = metrics
         self.describe = describe
         self.observers: list[Observer] = []
+        self.control: Any = None  # a SwapControl: the control route and the gate requests pass
         self.tap_dropped = 0
         self._tap: queue.Queue[tuple[Any, bytes, str, bytes, float] | None] = queue.Queue(TAP_QUEUE)
         self._thread = threading.Thread(target=self._drain, name="jupyter-mlops-tap", daemon=True)
@@ -116,7 +119,11 @@ class ServingApp:
         elif path == "/stats":
             await self._plain(send, json.dumps(self.describe()).encode(), b"application/json")
         elif path == "/invocations":
+            if self.control is not None:
+                await self.control.passed()  # a promotion is moving the alias right now
             await self._invoke(scope, receive, send)
+        elif path == CONTROL_PATH and self.control is not None:
+            await self.control(scope, receive, send)
         else:
             await self.handle.current.app(scope, receive, send)
 

@@ -93,21 +93,30 @@ def _local_version(model: Any) -> str:
 class ModelHandle:
     """The slot being served; ``current`` is read once per request."""
 
-    def __init__(self, slot: Slot, on_swap: Callable[[Slot], None] | None = None) -> None:
+    def __init__(
+        self, slot: Slot, on_swap: Callable[[Slot, float | None], None] | None = None
+    ) -> None:
         self.current = slot
         self._on_swap = on_swap
         if on_swap is not None:
-            on_swap(slot)
+            on_swap(slot, None)
 
-    def swap(self, slot: Slot) -> None:
-        """Serve ``slot`` from the next request on (requests already running keep theirs)."""
+    def swap(self, slot: Slot, held_from: float | None = None) -> None:
+        """Serve ``slot`` from the next request on (requests already running keep theirs).
+
+        ``held_from``: when new requests began waiting for this swap (a promotion's hold).
+        """
         self.current = slot
         if self._on_swap is not None:
-            self._on_swap(slot)
+            self._on_swap(slot, held_from)
 
 
 class AliasFollower(threading.Thread):
-    """Polls the registry every ``interval`` seconds and swaps in the alias's new holders."""
+    """Polls the registry every ``interval`` seconds and swaps in the alias's new holders.
+
+    ``prepare`` loads a version beside the served one (under one lock, so the poller and a
+    promotion's control call never load the same version twice); ``check`` is the poll.
+    """
 
     def __init__(self, client: Any, handles: list[ModelHandle], interval: float = POLL_S) -> None:
         super().__init__(name="jupyter-mlops-alias-follower", daemon=True)
@@ -116,6 +125,10 @@ class AliasFollower(threading.Thread):
         self.interval = interval
         self.stopped = threading.Event()
         self.failed: dict[str, str] = {}  # version -> why it could not be loaded
+        self._loading = threading.Lock()  # held while a version loads (seconds)
+        self._lock = threading.Lock()  # held for dictionary updates and swaps (never long)
+        self._prepared: dict[tuple[int, str], Slot] = {}  # (handle id, version) -> loaded slot
+        self._swaps = 0  # a poll that read the registry before a swap must not undo it
 
     def run(self) -> None:
         """Poll until stopped; a registry hiccup or a broken version is logged, never fatal."""
@@ -123,9 +136,56 @@ class AliasFollower(threading.Thread):
             for handle in self.handles:
                 self.check(handle)
 
+    def following(self, model: str, alias: str) -> list[ModelHandle]:
+        """The handles that serve ``models:/model@alias``."""
+        wanted = (model, alias)
+        return [h for h in self.handles if (h.current.ref.name, h.current.ref.alias) == wanted]
+
+    def prepare(self, handle: ModelHandle, version: str) -> Slot:
+        """``version`` loaded for ``handle`` (the served slot, a prepared one, or a new load)."""
+        key = (id(handle), version)
+        with self._loading:
+            with self._lock:
+                if handle.current.version == version:
+                    return handle.current
+                if key in self._prepared:
+                    return self._prepared[key]
+            try:
+                slot = load_slot(handle.current.ref, version)
+            except Exception as exc:
+                self.failed[version] = message_line(exc)
+                raise
+            with self._lock:
+                self._prepared[key] = slot
+            return slot
+
+    def swap(
+        self,
+        handle: ModelHandle,
+        version: str,
+        held_from: float | None = None,
+        unless_swapped_since: int | None = None,
+    ) -> bool:
+        """Serve the prepared ``version`` on ``handle``; False when it was not prepared (or
+        another swap happened since the poll counted ``unless_swapped_since``)."""
+        with self._lock:
+            if handle.current.version == version:
+                return True
+            if unless_swapped_since is not None and unless_swapped_since != self._swaps:
+                return False
+            slot = self._prepared.pop((id(handle), version), None)
+            if slot is None:
+                return False
+            self._swaps += 1
+            self._prepared = {k: s for k, s in self._prepared.items() if k[0] != id(handle)}
+            handle.swap(slot, held_from)
+            log.info("%s now serves version %s", slot.ref.uri, version)
+            return True
+
     def check(self, handle: ModelHandle) -> bool:
         """Swap ``handle`` to the alias's holder if it moved; True when a swap happened."""
         ref = handle.current.ref
+        swaps = self._swaps
         try:
             version = resolve_version(self.client, ref)
         except Exception as exc:  # registry unreachable or alias removed: keep serving
@@ -134,14 +194,11 @@ class AliasFollower(threading.Thread):
         if version == handle.current.version or version in self.failed:
             return False
         try:
-            slot = load_slot(ref, version)
-        except Exception as exc:
-            self.failed[version] = message_line(exc)
+            self.prepare(handle, version)
+        except Exception:
             log.warning("cannot load %s version %s: %s", ref.name, version, self.failed[version])
             return False
-        handle.swap(slot)
-        log.info("%s now serves version %s", ref.uri, version)
-        return True
+        return self.swap(handle, version, unless_swapped_since=swaps)
 
     def stop(self) -> None:
         """Stop polling."""

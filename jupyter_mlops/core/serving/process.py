@@ -15,6 +15,7 @@ import errno
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -111,9 +112,13 @@ class Serving:
             self.app.observers.append(self.traffic.sample)
         handles = [self.handle] + ([self.shadow_handle] if self.shadow_handle else [])
         self.follower = AliasFollower(self.client, handles, float(spec.get("poll_s", 2.0)))
+        from jupyter_mlops.core.serving.control import SwapControl
 
-    def _swapped(self, slot: Any) -> None:
-        self.stats.swapped(slot.version)
+        self.control = SwapControl(self.follower, secrets.token_urlsafe(32))
+        self.app.control = self.control
+
+    def _swapped(self, slot: Any, held_from: float | None = None) -> None:
+        self.stats.swapped(slot.version, held_from)
         self._announce()
 
     def _announce(self, *_: Any) -> None:
@@ -146,7 +151,12 @@ class Serving:
         return out
 
     def announce(self, url: str) -> None:
-        """Write the runtime file the kernel's ``servers()`` and the Models tab read."""
+        """Write the runtime file ``servers()``, the Models tab and ``promote`` read."""
+        from jupyter_mlops.core.serving.runtime import store_key
+
+        roles = [("model", self.handle)] + (
+            [("shadow", self.shadow_handle)] * bool(self.shadow_handle)
+        )
         self.info = {
             "pid": os.getpid(),
             "parent_pid": self.spec["parent_pid"],
@@ -154,6 +164,13 @@ class Serving:
             "model_uri": self.spec["model_uri"],
             "shadow_uri": self.spec.get("shadow_uri"),
             "started": time.time(),
+            "store": store_key(self.spec["tracking_uri"]),
+            "follows": [
+                {"model": h.current.ref.name, "alias": h.current.ref.alias, "role": role}
+                for role, h in roles
+                if h is not None and h.current.ref.alias
+            ],
+            "control_token": self.control.token,
         }
         self._announce()
 

@@ -2,18 +2,30 @@
 
 A serving process writes ``<runtime dir>/jupyter-mlops-serving/<pid>.json`` once it listens
 and removes it when it stops; readers skip (and delete) files whose process is gone, so the
-kernel's ``servers()`` and the Jupyter server's Models tab see the same live list.
+kernel's ``servers()`` and the Jupyter server's Models tab see the same live list. The file is
+private to the user (0600 in a 0700 folder): it holds the control token with which a promotion
+asks the server to swap versions at once (``control.py``); ``public`` leaves it out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV_SERVING_DIR", "announce", "retract", "running_servers", "serving_dir"]
+__all__ = [
+    "ENV_SERVING_DIR",
+    "announce",
+    "followers",
+    "public",
+    "retract",
+    "running_servers",
+    "serving_dir",
+    "store_key",
+]
 
 ENV_SERVING_DIR = "JUPYTER_MLOPS_SERVING_DIR"
 
@@ -31,10 +43,14 @@ def serving_dir() -> Path:
 def announce(info: dict[str, Any], pid: int | None = None) -> Path:
     """Write this server's description atomically; returns the file."""
     folder = serving_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / f"{pid or os.getpid()}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info))
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(info))
     os.replace(tmp, path)
     return path
 
@@ -76,3 +92,27 @@ def running_servers() -> list[dict[str, Any]]:
             continue
         found.append(info)
     return sorted(found, key=lambda i: i.get("started", 0))
+
+
+def store_key(tracking_uri: str) -> str:
+    """A short digest naming a tracking store (the URI itself may hold credentials)."""
+    return hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
+
+
+def public(info: dict[str, Any]) -> dict[str, Any]:
+    """A server's description without its control token."""
+    return {k: v for k, v in info.items() if k != "control_token"}
+
+
+def followers(model: str, alias: str, tracking_uri: str) -> list[dict[str, Any]]:
+    """Live servers of this host following ``models:/model@alias`` of that store."""
+    key = store_key(tracking_uri)
+    return [
+        info
+        for info in running_servers()
+        if info.get("store") == key
+        and info.get("control_token")
+        and any(
+            f.get("model") == model and f.get("alias") == alias for f in info.get("follows", [])
+        )
+    ]

@@ -23,7 +23,7 @@ from typing import Any
 
 from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.serving.follow import parse_model_uri
-from jupyter_mlops.core.serving.runtime import running_servers
+from jupyter_mlops.core.serving.runtime import public, running_servers
 
 __all__ = ["Server", "serve", "servers"]
 
@@ -227,8 +227,9 @@ def serve(
 ) -> Server:
     """Serve ``model_uri`` with MLflow's scoring protocol in a child process; returns the Server.
 
-    ``models:/NAME@alias`` follows the alias: a promotion is served within ``poll_interval`` +
-    load time, swapped in without failing a request. ``shadow`` copies every request to a
+    ``models:/NAME@alias`` follows the alias: a ``promote()`` on this host swaps the new version
+    in before it returns; a promotion made elsewhere is picked up within ``poll_interval`` +
+    load time; neither fails a request. ``shadow`` copies every request to a
     second model off the response path. ``monitor`` (True, a batch size or a dict, see
     ``monitor_spec``) feeds sampled traffic to a ``Monitor`` logged to MLflow per batch.
     ``server_class``: the ``Server`` subclass to return (adapters pass theirs).
@@ -262,6 +263,6 @@ def serve(
 def servers(everywhere: bool = False) -> list[Any]:
     """The servers this process started and still running; ``everywhere``: all on this host."""
     if everywhere:
-        return running_servers()
+        return [public(info) for info in running_servers()]
     with _started_lock:
         return [s for s in _started if s.running]

@@ -111,10 +111,13 @@ class RequestStats:
         with self._lock:
             self.rows += n
 
-    def swapped(self, version: str) -> None:
-        """The served version became ``version`` now."""
+    def swapped(self, version: str, held_from: float | None = None) -> None:
+        """The served version became ``version`` now (new requests waited since ``held_from``)."""
+        entry: dict[str, Any] = {"version": version, "since": time.time()}
+        if held_from is not None:
+            entry["held_from"] = held_from
         with self._lock:
-            self.versions.append({"version": version, "since": time.time()})
+            self.versions.append(entry)
 
     def shadow_result(
         self, *, latency_ms: float | None, rows: int, agreed: int | None, abs_error: float | None

@@ -1,0 +1,121 @@
+"""A promotion's side of an immediate swap: tell the local servers following the alias.
+
+``promote()`` wraps its registry write in ``swap_during``: every serving process of this host
+that follows ``models:/NAME@alias`` of the same store (found through the runtime files) first
+loads the new version, then holds new requests, the alias moves, and the servers swap and let
+the requests go, all before ``promote()`` returns. Each step has a bounded wait; a server that
+cannot keep up gets one line in the result and still follows by polling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from jupyter_mlops.core.serving.control import CONTROL_PATH
+from jupyter_mlops.core.serving.runtime import followers
+
+__all__ = ["PREPARE_TIMEOUT_S", "swap_during"]
+
+log = logging.getLogger(__name__)
+PREPARE_TIMEOUT_S = 30.0  # loading a model: seconds on a loaded machine
+STEP_TIMEOUT_S = 3.0  # holding and committing: milliseconds normally
+
+
+def _call(info: dict[str, Any], payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """One control request; ``{"error": ...}`` instead of raising."""
+    request = urllib.request.Request(
+        str(info["url"]) + CONTROL_PATH,
+        json.dumps(payload).encode(),
+        {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {info['control_token']}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return {"error": str(json.loads(exc.read()).get("error") or exc.reason)}
+        except ValueError:
+            return {"error": f"HTTP {exc.code}"}
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return {"error": "no answer in time" if "timed out" in str(reason) else str(reason)}
+
+
+def _each(
+    targets: list[dict[str, Any]], payload: dict[str, Any], timeout: float
+) -> list[dict[str, Any]]:
+    """The same control request to every target at once."""
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+        return list(pool.map(lambda info: _call(info, payload, timeout), targets))
+
+
+def _line(info: dict[str, Any], version: str, why: str) -> str:
+    return (
+        f"model server {info.get('url')} (pid {info.get('pid')}) did not swap to v{version}: "
+        f"{why}; it follows by polling"
+    )
+
+
+@contextmanager
+def swap_during(
+    model: str,
+    alias: str,
+    version: str,
+    tracking_uri: str,
+    notes: list[str],
+    *,
+    prepare_timeout: float = PREPARE_TIMEOUT_S,
+) -> Iterator[None]:
+    """Around the registry write moving ``alias`` to ``version``: local servers swap with it.
+
+    Appends one line to ``notes`` per server that could not swap in time; never raises for a
+    server's sake (the promotion itself stands).
+    """
+    request = {"model": model, "alias": alias, "version": version}
+    try:
+        targets = followers(model, alias, tracking_uri)
+    except OSError as exc:
+        log.warning("cannot list model servers: %s", exc)
+        targets = []
+    ready = []
+    prepared = _each(targets, {**request, "action": "prepare"}, prepare_timeout)
+    for info, answer in zip(targets, prepared, strict=True):
+        why = answer.get("error") or "; ".join(answer.get("errors") or [])
+        if why:
+            notes.append(_line(info, version, why))
+        else:
+            ready.append(info)
+    held = []
+    holds = _each(ready, {**request, "action": "hold"}, STEP_TIMEOUT_S)
+    for info, answer in zip(ready, holds, strict=True):
+        if answer.get("error"):
+            notes.append(_line(info, version, answer["error"]))
+        else:
+            held.append(info)
+    moved = False
+    try:
+        yield
+        moved = True
+    finally:
+        commit = {**request, "action": "commit", "swap": moved}
+        for info, answer in zip(held, _each(held, commit, STEP_TIMEOUT_S), strict=True):
+            if not moved:
+                continue
+            served = answer.get("versions")
+            if answer.get("error") or not served or any(v != version for v in served):
+                why = answer.get("error") or f"it serves {served}"
+                notes.append(_line(info, version, why))
+    for note in notes:
+        log.warning("%s", note)
