@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.errors import MlopsError, UsageProblem
 from jupyter_mlops.core.serving.server import serve
 from tests.serving.conftest import COLUMNS
 
@@ -64,3 +64,48 @@ def test_served_traffic_feeds_a_monitor_per_batch(registry):
     assert [m.value for m in sorted(drift, key=lambda m: m.step)] == [0.0, 1.0]
     names = [f.path for f in client.list_artifacts(run.info.run_id, "monitor")]
     assert names == ["monitor/batch-0.json", "monitor/batch-1.json"]
+
+
+def _dvc(root, *args: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dvc = Path(sys.executable).with_name("dvc")
+    subprocess.run([str(dvc), *args], cwd=root, check=True, capture_output=True)
+
+
+def test_replay_a_dvc_tracked_file_at_a_git_revision(registry, project):
+    from jupyter_mlops.core.monitoring.sources import at_revision
+    from tests.conftest import git
+
+    # Given a git+DVC repo where requests.csv had 12 rows at one commit and 20 at the next
+    _dvc(project, "init", "-q")
+    git(project, "add", ".dvc", ".dvcignore")
+    git(project, "commit", "-q", "-m", "dvc init")
+    revisions = []
+    for rows in (12, 20):
+        _rows(rows, seed=rows).to_csv(project / "requests.csv", index=False)
+        _dvc(project, "add", "-q", "requests.csv")
+        git(project, "add", "requests.csv.dvc", ".gitignore")
+        git(project, "commit", "-q", "-m", f"{rows} requests")
+        revisions.append(git(project, "rev-parse", "HEAD").strip())
+    with serve("models:/clf@champion") as server:
+        # When the first revision's file is replayed (by rev= and by at_revision)
+        old = server.replay("requests.csv", rev=revisions[0], progress=False)
+        same = server.replay(at_revision("requests.csv", "HEAD~1"), batch_rows=4, progress=False)
+        new = server.replay("requests.csv", rev="HEAD", repo=project, progress=False)
+        # Then each sent the rows of its revision and the working tree did not move
+        assert (old["requests"], old["errors"], same["requests"], new["requests"]) == (12, 0, 3, 20)
+        assert len(pd.read_csv(project / "requests.csv")) == 20
+        assert git(project, "status", "--porcelain") == ""
+        # And a bad revision or a path missing at it is one line
+        for kwargs, text in (
+            ({"rev": "no-such-rev"}, "no-such-rev"),
+            ({"rev": revisions[0], "data": "missing.csv"}, "missing.csv does not exist"),
+            ({"rev": "HEAD", "data": str(project.parent / "x.csv")}, "outside the git repository"),
+        ):
+            data = kwargs.pop("data", "requests.csv")
+            with pytest.raises(MlopsError) as bad:
+                server.replay(data, progress=False, **kwargs)
+            assert text in str(bad.value) and "\n" not in str(bad.value)

@@ -1,13 +1,17 @@
 """Replay a table as real HTTP traffic against a scoring server and summarise the latencies.
 
-Each request carries ``batch_rows`` rows in MLflow's ``dataframe_split`` format over one
-keep-alive connection per client thread; ``rps`` paces the total request rate.
+The table is a DataFrame, a CSV/parquet file, or a DVC-tracked file as it was at a git
+revision (``rev=``, or ``at_revision(path, rev)``), read from the DVC cache or remote without
+touching the working tree. Each request carries ``batch_rows`` rows in MLflow's
+``dataframe_split`` format over one keep-alive connection per client thread; ``rps`` paces the
+total request rate.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 import urllib.parse
@@ -18,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.errors import UsageProblem, message_line
+from jupyter_mlops.core.monitoring.sources import DvcPath
 from jupyter_mlops.core.serving.app import VERSION_HEADER
 from jupyter_mlops.core.serving.stats import percentiles
 
@@ -56,18 +61,51 @@ class Client:
             self.conn = None
 
 
-def _frame(data: Any) -> pd.DataFrame:
+def _read(path: Path, opened: Any) -> pd.DataFrame:
+    """A CSV or parquet table from a path or an open binary file."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(opened)
+    if path.suffix == ".csv":
+        return pd.read_csv(opened)
+    raise UsageProblem(f"cannot replay {path.name}: give a DataFrame, .csv or .parquet")
+
+
+def _at_revision(path: str | Path, rev: str | None, repo: str | Path) -> pd.DataFrame:
+    """A table tracked by DVC (or git) in ``repo`` as it was at git revision ``rev``."""
+    from jupyter_mlops.core.data.dvc_files import git_root, inside
+    from jupyter_mlops.core.data.dvc_repo import filesystem_at
+
+    base = Path(repo).expanduser()
+    root = git_root(base.resolve())
+    full = Path(os.path.abspath(base / path)).resolve()
+    if not inside(root, full):
+        raise UsageProblem(f"{path} is outside the git repository at {root}")
+    rel = full.relative_to(root).as_posix()
+    fs = filesystem_at(root, rev)
+    where = f"at {rev}" if rev else "in the working tree"
+    try:
+        with fs.open(rel, "rb") as opened:
+            return _read(full, opened)
+    except (FileNotFoundError, IsADirectoryError):
+        raise UsageProblem(f"{rel} does not exist {where} in {root}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageProblem(f"cannot read {rel} {where}: {message_line(exc)}") from None
+
+
+def _frame(data: Any, rev: str | None = None, repo: str | Path = ".") -> pd.DataFrame:
+    if isinstance(data, DvcPath):
+        return _at_revision(data.path, data.rev, data.repo)
     if isinstance(data, pd.DataFrame):
+        if rev is not None:
+            raise UsageProblem("rev= names a revision of a file: give its path, not a DataFrame")
         return data
     if isinstance(data, (str, Path)):
+        if rev is not None:
+            return _at_revision(data, rev, repo)
         path = Path(data)
         if not path.exists():
             raise UsageProblem(f"no file {str(path)!r} to replay")
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        raise UsageProblem(f"cannot replay {path.name}: give a DataFrame, .csv or .parquet")
+        return _read(path, path)
     try:
         return pd.DataFrame(data)
     except (TypeError, ValueError) as exc:
@@ -94,16 +132,20 @@ def replay(
     *,
     batch_rows: int = 1,
     progress: Any = True,
+    rev: str | None = None,
+    repo: str | Path = ".",
 ) -> dict[str, Any]:
     """Send every row of ``data`` to ``url``; requests, errors, latency percentiles, versions.
 
+    ``data``: a DataFrame, a CSV/parquet path, or ``at_revision(path, rev)``; ``rev`` (with
+    ``repo``, default the working directory) reads the path as it was at that git revision.
     ``progress``: True for a tqdm bar, False for none, or a tqdm-like class to use.
     """
     if concurrency < 1:
         raise UsageProblem("concurrency must be at least 1")
     if rps is not None and rps <= 0:
         raise UsageProblem("rps must be positive")
-    bodies = payloads(_frame(data), batch_rows)
+    bodies = payloads(_frame(data, rev, repo), batch_rows)
     if not bodies:
         raise UsageProblem("nothing to replay: the table has no rows")
     bar = _progress(progress, len(bodies))

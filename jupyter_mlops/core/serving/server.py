@@ -74,8 +74,11 @@ class Server:
         *,
         batch_rows: int = 1,
         progress: Any = True,
+        rev: str | None = None,
+        repo: str | Path = ".",
     ) -> dict[str, Any]:
-        """Send ``frame`` (DataFrame, or a CSV/parquet path) as real traffic; latency summary."""
+        """Send ``frame`` (DataFrame, CSV/parquet path; ``rev``: a DVC-tracked file at that git
+        revision) as real traffic; latency summary."""
         from jupyter_mlops.core.serving.replay import replay
 
         return replay(
@@ -85,6 +88,8 @@ class Server:
             concurrency=concurrency,
             batch_rows=batch_rows,
             progress=progress,
+            rev=rev,
+            repo=repo,
         )
 
     def stop(self) -> None:
