@@ -109,3 +109,34 @@ def test_replay_a_dvc_tracked_file_at_a_git_revision(registry, project):
             with pytest.raises(MlopsError) as bad:
                 server.replay(data, progress=False, **kwargs)
             assert text in str(bad.value) and "\n" not in str(bad.value)
+
+
+def test_monitor_batches_close_by_count_or_by_interval_whichever_first(registry, tmp_path):
+    reference = _rows(300, seed=1)
+    options = {"every": 10, "interval": 3.0, "reference": reference, "experiment": "interval"}
+    with serve("models:/clf@champion", monitor=options) as server:
+        # When 25 requests arrive at once, then 2 more after a pause
+        server.replay(_rows(25, seed=2), concurrency=1, progress=False)
+        time.sleep(4.0)
+        server.replay(_rows(2, seed=3), concurrency=1, progress=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = server.stats()["monitor"]
+            if state["errors"] or state["versions"].get("1", {}).get("batches", 0) >= 4:
+                break
+            time.sleep(0.5)
+    # Then two batches closed at 10 requests, the rest when their 3 s were over
+    assert state["errors"] == [] and (state["every"], state["interval"]) == (10, 3.0)
+    run_id = state["versions"]["1"]["run_id"]
+    history = mlflow.MlflowClient(registry.uri).get_metric_history(run_id, "monitor.rows")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == [10, 10, 5, 2]
+
+
+def test_monitor_options_are_checked_and_interval_alone_means_per_interval(tmp_path):
+    from jupyter_mlops.core.serving.traffic import monitor_spec
+
+    assert monitor_spec({"interval": 30}, str(tmp_path))["every"] is None
+    assert monitor_spec(50, str(tmp_path))["interval"] is None
+    for bad in ({"interval": 0}, {"interval": "soon"}, {"every": 0}, {"every": True}):
+        with pytest.raises(UsageProblem, match="positive"):
+            monitor_spec(bad, str(tmp_path))

@@ -1,8 +1,9 @@
 """Monitoring on served traffic: sampled inputs and predictions feed a ``Monitor`` per batch.
 
-Every ``every`` sampled requests of one version become one monitor batch: the inputs as MLflow
-parsed them, the predictions the server actually returned and the measured request latencies
-(the first batch is the latency baseline, since an HTTP request is not an in-process
+Sampled requests of one version become one monitor batch per ``every`` requests or per
+``interval`` seconds, whichever comes first (either may be off): the inputs as MLflow parsed
+them, the predictions the server actually returned and the measured request latencies (the
+first batch is the latency baseline, since an HTTP request is not an in-process
 ``predict``). Data drift is against the reference (given, or the training run's DVC snapshot).
 Batches are logged to MLflow like any ``Monitor``'s, so its dashboard and alerts apply. All of
 it runs on a worker thread after the responses are sent.
@@ -16,6 +17,7 @@ import pickle
 import queue
 import random
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -31,14 +33,16 @@ __all__ = ["ServedMonitor", "TrafficMonitor", "monitor_spec"]
 log = logging.getLogger(__name__)
 DEFAULT_EVERY = 200
 BATCH_QUEUE = 4
+TICK_S = 0.25  # how often the worker looks for batches whose interval is over
 
 
 def monitor_spec(monitor: Any, folder: str) -> dict[str, Any] | None:
     """The child's monitor settings from ``serve(monitor=...)``: True, an int, or a dict.
 
-    Dict keys: ``every`` (requests per batch), ``sample`` (share of requests kept),
-    ``reference`` (a DataFrame; default: the training run's snapshot), ``target``,
-    ``experiment``, ``alerts``.
+    Dict keys: ``every`` (requests per batch), ``interval`` (seconds per batch; a batch closes
+    at whichever limit it reaches first; with only ``interval``, batches are per interval),
+    ``sample`` (share of requests kept), ``reference`` (a DataFrame; default: the training
+    run's snapshot), ``target``, ``experiment``, ``alerts``.
     """
     if monitor is None or monitor is False:
         return None
@@ -59,7 +63,22 @@ def monitor_spec(monitor: Any, folder: str) -> dict[str, Any] | None:
         with open(path, "wb") as f:
             pickle.dump(pd.DataFrame(reference), f)
         options["reference_path"] = path
-    options.setdefault("every", DEFAULT_EVERY)
+    interval = options.get("interval")
+    if interval is not None and (
+        isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0
+    ):
+        from jupyter_mlops.core.errors import UsageProblem
+
+        raise UsageProblem(
+            f"monitor interval must be a positive number of seconds, not {interval!r}"
+        )
+    every = options.get("every", None if interval else DEFAULT_EVERY)
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        from jupyter_mlops.core.errors import UsageProblem
+
+        raise UsageProblem(f"monitor every must be a positive number of requests, not {every!r}")
+    options["every"] = every
+    options["interval"] = float(interval) if interval else None
     options.setdefault("sample", 1.0)
     return options
 
@@ -95,10 +114,15 @@ class TrafficMonitor:
     def __init__(self, options: dict[str, Any], tracking_uri: str) -> None:
         self.options = options
         self.tracking_uri = tracking_uri
-        self.every = int(options.get("every", DEFAULT_EVERY))
+        every = options.get("every", DEFAULT_EVERY)
+        self.every: int | None = int(every) if every else None
+        self.interval: float | None = options.get("interval") or None
         self.sample_share = float(options.get("sample", 1.0))
         self.monitors: dict[str, ServedMonitor] = {}
         self.pending: dict[str, list[tuple[pd.DataFrame, list[Any], float]]] = {}
+        self._opened: dict[str, float] = {}  # version -> when its open batch got its first request
+        self._slots: dict[str, Any] = {}
+        self._lock = threading.Lock()
         self.errors: list[str] = []
         self.dropped = 0
         self._batches: queue.Queue[tuple[Any, list[Any]] | None] = queue.Queue(BATCH_QUEUE)
@@ -119,22 +143,57 @@ class TrafficMonitor:
         payload.pop("params", None)
         frame = pd.DataFrame(parse_scoring_input(payload, slot.input_schema))
         predictions = json.loads(response)["predictions"]
-        bucket = self.pending.setdefault(slot.version, [])
-        bucket.append((frame, predictions, elapsed * 1000))
-        if len(bucket) >= self.every:
-            self.pending[slot.version] = []
+        with self._lock:
+            bucket = self.pending.setdefault(slot.version, [])
+            if not bucket:
+                self._opened[slot.version] = time.monotonic()
+            self._slots[slot.version] = slot
+            bucket.append((frame, predictions, elapsed * 1000))
+            full = self.every is not None and len(bucket) >= self.every
+        if full:
+            self._close(slot.version)
+
+    def _close(self, version: str) -> None:
+        """Hand the open batch of ``version`` to the worker (counted when the queue is full)."""
+        with self._lock:
+            bucket = self.pending.get(version) or []
+            self.pending[version] = []
+            slot = self._slots.get(version)
+        if bucket:
             try:
                 self._batches.put_nowait((slot, bucket))
             except queue.Full:
                 self.dropped += 1
 
+    def _close_due(self) -> None:
+        """Close every open batch whose interval is over."""
+        if self.interval is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            due = [
+                v
+                for v, bucket in self.pending.items()
+                if bucket and now - self._opened.get(v, now) >= self.interval
+            ]
+        for version in due:
+            self._close(version)
+
     def _work(self) -> None:
-        while (item := self._batches.get()) is not None:
+        while True:
+            try:
+                item = self._batches.get(timeout=TICK_S if self.interval else None)
+            except queue.Empty:
+                self._close_due()
+                continue
+            if item is None:
+                return
             slot, bucket = item
             try:
                 self._observe(slot, bucket)
             except Exception as exc:  # a monitoring failure never touches serving
                 self._error(f"monitor batch of v{slot.version} failed: {exc}")
+            self._close_due()
 
     def _observe(self, slot: Any, bucket: list[tuple[pd.DataFrame, list[Any], float]]) -> None:
         monitor = self.monitors.get(slot.version)
@@ -181,6 +240,7 @@ class TrafficMonitor:
         """Per monitored version: batches, latest alerts, run id; plus errors."""
         return {
             "every": self.every,
+            "interval": self.interval,
             "versions": {
                 v: {
                     "batches": len(m.batches),
@@ -190,7 +250,7 @@ class TrafficMonitor:
                 }
                 for v, m in list(self.monitors.items())
             },
-            "pending": {v: len(b) for v, b in list(self.pending.items())},
+            "pending": {v: len(b) for v, b in list(self.pending.items()) if b},
             "errors": list(self.errors),
             "dropped_batches": self.dropped,
         }
