@@ -1,10 +1,14 @@
-"""The serving live view updates in JupyterLab, and the Models tab shows what is served where.
+"""The serving live view updates in JupyterLab and in Notebook 7, and the sidebar's Models tab
+shows what is served where in both.
 
 A notebook registers two sklearn versions in the project's store, serves the champion and
-displays the server, then sends traffic and promotes v2 from later cells: the test watches the
-displayed widget's own numbers and header change (no re-display), then opens the sidebar's
-Models tab. The labextension is this branch's build when one exists (``jupyter_mlops/
-labextension``, put first on ``JUPYTER_PATH``). Screenshots go to ``test-output/serving/``.
+displays the server, then sends traffic and promotes v2 from later cells (the server already
+serves v2 when ``promote()`` returns): the test watches the displayed widget's own numbers and
+header change (no re-display), then opens the sidebar's Models tab (in Notebook 7 the sidebar
+lives in the notebook page's left panel, opened the same way through the shell). The
+labextension is this branch's build when one exists (``jupyter_mlops/labextension``, put first
+on ``JUPYTER_PATH``), else the installed one. Screenshots go to ``test-output/serving-<front
+end>/``.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ CELLS = [
     "promote('live-model', 1, 'champion')",
     "server = serve('models:/live-model@champion', poll_interval=0.5)\nserver",
     "summary = server.replay(X, rps=30, concurrency=2, progress=False)",
-    "import time\npromote('live-model', 2, 'champion')\n"
-    "while server.stats()['version'] != '2': time.sleep(0.2)\n"
+    "entry = promote('live-model', 2, 'champion')\n"
+    "assert server.stats()['version'] == '2', entry.serving  # swapped before promote returned\n"
     "server.replay(X.head(30), concurrency=2, progress=False)['versions']",
 ]
 
@@ -55,12 +59,13 @@ def _number(page, name: str) -> str:
 
 
 def test_live_view_updates_and_models_tab_shows_the_served_version(
-    jupyterlab, chromium_page, write_notebook, screenshot
+    frontend, chromium_page, write_notebook, screenshot
 ):
     page = chromium_page
-    write_notebook(jupyterlab.root / "serving.ipynb", CELLS)
+    area = f"serving-{frontend.name}"
+    write_notebook(frontend.root / "serving.ipynb", CELLS)
     try:
-        jupyterlab.open_notebook(page, "serving.ipynb")
+        frontend.open_notebook(page, "serving.ipynb")
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.locator(".jm-serving .jm-serving-head").first.wait_for(timeout=300_000)
         head = page.locator(".jm-serving .jm-serving-head").first
@@ -74,7 +79,7 @@ def test_live_view_updates_and_models_tab_shows_the_served_version(
             timeout=120_000,
         )
         assert page.locator(".jm-serving-chart[data-chart='latency'] .jm-line").count() == 3
-        screenshot(page, "serving", "1-live-traffic")
+        screenshot(page, area, "1-live-traffic")
         # the promotion shows as a swap to v2 in the header and the version timeline
         page.wait_for_function(
             "() => { const h = document.querySelector('.jm-serving .jm-serving-head');"
@@ -89,21 +94,22 @@ def test_live_view_updates_and_models_tab_shows_the_served_version(
         versions = page.locator(".jm-serving .jm-serving-versions").first.inner_text()
         assert versions == "versions served: v1 → v2"
         assert _number(page, "errors") == "0"
-        screenshot(page, "serving", "2-after-promotion")
-        if (BUILD / "package.json").exists():
-            page.click("li[data-id='jupyter-mlops-sidebar']")
-            page.click("#jupyter-mlops-sidebar .lm-TabBar-tab:has-text('Models')")
-            item = page.locator("#jupyter-mlops-sidebar .jp-mlops-model[data-model='live-model']")
-            item.locator(".jp-mlops-served-badge").wait_for(timeout=30_000)
-            assert item.locator(".jp-mlops-served-badge").inner_text() == "served v2"
-            item.click()
-            served = page.locator("#jupyter-mlops-sidebar .jp-mlops-serving .jp-mlops-served")
-            served.first.wait_for(timeout=30_000)
-            assert served.first.get_attribute("data-version") == "2"
-            assert "models:/live-model@champion" in served.first.inner_text()
-            screenshot(page, "serving", "3-models-tab")
+        screenshot(page, area, "2-after-promotion")
+        # the sidebar (JupyterLab's left area, Notebook 7's left panel) shows v2 being served
+        page.evaluate("() => window.jupyterapp.shell.activateById('jupyter-mlops-sidebar')")
+        page.locator("#jupyter-mlops-sidebar").wait_for(state="visible", timeout=30_000)
+        page.click("#jupyter-mlops-sidebar .lm-TabBar-tab:has-text('Models')")
+        item = page.locator("#jupyter-mlops-sidebar .jp-mlops-model[data-model='live-model']")
+        item.locator(".jp-mlops-served-badge").wait_for(timeout=30_000)
+        assert item.locator(".jp-mlops-served-badge").inner_text() == "served v2"
+        item.click()
+        served = page.locator("#jupyter-mlops-sidebar .jp-mlops-serving .jp-mlops-served")
+        served.first.wait_for(timeout=30_000)
+        assert served.first.get_attribute("data-version") == "2"
+        assert "models:/live-model@champion" in served.first.inner_text()
+        screenshot(page, area, "3-models-tab")
         assert page.dialogs == [] and page.errors == []
     except Exception:
-        screenshot(page, "serving", "failure")
-        print(jupyterlab.log_tail())
+        screenshot(page, area, "failure")
+        print(frontend.log_tail())
         raise

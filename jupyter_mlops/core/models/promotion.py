@@ -121,13 +121,15 @@ def promote(
     from jupyter_mlops.core.serving.notify import swap_during
 
     entry = _new_entry("promote", alias, version, previous, user)
-    with swap_during(model, alias, version, resolve_tracking_uri(tracking_uri), entry.serving):
+    uri = resolve_tracking_uri(tracking_uri)
+    with swap_during(model, alias, version, uri, entry.serving) as servers_swap:
+
+        def change() -> None:
+            client.set_registered_model_alias(model, alias, version)
+            servers_swap()  # local servers serve the new holder from now (history write next)
+
         return _apply(
-            client,
-            model,
-            entry,
-            lambda: client.set_registered_model_alias(model, alias, version),
-            f"promoting {model} v{version} to {alias!r} failed",
+            client, model, entry, change, f"promoting {model} v{version} to {alias!r} failed"
         )
 
 

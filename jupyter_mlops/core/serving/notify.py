@@ -13,7 +13,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -77,11 +77,13 @@ def swap_during(
     notes: list[str],
     *,
     prepare_timeout: float = PREPARE_TIMEOUT_S,
-) -> Iterator[None]:
+) -> Iterator[Callable[[], None]]:
     """Around the registry write moving ``alias`` to ``version``: local servers swap with it.
 
-    Appends one line to ``notes`` per server that could not swap in time; never raises for a
-    server's sake (the promotion itself stands).
+    Servers load the version and hold new requests on entry; the caller calls the yielded
+    ``commit()`` right after the write (else leaving the block commits; an exception releases
+    the held requests without a swap). Appends one line to ``notes`` per server that could not
+    swap in time; never raises for a server's sake (the promotion itself stands).
     """
     request = {"model": model, "alias": alias, "version": version}
     try:
@@ -104,18 +106,23 @@ def swap_during(
             notes.append(_line(info, version, answer["error"]))
         else:
             held.append(info)
-    moved = False
-    try:
-        yield
-        moved = True
-    finally:
-        commit = {**request, "action": "commit", "swap": moved}
-        for info, answer in zip(held, _each(held, commit, STEP_TIMEOUT_S), strict=True):
-            if not moved:
-                continue
+    state = {"committed": False}
+
+    def commit(moved: bool = True) -> None:
+        if state["committed"]:
+            return
+        state["committed"] = True
+        payload = {**request, "action": "commit", "swap": moved}
+        for info, answer in zip(held, _each(held, payload, STEP_TIMEOUT_S), strict=True):
             served = answer.get("versions")
-            if answer.get("error") or not served or any(v != version for v in served):
-                why = answer.get("error") or f"it serves {served}"
-                notes.append(_line(info, version, why))
+            if moved and (answer.get("error") or not served or any(v != version for v in served)):
+                notes.append(_line(info, version, answer.get("error") or f"it serves {served}"))
+
+    try:
+        yield commit
+    except BaseException:
+        commit(moved=False)
+        raise
+    commit()
     for note in notes:
         log.warning("%s", note)
