@@ -41,6 +41,13 @@ CELLS = [
     "server.replay(X.head(30), concurrency=2, progress=False)['versions']",
 ]
 
+RUN_FIRST_TWO = """async () => {
+  const app = window.jupyterapp;
+  app.shell.currentWidget.content.activeCellIndex = 0;
+  await app.commands.execute('notebook:run-cell-and-select-next');
+  await app.commands.execute('notebook:run-cell-and-select-next');
+}"""
+
 
 @pytest.fixture(autouse=True)
 def _branch_build(tmp_path, monkeypatch):
@@ -66,12 +73,15 @@ def test_live_view_updates_and_models_tab_shows_the_served_version(
     write_notebook(frontend.root / "serving.ipynb", CELLS)
     try:
         frontend.open_notebook(page, "serving.ipynb")
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # the first two cells register the versions and display the server (v1)...
+        page.evaluate(RUN_FIRST_TWO)
         page.locator(".jm-serving .jm-serving-head").first.wait_for(timeout=300_000)
         head = page.locator(".jm-serving .jm-serving-head").first
         assert "models:/live-model@champion · v1 · serving at http://127.0.0.1:" in (
             head.inner_text()
         )
+        # ...the rest send traffic and promote v2 (the promotion swaps at once, so it waits)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-below')")
         # the same widget's numbers move while the later cell sends traffic
         page.wait_for_function(
             "() => { const v = document.querySelector(\".jm-serving [data-number='requests']"

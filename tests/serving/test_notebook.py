@@ -44,6 +44,7 @@ def test_serving_notebook_runs_end_to_end(tmp_path, monkeypatch):
     assert "(200, {'predictions':" in bad_input
     assert "(400, {'error': 'ValueError: The feature names should match" in bad_input
     swap = _text(next(c for c in code if "now serving version" in c.source))
+    assert "serving 2 right after promote(); servers that could not swap: []" in swap
     assert "now serving version 2 - replies by version: {'2': 45}" in swap
     assert "errors so far: 1 of" in swap  # only the deliberate bad request
     assert "versions served: ['1', '2']" in swap
