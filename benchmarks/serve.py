@@ -10,8 +10,9 @@ a fresh sqlite registry, then measures, with the same keep-alive HTTP client for
   * 5,000 requests at 8 clients while ``champion`` is promoted twice through ``promote()``:
     errors, and how many responses came from the version holding the alias when the request
     started (``promote()`` swaps local servers before it returns; see ``promotion_run``);
-  * champion p50 with the 200 ms shadow challenger vs without, alternating between the two
-    servers in rounds: the difference with its bootstrap interval and per-round spread.
+  * champion p50 with the 200 ms shadow challenger vs without, rotating between the servers in
+    rounds: the difference with its bootstrap interval and per-round spread, beside an A/A
+    control (two servers without a shadow) that shows how far two identical processes differ.
 """
 
 from __future__ import annotations
@@ -285,24 +286,38 @@ def promotion_run(server: Any, uri: str, n: int) -> dict[str, Any]:
     }
 
 
-def shadow_effect(plain_url: str, shadow_url: str, rounds: int, per_round: int) -> dict[str, Any]:
-    """Champion latency with and without a shadow, alternating servers every ``per_round``
-    requests so that load drifts hit both alike; per-round p50 differences and their spread,
-    and the pooled difference with a bootstrap 95 % interval."""
+def _diff(a: Any, b: Any, rng: Any) -> dict[str, Any]:
+    """Median of ``a`` minus median of ``b`` with a bootstrap 95 % interval."""
+    import numpy as np
+
+    boot = [
+        np.median(rng.choice(a, a.size)) - np.median(rng.choice(b, b.size)) for _ in range(2000)
+    ]
+    return {
+        "diff_ms": float(np.median(a) - np.median(b)),
+        "ci95_ms": [float(x) for x in np.percentile(boot, [2.5, 97.5])],
+    }
+
+
+def shadow_effect(urls: dict[str, str], rounds: int, per_round: int) -> dict[str, Any]:
+    """Champion latency with a shadow (``on``) and without (``off``, and ``twin``: a second
+    server without one, the A/A control showing how far two identical processes differ),
+    rotating the servers' order every round so load drifts hit all alike."""
     import numpy as np
 
     from jupyter_mlops.core.serving.replay import Client
 
-    clients = {"off": Client(plain_url), "on": Client(shadow_url)}
+    clients = {k: Client(u) for k, u in urls.items()}
     payload = body()
     for c in clients.values():
         for _ in range(50):
             c.post(payload)
-    samples: dict[str, list[float]] = {"off": [], "on": []}
-    diffs = []
+    names = list(urls)
+    samples: dict[str, list[float]] = {k: [] for k in names}
+    round_diffs: dict[str, list[float]] = {k: [] for k in names if k != "off"}
     for r in range(rounds):
         medians = {}
-        for name in ("off", "on") if r % 2 == 0 else ("on", "off"):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             times = []
             for _ in range(per_round):
                 t0 = time.perf_counter()
@@ -311,23 +326,16 @@ def shadow_effect(plain_url: str, shadow_url: str, rounds: int, per_round: int) 
                 assert status == 200, status
             samples[name].extend(times)
             medians[name] = statistics.median(times)
-        diffs.append(medians["on"] - medians["off"])
-    on, off = np.array(samples["on"]), np.array(samples["off"])
+        for k in round_diffs:
+            round_diffs[k].append(medians[k] - medians["off"])
+    arrays = {k: np.array(v) for k, v in samples.items()}
     rng = np.random.default_rng(0)
-    boot = [
-        np.median(rng.choice(on, on.size)) - np.median(rng.choice(off, off.size))
-        for _ in range(2000)
-    ]
-    q1, q3 = np.percentile(diffs, [25, 75])
-    return {
-        "samples_each": int(on.size),
-        "p50_off_ms": float(np.median(off)),
-        "p50_on_ms": float(np.median(on)),
-        "diff_ms": float(np.median(on) - np.median(off)),
-        "diff_ci95_ms": [float(x) for x in np.percentile(boot, [2.5, 97.5])],
-        "round_diff_median_ms": float(np.median(diffs)),
-        "round_diff_iqr_ms": [float(q1), float(q3)],
-    }
+    out: dict[str, Any] = {"samples_each": int(arrays["off"].size)}
+    out.update({f"p50_{k}_ms": float(np.median(a)) for k, a in arrays.items()})
+    for k, diffs in round_diffs.items():
+        q1, q3 = np.percentile(diffs, [25, 75])
+        out[k] = {**_diff(arrays[k], arrays["off"], rng), "round_iqr_ms": [float(q1), float(q3)]}
+    return out
 
 
 def main() -> None:
@@ -348,6 +356,7 @@ def main() -> None:
         plain, plain_url = start_plain_app(uri, folder / "plain-app.log")
         ours = serve("models:/clf@champion", tracking_uri=uri)
         shadowed = serve("models:/clf@champion", tracking_uri=uri, shadow="models:/clf/3")
+        twin = serve("models:/clf@champion", tracking_uri=uri)
         try:
             p50 = sequential_p50(
                 {"mlflow": base_url, "mlflow app": plain_url, "ours": ours.url},
@@ -357,7 +366,9 @@ def main() -> None:
             tput_plain = load(plain_url, args.throughput_requests)["rps"]
             tput_ours = load(ours.url, args.throughput_requests)["rps"]
             shadow = shadow_effect(
-                ours.url, shadowed.url, args.shadow_rounds, args.shadow_per_round
+                {"off": twin.url, "on": shadowed.url, "twin": ours.url},
+                args.shadow_rounds,
+                args.shadow_per_round,
             )
             shadow_stats = shadowed.stats()
             promo = promotion_run(ours, uri, args.requests)
@@ -366,6 +377,7 @@ def main() -> None:
         finally:
             ours.stop()
             shadowed.stop()
+            twin.stop()
             stop_group(baseline)
             stop_group(plain)
     overhead = p50["ours"] - p50["mlflow"]
@@ -392,16 +404,16 @@ def main() -> None:
         f"{promo['hold_ms']} ms; promote() took {promo['promote_s']} s, swapped inside it: "
         f"{promo['swapped_inside_promote']}; {promo['throughput_rps']}/s"
     )
-    lo, hi = shadow["diff_ci95_ms"]
-    q1, q3 = shadow["round_diff_iqr_ms"]
+    on, aa = shadow["on"], shadow["twin"]
     print(
         f"shadow (200 ms challenger): champion p50 {shadow['p50_on_ms']:.3f} ms with vs "
-        f"{shadow['p50_off_ms']:.3f} ms without ({shadow['samples_each']} requests each, "
-        f"alternating): {shadow['diff_ms']:+.3f} ms, 95% CI [{lo:+.3f}, {hi:+.3f}] ms, "
-        f"per-round median {shadow['round_diff_median_ms']:+.3f} ms (IQR [{q1:+.3f}, "
-        f"{q3:+.3f}]) (goal within 1 ms); shadow scored {shadow_stats['shadow']['requests']}, "
-        f"dropped {shadow_stats['shadow']['dropped']}, p50 "
-        f"{shadow_stats['shadow']['p50_ms']:.0f} ms"
+        f"{shadow['p50_off_ms']:.3f} ms without ({shadow['samples_each']} requests each, servers "
+        f"rotated per round): {on['diff_ms']:+.3f} ms, 95% CI [{on['ci95_ms'][0]:+.3f}, "
+        f"{on['ci95_ms'][1]:+.3f}], per-round IQR [{on['round_iqr_ms'][0]:+.3f}, "
+        f"{on['round_iqr_ms'][1]:+.3f}] (goal within 1 ms); A/A control, two servers without a "
+        f"shadow: {aa['diff_ms']:+.3f} ms, CI [{aa['ci95_ms'][0]:+.3f}, {aa['ci95_ms'][1]:+.3f}]; "
+        f"shadow scored {shadow_stats['shadow']['requests']}, dropped "
+        f"{shadow_stats['shadow']['dropped']}, p50 {shadow_stats['shadow']['p50_ms']:.0f} ms"
     )
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     print(
