@@ -274,6 +274,19 @@ def promotion_run(server: Any, uri: str, n: int) -> dict[str, Any]:
         "errors": sum(1 for r in records if r[2] != 200),
         "versions": sorted({r[3] for r in records if r[3]}),
         "alias_at_request_time": sum(1 for r in records if r[3] == holder_at(r[0])),
+        # the others, as (version, ms from the hold's start to when the client sent it): a
+        # request sent just before the hold began but read by the server after it waits and
+        # gets the new holder (the client->server delay decides, not the server)
+        "misses": [
+            (
+                r[3],
+                round(
+                    (r[0] - min((h for h, _, _ in holders[1:] if h >= r[0]), default=0)) * 1000, 2
+                ),
+            )
+            for r in records
+            if r[3] != holder_at(r[0])
+        ],
         "held_during_request": sum(1 for r in records if r[3] in held_during(r[0], r[1])),
         "started_during_a_hold": sum(
             1 for r in records if any(h <= r[0] <= s for h, s, _ in holders[1:])
@@ -400,7 +413,8 @@ def main() -> None:
         f"promote(): {promo['errors']} errors, versions {promo['versions']}; "
         f"{promo['alias_at_request_time']}/{promo['requests']} answered by the alias holder at "
         f"request time ({promo['held_during_request']} by a version holding it during the "
-        f"request); {promo['started_during_a_hold']} started during a hold of "
+        f"request; misses (version, ms before the hold) {promo['misses']}); "
+        f"{promo['started_during_a_hold']} started during a hold of "
         f"{promo['hold_ms']} ms; promote() took {promo['promote_s']} s, swapped inside it: "
         f"{promo['swapped_inside_promote']}; {promo['throughput_rps']}/s"
     )
