@@ -135,7 +135,9 @@ def resource_access(uri: str, resource_type: str, resource_id: str) -> Access:
         status, body = auth_api(uri, "GET", CURRENT_USER)
         if status == 404:
             return Access(user, None)  # no auth app on this server
-        if status in (401, 403) or not isinstance(body, dict):
+        if status == 401:
+            raise not_authenticated()
+        if status == 403 or not isinstance(body, dict):
             return Access(user, "NO_PERMISSIONS")
         me = body.get("user") or {}
         name = str(me.get("username") or user)
@@ -143,6 +145,8 @@ def resource_access(uri: str, resource_type: str, resource_id: str) -> Access:
             return Access(name, "MANAGE", is_admin=True)
         params = {"username": name, "resource_type": resource_type, "resource_id": resource_id}
         status, body = auth_api(uri, "GET", USER_PERMISSION, params=params)
+    except PermissionDenied:
+        raise
     except Exception as exc:  # connection refused, timeout: the caller's store call says more
         raise TrackingUnavailable(f"permissions of {user} not readable: {first_line(exc)}") from exc
     if status != 200 or not isinstance(body, dict):

@@ -27,6 +27,12 @@ pytestmark = [pytest.mark.team, pytest.mark.slow]
 SOURCE = "alpha = 0.5\nscore = alpha * 2\n"
 
 
+@pytest.fixture(autouse=True)
+def _patient_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded CI box answers slowly: a 3 s timeout would retry a create that succeeded."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+
+
 def cli(server: AuthServer, user: str | None, *args: str, stdin: str = "") -> tuple[int, str, str]:
     """``jupyter mlops ...`` as a child process acting as ``user``."""
     env = server.env_of(user) if user else {**os.environ, "MLFLOW_TRACKING_URI": server.url}
