@@ -99,6 +99,8 @@ def start_auth_server(
     admin: str = "admin",
     workers: int = 1,
     timeout: float = 240.0,
+    artifacts_destination: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> AuthServer:
     """Run ``jupyter mlops server --auth`` on a free loopback port; return once it is healthy."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,15 +110,16 @@ def start_auth_server(
         "--port", str(port), "--workers", str(workers),
         "--auth-dir", str(folder / "auth"), "--admin-username", admin,
         "--backend-store-uri", backend_uri or f"sqlite:///{folder / 'server.db'}",
-        "--artifacts-destination", str(folder / "artifacts"),
+        "--artifacts-destination", artifacts_destination or str(folder / "artifacts"),
     ]  # fmt: skip
     if auth_db_uri:
         argv += ["--auth-db-uri", auth_db_uri]
-    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
-    env.update(MLFLOW_DISABLE_TELEMETRY="true", TMPDIR=str(folder))
+    child_env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    child_env.update(env or {}, MLFLOW_DISABLE_TELEMETRY="true", TMPDIR=str(folder))
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=folder
-    )
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env,
+        cwd=folder,
+    )  # fmt: skip
     server = AuthServer(f"http://127.0.0.1:{port}", folder, admin, proc)
     assert proc.stdout is not None
     threading.Thread(target=lambda: server.lines.extend(proc.stdout), daemon=True).start()

@@ -29,6 +29,7 @@ from jupyter_mlops.core.errors import (
 from jupyter_mlops.core.store import redact_uri
 
 DEFAULT_PERMISSION = "READ"
+AUTH_CACHE_SECONDS = 30
 DEFAULT_PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
 AUTH_DIR = ".mlflow-auth"  # under the project root unless --auth-dir says otherwise
 INI_NAME = "basic_auth.ini"
@@ -105,6 +106,9 @@ class AuthSetup:
             f"admin_username = {self.admin_username}\n"
             f"admin_password = {password}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            # a password check is a slow hash on every request; remember a good one briefly
+            # (a changed or deleted password may keep working on another worker that long)
+            f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n"
         )
         fd = os.open(self.ini_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
