@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +153,7 @@ def test_four_users_two_kernels_fifty_cells_each(
         for k in range(KERNELS)
     ]
     victims = {user: experiments[users[(i + 1) % USERS]] for i, user in enumerate(users)}
+    started = time.monotonic()
     try:
         # When all 8 kernels run their cells at once, then try a neighbour's experiment
         threads = [threading.Thread(target=drive, args=(s, victims[s.user])) for s in sessions]
@@ -161,6 +164,7 @@ def test_four_users_two_kernels_fifty_cells_each(
     finally:
         for session in sessions:
             session.manager.shutdown_kernel(now=True)
+    cells_s = time.monotonic() - started
     assert all(not s.errors for s in sessions), [s.errors for s in sessions if s.errors]
     # Then every tracked cell said nothing (quiet, nothing refused, nothing spooled)...
     for session in sessions:
@@ -175,7 +179,7 @@ def test_four_users_two_kernels_fifty_cells_each(
         assert expected in last and last.count("\n") <= 3, last
         assert server.passwords[session.user] not in last
     # And the server holds 400/400 runs, 100 per user, every artifact byte for byte
-    total = 0
+    checks = []
     with server.as_user(server.admin):
         client = get_client(server.url)
         for user in users:
@@ -183,13 +187,24 @@ def test_four_users_two_kernels_fifty_cells_each(
             runs = client.search_runs([exp.experiment_id], max_results=1000)
             assert len(runs) == KERNELS * CELLS and {r.info.status for r in runs} == {"FINISHED"}
             assert not [r for r in runs if r.info.run_name == "intruder"]
-            for run in runs:
-                kernel, cell = (int(x[1:]) for x in run.info.run_name.split("-"))
-                name = f"out-{kernel}-{cell}.bin"
-                local = client.download_artifacts(run.info.run_id, name, str(tmp_path / "dl"))
-                assert Path(local).read_bytes() == payload(user, kernel, cell), run.info.run_name
-                total += 1
-    assert total == USERS * KERNELS * CELLS
+            checks += [(user, run) for run in runs]
+
+        def same_bytes(check: tuple) -> bool:
+            user, run = check
+            kernel, cell = (int(x[1:]) for x in run.info.run_name.split("-"))
+            folder = tmp_path / "dl" / run.info.run_id
+            local = client.download_artifacts(
+                run.info.run_id, f"out-{kernel}-{cell}.bin", str(folder)
+            )
+            return Path(local).read_bytes() == payload(user, kernel, cell)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            verdicts = list(pool.map(same_bytes, checks))
+    assert len(verdicts) == USERS * KERNELS * CELLS and all(verdicts)
+    read_s = time.monotonic() - started - cells_s
+    load = os.getloadavg()[0]
+    print(f"{len(verdicts)} runs: kernels+cells {cells_s:.0f} s, read-back {read_s:.0f} s, "
+          f"load {load:.1f}")  # fmt: skip
     # And a direct write into another user's run is refused too, as one line
     victim_run = runs[0].info.run_id  # the last user's run
     with server.as_user(users[0]):
