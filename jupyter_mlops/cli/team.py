@@ -61,6 +61,13 @@ def register(subparsers: Any) -> None:
         "--admin-username", default="admin", type=one_line, help="with --auth: the admin user"
     )
     server.add_argument(
+        "--auth-cache-seconds",
+        type=int,
+        default=0,
+        help="with --auth: remember a good password check this long (a slow hash otherwise runs "
+        "on every request; MLflow then answers token-only requests with 500; default 0)",
+    )
+    server.add_argument(
         "--default-permission",
         default="READ",
         type=str.upper,
@@ -137,7 +144,10 @@ def auth_setup(args: argparse.Namespace) -> AuthSetup | None:
             raise UsageProblem("--auth-dir and --auth-db-uri need --auth")
         return None
     folder = Path(args.auth_dir) if args.auth_dir else project_root() / AUTH_DIR
-    setup = AuthSetup(folder, args.auth_db_uri, args.admin_username, args.default_permission)
+    setup = AuthSetup(
+        folder, args.auth_db_uri, args.admin_username, args.default_permission,
+        args.auth_cache_seconds,
+    )  # fmt: skip
     setup.check()
     return setup
 

@@ -101,6 +101,7 @@ def start_auth_server(
     timeout: float = 240.0,
     artifacts_destination: str | None = None,
     env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> AuthServer:
     """Run ``jupyter mlops server --auth`` on a free loopback port; return once it is healthy."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,6 +115,7 @@ def start_auth_server(
     ]  # fmt: skip
     if auth_db_uri:
         argv += ["--auth-db-uri", auth_db_uri]
+    argv += extra_args
     child_env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
     child_env.update(env or {}, MLFLOW_DISABLE_TELEMETRY="true", TMPDIR=str(folder))
     proc = subprocess.Popen(

@@ -62,6 +62,7 @@ def pg_auth_server(
         workers=2,
         artifacts_destination=destination,
         env=env,
+        extra_args=("--auth-cache-seconds", "30"),  # 400 runs: one password hash per 30 s
     )
     yield server
     server.stop()

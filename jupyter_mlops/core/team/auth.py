@@ -29,7 +29,6 @@ from jupyter_mlops.core.errors import (
 from jupyter_mlops.core.store import redact_uri
 
 DEFAULT_PERMISSION = "READ"
-AUTH_CACHE_SECONDS = 30
 DEFAULT_PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
 AUTH_DIR = ".mlflow-auth"  # under the project root unless --auth-dir says otherwise
 INI_NAME = "basic_auth.ini"
@@ -70,6 +69,7 @@ class AuthSetup:
     database_uri: str | None = None  # default: sqlite:///<folder>/basic_auth.db
     admin_username: str = "admin"
     default_permission: str = DEFAULT_PERMISSION
+    cache_seconds: int = 0  # MLflow's auth_cache_ttl_seconds (0: check every request)
 
     @property
     def ini_path(self) -> Path:
@@ -92,6 +92,8 @@ class AuthSetup:
         if self.default_permission not in DEFAULT_PERMISSIONS:
             choices = ", ".join(DEFAULT_PERMISSIONS)
             raise UsageProblem(f"--default-permission must be one of {choices}")
+        if not 0 <= self.cache_seconds <= 3600:
+            raise UsageProblem("--auth-cache-seconds must be between 0 and 3600")
 
     def prepare(self) -> dict[str, str]:
         """Write the files (the password only the first time) and return the server's env."""
@@ -106,9 +108,10 @@ class AuthSetup:
             f"admin_username = {self.admin_username}\n"
             f"admin_password = {password}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-            # a password check is a slow hash on every request; remember a good one briefly
-            # (a changed or deleted password may keep working on another worker that long)
-            f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n"
+            # a password check is a slow hash on every request; remembering a good one (opt-in:
+            # MLflow 3.17 then answers a Bearer-only request with 500 instead of 401, and a
+            # changed or deleted password keeps working on another worker that long)
+            f"auth_cache_ttl_seconds = {self.cache_seconds}\n"
         )
         fd = os.open(self.ini_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
