@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = [
     "jupyter_mlops.cli.team",
     "jupyter_mlops.cli.serve",
     "jupyter_mlops.cli.reproduce",
+    "jupyter_mlops.cli.users",
 ]
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jupyter_mlops.core.contracts import EXIT_UNAVAILABLE, EXIT_USAGE
-from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.contracts import EXIT_NOPERM, EXIT_UNAVAILABLE, EXIT_USAGE
+from jupyter_mlops.core.errors import (
+    MlopsError,
+    PermissionDenied,
+    TrackingUnavailable,
+    UsageProblem,
+)
 
 PROG = "jupyter mlops"
 
@@ -19,9 +24,12 @@ def fail(message: str, code: int = EXIT_USAGE, prog: str = PROG) -> int:
 
 
 def exit_code(exc: MlopsError, otherwise: int) -> int:
-    """64 for bad input, 69 for an unreachable store, else the subcommand's ``otherwise``."""
+    """64 for bad input, 69 for an unreachable store, 77 when the server refused our credentials
+    or permission, else the subcommand's ``otherwise``."""
     if isinstance(exc, UsageProblem):
         return EXIT_USAGE
+    if isinstance(exc, PermissionDenied):
+        return EXIT_NOPERM
     if isinstance(exc, TrackingUnavailable):
         return EXIT_UNAVAILABLE
     return otherwise

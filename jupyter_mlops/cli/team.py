@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import signal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.cli.errors import one_line
 from jupyter_mlops.core.contracts import EXIT_DATA_SKIPPED, EXIT_OK, EXIT_UNAVAILABLE
 from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.store import redact_uri
+
+if TYPE_CHECKING:
+    from jupyter_mlops.core.team.auth import AuthSetup
 
 
 def register(subparsers: Any) -> None:
@@ -34,9 +38,41 @@ def register(subparsers: Any) -> None:
     server.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     server.add_argument("--workers", type=int, default=2, help="server worker processes")
     server.add_argument(
+        "--auth",
         "--basic-auth",
+        dest="auth",
         action="store_true",
-        help="enable MLflow's basic-auth app (clients set MLFLOW_TRACKING_USERNAME/PASSWORD)",
+        help="enable MLflow's basic-auth app: users, per-experiment/model permissions, an admin "
+        "whose generated password is kept in <auth dir>/admin-password (0600)",
+    )
+    server.add_argument(
+        "--auth-dir",
+        type=one_line,
+        help="with --auth: folder of the auth ini and secrets "
+        "(default: <project root>/.mlflow-auth)",
+    )
+    server.add_argument(
+        "--auth-db-uri",
+        type=one_line,
+        help="with --auth: users and grants database (default: sqlite in --auth-dir; the team's "
+        "PostgreSQL works too)",
+    )
+    server.add_argument(
+        "--admin-username", default="admin", type=one_line, help="with --auth: the admin user"
+    )
+    server.add_argument(
+        "--auth-cache-seconds",
+        type=int,
+        default=0,
+        help="with --auth: remember a good password check this long (a slow hash otherwise runs "
+        "on every request; MLflow then answers token-only requests with 500; default 0)",
+    )
+    server.add_argument(
+        "--default-permission",
+        default="READ",
+        type=str.upper,
+        help="with --auth: what every user may do on what others made (READ: see everything, "
+        "change only what you made or were granted; or EDIT, MANAGE, NO_PERMISSIONS)",
     )
     server.set_defaults(func=run_server, failure_code=EXIT_UNAVAILABLE)
 
@@ -66,19 +102,23 @@ def run_server(args: argparse.Namespace) -> int:
     check_server_options(args)
     backend = args.backend_store_uri or default_tracking_uri()
     artifacts = args.artifacts_destination or str(project_root() / "mlartifacts")
+    auth = auth_setup(args)
     server = TeamServer(
         backend_store_uri=backend,
         artifacts_destination=artifacts,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        app_name="basic-auth" if args.basic_auth else None,
+        app_name="basic-auth" if auth else None,
+        env=auth.prepare() if auth else {},
     )
     server.start()  # MlopsError: one line and 69 (cannot start) or 64 (cannot launch) in main
     url = server.url if args.host not in {"0.0.0.0", "::"} else f"http://<this host>:{args.port}"
     print(f"MLflow tracking server on {url} (backend {redact_uri(backend)}, artifacts {artifacts})")
     print(f"point notebooks at it:  export MLFLOW_TRACKING_URI={url}")
     print(f"  or in a notebook:     %config MlopsMagics.tracking_uri = '{url}'")
+    if auth:
+        print_auth_help(auth, url)
     print(f"server log: {server.log_path}; Ctrl-C stops the server", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -92,6 +132,40 @@ def run_server(args: argparse.Namespace) -> int:
         print(f"jupyter mlops server: mlflow server exited with {code}: {server.log_tail()}")
         return EXIT_UNAVAILABLE
     return EXIT_OK
+
+
+def auth_setup(args: argparse.Namespace) -> AuthSetup | None:
+    """The auth app's files for ``--auth`` (None without it); bad flags are a UsageProblem."""
+    from jupyter_mlops.core.store import project_root
+    from jupyter_mlops.core.team.auth import AUTH_DIR, AuthSetup
+
+    if not args.auth:
+        if args.auth_dir or args.auth_db_uri:
+            raise UsageProblem("--auth-dir and --auth-db-uri need --auth")
+        return None
+    folder = Path(args.auth_dir) if args.auth_dir else project_root() / AUTH_DIR
+    setup = AuthSetup(
+        folder, args.auth_db_uri, args.admin_username, args.default_permission,
+        args.auth_cache_seconds,
+    )  # fmt: skip
+    setup.check()
+    return setup
+
+
+def print_auth_help(auth: AuthSetup, url: str) -> None:
+    """How each user connects, and how the admin adds users and grants permissions."""
+    admin = f"MLFLOW_TRACKING_USERNAME={auth.admin_username} "
+    admin += f'MLFLOW_TRACKING_PASSWORD="$(cat {auth.admin_password_file})"'
+    print(auth.describe())
+    print(
+        "each user, before starting Jupyter:  export MLFLOW_TRACKING_USERNAME=<name> "
+        "MLFLOW_TRACKING_PASSWORD=<password>"
+    )
+    print(f"add a user:   {admin} jupyter mlops users add alice --tracking-uri {url}")
+    print(
+        f"grant:        {admin} jupyter mlops users grant alice --model churn "
+        f"--permission MANAGE --tracking-uri {url}"
+    )
 
 
 def _interrupt(*_: object) -> None:

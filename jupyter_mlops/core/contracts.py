@@ -62,6 +62,11 @@ ENV_PARENT_RUN_ID = "JUPYTER_MLOPS_PARENT_RUN_ID"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"  # set by `jupyter mlops run --experiment`
 ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"
+# credentials MLflow's client reads itself (basic auth; a token is sent as a Bearer header)
+ENV_TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
+ENV_TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
+ENV_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
+ENV_AUTH_CONFIG = "MLFLOW_AUTH_CONFIG_PATH"  # the auth app's ini (set by `server --auth`)
 
 # --- CLI exit codes ----------------------------------------------------------------------
 EXIT_OK = 0
@@ -70,6 +75,7 @@ EXIT_NOTEBOOK_FAILED = 2
 EXIT_USAGE = 64
 EXIT_DATA_SKIPPED = 65  # `sync`: spooled entries had to be skipped (sysexits EX_DATAERR)
 EXIT_UNAVAILABLE = 69  # the tracking store could not be reached (sysexits EX_UNAVAILABLE)
+EXIT_NOPERM = 77  # the tracking server refused the credentials or permission (EX_NOPERM)
 
 
 def tracking_disabled() -> bool:

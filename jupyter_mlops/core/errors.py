@@ -41,3 +41,7 @@ class NotFound(MlopsError):
 
 class ModelNotFound(RegistryError, NotFound):
     """An unknown registered model, model version or alias."""
+
+
+class PermissionDenied(MlopsError):
+    """The tracking server refused the caller: missing credentials (401) or permission (403)."""

@@ -108,3 +108,23 @@ def parse_scoring_input(payload: dict, input_schema: Any) -> Any:
     from mlflow.pyfunc.scoring_server import infer_and_parse_data
 
     return infer_and_parse_data(payload, input_schema)
+
+
+def auth_api(uri: str, method: str, endpoint: str, **kwargs: Any) -> tuple[int, Any]:
+    """One call to the basic-auth app's REST API with the client's own credentials: status and
+    parsed JSON body (None when the body is not JSON).
+
+    Why: ``AuthServiceClient`` imports the whole auth server (Flask, ~2-5 s) into a kernel and
+    has no "current user" call; ``http_request`` with ``get_default_host_creds`` sends exactly
+    what MLflow's client sends (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``, ``~/.mlflow/
+    credentials``, ``MLFLOW_TRACKING_TOKEN``) with the HTTP bounds already in force.
+    """
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    response = http_request(get_default_host_creds(uri), endpoint, method, **kwargs)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return response.status_code, body

@@ -13,6 +13,7 @@ from tornado.web import HTTPError
 from jupyter_mlops.core.errors import (
     MlopsError,
     NotFound,
+    PermissionDenied,
     RegistryError,
     TrackingUnavailable,
     UsageProblem,
@@ -35,6 +36,7 @@ class TooLarge(MlopsError):
 
 # checked in order: the first matching type decides (subclasses before their bases)
 _STATUS_BY_TYPE: list[tuple[type[BaseException], int]] = [
+    (PermissionDenied, 403),  # the tracking server refused this user: its one line, no page
     (NotFound, 404),
     (TooLarge, 413),
     (UsageProblem, 400),

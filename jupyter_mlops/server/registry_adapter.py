@@ -40,7 +40,26 @@ class RegistryAdapter:
         rows = [v.to_dict() for v in versions]
         aliases = {alias: v["version"] for v in rows for alias in v["aliases"]}
         history = [p.to_dict() for p in promotion.promotion_history(name, self.uri)]
-        return {"name": name, "aliases": aliases, "versions": rows, "history": history}
+        return {
+            "name": name,
+            "aliases": aliases,
+            "versions": rows,
+            "history": history,
+            "access": self.access(name),
+        }
+
+    def access(self, name: str) -> dict[str, Any]:
+        """Whether this server's user may promote ``name``, with the reason when not."""
+        from jupyter_mlops.core.access import model_access
+
+        access = model_access(name, self.uri)
+        reason = access.denial("MANAGE", f"model {name!r}")
+        return {
+            "user": access.user,
+            "permission": access.permission,
+            "can_promote": not reason,
+            "reason": reason,
+        }
 
     def compare(self, name: str, version: str, alias: str) -> dict[str, Any]:
         """Every metric of ``version``'s run beside the current ``alias`` holder's, plus core's

@@ -11,6 +11,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from jupyter_mlops.core.access import model_access
 from jupyter_mlops.core.errors import MlopsError, RegistryError
 from jupyter_mlops.core.models import champion, promotion
 from jupyter_mlops.core.models import registry as core
@@ -53,6 +54,7 @@ class RegistryWidget(StaticFallback, widgets.VBox):
         self.versions: list[core.VersionSummary] = []
         self.history: list[promotion.Promotion] = []
         self.pending: tuple[str, str, str] | None = None  # (action, version, alias)
+        self.denied: str | None = None  # why this user may not move aliases (no MANAGE)
         models = core.list_models(self.uri)
         if model is not None and model not in models:
             raise RegistryError(f"no registered model named {model!r}")
@@ -86,6 +88,7 @@ class RegistryWidget(StaticFallback, widgets.VBox):
             layout={"display": "none"},
         )
         self.status = widgets.HTML()
+        self.access_note = widgets.HTML()
         self.history_html = widgets.HTML()
         self.usage = widgets.HTML()
         self.run_id_text = widgets.Text(placeholder="run id with a logged model")
@@ -118,6 +121,7 @@ class RegistryWidget(StaticFallback, widgets.VBox):
             widgets.HBox(
                 [self.alias_text, self.alias_button, self.remove_alias, self.remove_button]
             ),
+            self.access_note,
             self.confirm_box,
             self.status,
             self.history_html,
@@ -133,6 +137,8 @@ class RegistryWidget(StaticFallback, widgets.VBox):
         try:
             self.versions = core.model_versions(name, self.uri) if name else []
             self.history = promotion.promotion_history(name, self.uri) if name else []
+            access = model_access(name, self.uri) if name else None
+            self.denied = access.denial("MANAGE", f"model {name!r}") if access else None
         except MlopsError as exc:
             self.status.value = notice(str(exc), "error")
             self.versions, self.history = [], []
@@ -319,7 +325,13 @@ class RegistryWidget(StaticFallback, widgets.VBox):
             if self.history
             else notice("no promotions recorded yet")
         )
-        self.promote_button.disabled = self.challenger_button.disabled = not name
+        for button in (self.promote_button, self.challenger_button):
+            button.disabled = not name or bool(self.denied)
+        for button in (self.promote_button, self.challenger_button, self.alias_button,
+                       self.remove_button):  # fmt: skip
+            button.tooltip = self.denied or ""
+        self.alias_button.disabled = self.remove_button.disabled = bool(self.denied)
+        self.access_note.value = notice(self.denied, "warn") if self.denied else ""
         self._render_usage()
 
     def _title(self) -> str:

@@ -79,11 +79,20 @@ export interface IPromotion {
   time_ms: number;
 }
 
+export interface IModelAccess {
+  user: string;
+  permission: string | null;
+  can_promote: boolean;
+  reason: string | null;
+}
+
 export interface IModelDetail {
   name: string;
   aliases: Record<string, string>;
   versions: IModelVersion[];
   history: IPromotion[];
+  /** Whether the server's user may move aliases (MANAGE); `reason` says why not. */
+  access?: IModelAccess;
 }
 
 export interface IComparison {

@@ -140,6 +140,10 @@ export class ModelsView extends Widget {
     }
     clear(this.detail);
     this.detail.appendChild(h('h3', {}, detail.name));
+    const denied = detail.access && !detail.access.can_promote ? detail.access.reason : null;
+    if (denied) {
+      this.detail.appendChild(h('div', { className: 'jp-mlops-access-denied' }, denied));
+    }
     const alias = h('input', { className: 'jp-mlops-alias-input', attrs: { value: 'champion', title: 'Alias to set', 'aria-label': 'alias' } });
     this.detail.appendChild(h('label', { className: 'jp-mlops-alias-label' }, 'Alias ', alias));
     const rows = h('ul', { className: 'jp-mlops-versions' });
@@ -162,16 +166,20 @@ export class ModelsView extends Widget {
   private versionRow(detail: IModelDetail, version: IModelVersion, alias: () => string): HTMLElement {
     const metricText = Object.entries(version.metrics).sort(([a], [b]) => a.length - b.length).slice(0, 3).map(([k, v]) => `${k} ${num(v)}`).join(' · ');
     const servedHere = this.served.some(s => s.model === detail.name && s.version === version.version);
+    const denied = detail.access && !detail.access.can_promote ? detail.access.reason ?? 'permission denied' : null;
     const badges: HTMLElement[] = version.aliases.map(a => {
-      const remove = h('button', { className: 'jp-mlops-alias-remove', title: `Remove alias "${a}"`, attrs: { 'aria-label': `Remove alias ${a}` } }, '×');
+      const remove = h('button', { className: 'jp-mlops-alias-remove', title: denied ?? `Remove alias "${a}"`, attrs: { 'aria-label': `Remove alias ${a}` } }, '×');
+      remove.disabled = denied !== null;
       remove.addEventListener('click', () => void this.demote(detail.name, a, version.version));
       return h('span', { className: 'jp-mlops-badge jp-mlops-alias' }, a, remove);
     });
     const uri = `models:/${detail.name}/${version.version}`;
+    const promote = button('Promote…', () => void this.promote(detail.name, version.version, alias()), { accept: true, className: 'jp-mlops-promote', title: denied ?? undefined });
+    promote.disabled = denied !== null;
     const actions = h(
       'div',
       { className: 'jp-mlops-actions' },
-      button('Promote…', () => void this.promote(detail.name, version.version, alias()), { accept: true, className: 'jp-mlops-promote' }),
+      promote,
       button('Insert load code', () => void this.insert(loadModelCode(uri)), { title: uri }),
       version.run_id ? button('Open run', () => this.openRun(version.run_id as string)) : null
     );

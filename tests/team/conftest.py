@@ -16,6 +16,8 @@ import pytest
 
 from jupyter_mlops.core.team.server import TeamServer
 
+from .auth_helpers import AuthServer, start_auth_server
+
 POSTGRES_ENV = "JUPYTER_MLOPS_TEST_POSTGRES_URI"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(POSTGRES_ENV) else [])
 
@@ -92,3 +94,11 @@ def wait_for() -> Callable[..., bool]:
         return check()
 
     return wait
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    """``jupyter mlops server --auth`` (sqlite stores) for the session; tests add own users."""
+    server = start_auth_server(tmp_path_factory.mktemp("auth-server"))
+    yield server
+    server.stop()

@@ -1,5 +1,8 @@
 """Promotion through MLflow aliases, with a history that repeated promotions never overwrite.
 
+On a server with MLflow's auth app, promoting and demoting need MANAGE on the model (MLflow
+itself would let EDIT move an alias): checked before anything changes.
+
 Every promotion or demotion is also written as one registered-model tag
 ``jupyter_mlops.promotion.<20-digit epoch ns>-<6 hex>`` whose JSON value holds who, when, which
 alias, the new version and the version it replaced. Keys sort in time order and are never
@@ -17,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from jupyter_mlops.core.access import require_manage
 from jupyter_mlops.core.contracts import TAG_PROMOTION_PREFIX
 from jupyter_mlops.core.errors import ModelNotFound, RegistryError
 from jupyter_mlops.core.models.registry import CHAMPION, _mlflow_errors, registry_client, translated
@@ -95,7 +99,7 @@ def _apply(client: Any, model: str, entry: Promotion, change: Any, failed: str) 
             _restore(client, model, entry.alias, entry.previous_version)
             raise
     except _mlflow_errors() as exc:
-        raise translated(exc, failed) from exc
+        raise translated(exc, failed, "MANAGE", model) from exc
     return entry
 
 
@@ -110,6 +114,7 @@ def promote(
     """Point ``alias`` at ``version`` of ``model`` and record it in the promotion history."""
     alias = check_alias(alias)
     client = registry_client(tracking_uri)
+    require_manage(model, client.tracking_uri)
     version = str(version)
     if not (version.isascii() and version.isdigit()):
         raise ModelNotFound(f"model {model!r} has no version {version!r}")
@@ -117,7 +122,7 @@ def promote(
         client.get_model_version(model, version)
         previous = _holder(client, model, alias)
     except _mlflow_errors() as exc:
-        raise translated(exc, f"model {model!r} has no version {version}") from exc
+        raise translated(exc, f"model {model!r} has no version {version}", model=model) from exc
     from jupyter_mlops.core.serving.notify import swap_during
 
     entry = _new_entry("promote", alias, version, previous, user)
@@ -139,6 +144,7 @@ def demote(
     """Remove ``alias`` from ``model`` and record the removal in the promotion history."""
     alias = check_alias(alias)
     client = registry_client(tracking_uri)
+    require_manage(model, client.tracking_uri)
     try:
         previous = _holder(client, model, alias)
     except _mlflow_errors() as exc:

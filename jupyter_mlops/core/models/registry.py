@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from jupyter_mlops.core.access import refusal
 from jupyter_mlops.core.contracts import ART_MODEL_DIR
 from jupyter_mlops.core.errors import (
     MlopsError,
@@ -77,9 +78,15 @@ def _mlflow_errors() -> type[Exception]:
     return MlflowException
 
 
-def translated(exc: Exception, context: str) -> MlopsError:
+def translated(
+    exc: Exception, context: str, needed: str = "READ", model: str | None = None
+) -> MlopsError:
     """Our error for an MLflow registry failure: ``ModelNotFound(context)`` when MLflow says it
-    does not exist, a refused request as ``RegistryError``, anything else as an outage."""
+    does not exist, a 401/403 as ``PermissionDenied`` (``needed`` on ``model``), a refused
+    request as ``RegistryError``, anything else as an outage."""
+    denied = refusal(exc, needed, f"model {model!r}" if model else "the model registry")
+    if denied is not None:
+        return denied
     code = getattr(exc, "error_code", None)
     detail = first_line(exc)
     if code == "RESOURCE_DOES_NOT_EXIST":

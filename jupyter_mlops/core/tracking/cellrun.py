@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.core import active, store
+from jupyter_mlops.core import access, active, store
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.tracking import autolog as autologging
 from jupyter_mlops.core.tracking import capture, collect, delivery, start
@@ -56,6 +56,11 @@ class CellRun(RunState):
             raise
         except Exception as exc:  # MLflow or the store failed: run the cell anyway
             self.client = None
+            denied = access.refusal(exc, "EDIT", f"experiment {self.record.experiment_name!r}")
+            if denied is not None:  # retrying cannot help: say so once, spool nothing
+                self.refused = True
+                self.messages.append(f"run not logged: {denied}")
+                return self._watch_files()
             self.messages.append(
                 f"tracking store {store.redact_uri(self.uri)} unavailable ({first_line(exc)})"
             )
@@ -69,6 +74,9 @@ class CellRun(RunState):
             delivery.replay_spool(self)
             if self.options.autolog:
                 self.autolog_on = autologging.switch(True)
+        self._watch_files()
+
+    def _watch_files(self) -> None:
         paths = capture.candidate_files(self.named_files(), self.cwd)
         self.files_before = capture.snapshot_files(paths)
         self.figures_before = figure_numbers()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
-from jupyter_mlops.core import store
+from jupyter_mlops.core import access, store
 from jupyter_mlops.core.errors import first_line
 from jupyter_mlops.core.tracking import spool
 from jupyter_mlops.core.tracking.runstate import RunState
@@ -24,9 +24,17 @@ def deliver(run: RunState) -> bool:
             store.retry_locked(lambda: mlflow.end_run(status=record.status))
             return False
         except Exception as exc:
-            run.messages.append(f"tracking store failed mid-run ({first_line(exc)})")
+            denied = access.refusal(exc, "EDIT", f"experiment {record.experiment_name!r}")
+            run.refused = run.refused or denied is not None
+            run.messages.append(
+                f"run not fully logged: {denied}"
+                if denied
+                else f"tracking store failed mid-run ({first_line(exc)})"
+            )
             with contextlib.suppress(Exception):
                 mlflow.end_run(status=record.status)
+    if run.refused:  # a replay would be refused the same way
+        return False
     return _spool_record(run)
 
 

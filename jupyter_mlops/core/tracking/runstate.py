@@ -43,6 +43,7 @@ class RunState:
         self.uri = store.resolve_tracking_uri(options.tracking_uri, start=self.cwd)
         self.client: MlflowClient | None = None
         self.messages: list[str] = []
+        self.refused = False  # the server refused our credentials/permission: never spool
         self.record = RunRecord(experiment_name=self.experiment_name(), run_name=options.run_name)
         self.heartbeat: Any = None
         self.written_tags: dict[str, str] = {}
