@@ -4,9 +4,10 @@
 a small thread pool (the kernels and pyarrow release the GIL) and merges them; memory holds a
 few batches and the summaries, never a whole side. ``report_from_summaries`` (shared with the
 Dask path) turns merged summaries into the same ``DriftReport`` as in memory: binned tests are
-exact; KS and Wasserstein come from the sketch with a bracket, and a column whose flag the
-bracket leaves open, or whose test has no summary (Anderson, Sturges-binned or Hellinger
-numeric), is read whole and tested exactly. ``exact=True`` does that for every numeric column.
+exact; KS, Wasserstein, Anderson-Darling and the Sturges-binned PSI, KL and Jensen-Shannon
+come from the sketch with a bracket (``sketch``, ``sketch_tests``), and a column whose flag the
+bracket leaves open, or whose test has no summary (Hellinger on numbers), is read whole and
+tested exactly. ``exact=True`` does that for every numeric column.
 """
 
 from __future__ import annotations

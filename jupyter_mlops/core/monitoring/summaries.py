@@ -24,6 +24,11 @@ from jupyter_mlops.core.monitoring import columns as dc
 from jupyter_mlops.core.monitoring import fused, sketch
 from jupyter_mlops.core.monitoring import statistics as dt
 from jupyter_mlops.core.monitoring.sketch import Grid, QuantileSketch, ks_bounds, wasserstein_bounds
+from jupyter_mlops.core.monitoring.sketch_tests import (
+    anderson_bounds,
+    anderson_pvalue,
+    sturges_bounds,
+)
 
 __all__ = [
     "CategoricalSummary",
@@ -240,6 +245,16 @@ class SketchColumn:
             return dt.chisquare(counts) if test == "chisquare" else dt.z_test(counts)
         if test in {"jensenshannon", "psi", "kl_div"} and per_value:
             return dc.share_test(test, *dt.shares(self._counts()))
+        if test in {"jensenshannon", "psi", "kl_div"} and self.ref.distinct is None:
+            bracket = sturges_bounds(test, self.ref.sketch, self.cur.sketch)
+            if bracket is None:
+                raise NeedsExact(test)
+            self.interval = bracket[1:]
+            return bracket[0], None
+        if test == "anderson":
+            estimate, low, high = anderson_bounds(self.ref.sketch, self.cur.sketch)
+            self.interval = (anderson_pvalue(high), anderson_pvalue(low))
+            return estimate, anderson_pvalue(estimate)
         if test == "wasserstein":
             estimate, bound = wasserstein_bounds(self.ref.sketch, self.cur.sketch)
             norm = max(self.ref.sketch.std(), 0.001)
