@@ -138,11 +138,13 @@ def bucket(x, grid, counts, sums, mins, maxs, moments):  # pragma: no cover - co
     """
     centre, inv_scale, inv_tiny, per_octave = grid[0], grid[1], grid[2], grid[3]
     zero = (len(counts) - 1) // 2
+    factor = inv_scale * inv_tiny
+    n, s1, s2 = 0.0, 0.0, 0.0  # in registers: stores to ``moments`` in the loop cost ~30 %
     for v in x:
         if not math.isfinite(v):
             continue
         d = v - centre
-        a = abs(d) * inv_scale * inv_tiny
+        a = abs(d) * factor
         if a < 1.0:
             k = 0
         else:
@@ -157,9 +159,12 @@ def bucket(x, grid, counts, sums, mins, maxs, moments):  # pragma: no cover - co
             maxs[i] = max(maxs[i], v)
         counts[i] += 1
         sums[i] += d
-        moments[0] += 1.0
-        moments[1] += d
-        moments[2] += d * d
+        n += 1.0
+        s1 += d
+        s2 += d * d
+    moments[0] += n
+    moments[1] += s1
+    moments[2] += s2
 
 
 def touch() -> None:

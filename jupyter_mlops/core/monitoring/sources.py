@@ -80,20 +80,25 @@ class TableSource:
         return int(self.dataset.count_rows())
 
     def head(self, rows: int = HEAD_ROWS) -> pd.DataFrame:
-        """The first ``rows`` rows."""
-        scanner = self.dataset.scanner(batch_size=rows, batch_readahead=0, fragment_readahead=0)
-        for batch in scanner.to_batches():
-            if batch.num_rows:
-                return batch.to_pandas()
+        """The first ``rows`` rows (or fewer: those of the first non-empty row group).
+
+        Read from the first row group alone: a scanner asked for one batch decoded whole
+        files ahead of it.
+        """
+        for batch in self.batches(self.columns, rows):
+            return batch
         return self.dataset.schema.empty_table().to_pandas()
 
-    def batches(self, columns: list[str], rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    def batches(
+        self, columns: list[str], rows: int = BATCH_ROWS, arrow: bool = False
+    ) -> Iterator[Any]:
         """The chosen columns, at most ``rows`` rows at a time, one row group read at a time.
 
         Row groups are read one after the other (their columns decoded in parallel), never
         ahead: pyarrow's own scanner reads ahead without bound when the consumer is slower
         than the disk, so a slow summary made its memory grow with the dataset. The caller
         overlaps reading with work (``streaming``); memory holds a row group or two.
+        pandas DataFrames, or pyarrow RecordBatches with ``arrow=True``.
         """
         options = self._scan_options()
         for fragment in self.dataset.get_fragments():
@@ -104,7 +109,7 @@ class TableSource:
                 )
                 for batch in table.to_batches(max_chunksize=rows):
                     if batch.num_rows:
-                        yield batch.to_pandas()
+                        yield batch if arrow else batch.to_pandas()
 
     def _scan_options(self) -> Any:
         """Local files are read as needed; pre-buffering whole column chunks (pyarrow's default,

@@ -55,7 +55,7 @@ def _summaries(source: TableSource, plan: Plan) -> dict[str, Summary]:
     Each worker thread keeps running summaries of the batches it takes from a bounded queue;
     the workers' summaries are merged at the end.
     """
-    batches: queue.Queue[pd.DataFrame | None] = queue.Queue(maxsize=WORKERS)
+    batches: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=WORKERS)
     totals: list[dict[str, Summary]] = [{} for _ in range(WORKERS)]
     errors: list[BaseException] = []
 
@@ -74,7 +74,7 @@ def _summaries(source: TableSource, plan: Plan) -> dict[str, Summary]:
     for thread in threads:
         thread.start()
     try:
-        for batch in source.batches(plan.tested()):
+        for batch in source.batches(plan.tested(), arrow=True):
             if errors:
                 break
             batches.put(batch)
