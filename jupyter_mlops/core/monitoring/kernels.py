@@ -13,7 +13,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["ambiguous_integral", "bin_side", "bucket", "gather", "scan", "touch"]
+__all__ = ["ambiguous_integral", "bin_side", "bucket", "distinct", "gather", "scan", "touch"]
 
 _JIT = {"cache": True, "nogil": True, "nopython": True}
 
@@ -44,6 +44,27 @@ def scan(x, cap, distinct, counts):  # pragma: no cover - compiled
             else:
                 over = True
     return n, lo, hi, total, nd, over
+
+
+@numba.jit(**_JIT)
+def distinct(x, cap, values, counts):  # pragma: no cover - compiled
+    """The first ``cap`` distinct finite values with counts; stops at the (cap+1)-th: (nd, over)."""
+    nd = 0
+    for v in x:
+        if not math.isfinite(v):
+            continue
+        j = 0
+        while j < nd and values[j] != v:
+            j += 1
+        if j < nd:
+            counts[j] += 1
+        elif nd < cap:
+            values[nd] = v
+            counts[nd] = 1
+            nd += 1
+        else:
+            return nd, True
+    return nd, False
 
 
 @numba.jit(**_JIT)
@@ -178,6 +199,7 @@ def touch() -> None:
     """Run every kernel once on tiny inputs: compiles them, or loads them from the disk cache."""
     x = np.array([1.0, np.nan, 2.0, 2.0])
     scan(x, 4, np.empty(4), np.zeros(4, np.int64))
+    distinct(x, 4, np.empty(4), np.zeros(4, np.int64))
     bin_side(x, 1.0, 1.0, 1.5, np.zeros(2, np.int64), np.zeros(2))
     gather(x, 1.0, 1.0, np.ones(2, np.bool_), np.empty(4), np.empty(4, np.intp), 0)
     ambiguous_integral(x[:1], np.zeros(1, np.intp), 1, 1, 1, np.zeros(2, np.int64))

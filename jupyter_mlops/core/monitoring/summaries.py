@@ -99,7 +99,7 @@ class NumericSummary:
         if self.distinct is not None:
             cap = dc.MANY_VALUES
             distinct, counts = np.empty(cap), np.zeros(cap, np.int64)
-            _, _, _, _, nd, over = fused.kernels().scan(values, cap, distinct, counts)
+            nd, over = fused.kernels().distinct(values, cap, distinct, counts)  # stops early
             self._merge_distinct(
                 None if over else dict(zip(distinct[:nd], counts[:nd], strict=True))
             )
