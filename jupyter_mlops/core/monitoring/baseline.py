@@ -233,7 +233,7 @@ def columns_of(data: Any, side: str) -> list[str]:
     )
 
 
-def column_loader(data: Any, side: str, target: str | None) -> ColumnLoader:
+def column_loader(data: Any, side: str) -> ColumnLoader:
     """Reads one feature column of a side whole (for a test the summaries cannot decide)."""
     if sources.is_source(data):
         source = sources.TableSource(data, side)

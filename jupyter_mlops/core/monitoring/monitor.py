@@ -185,8 +185,8 @@ class Monitor:
         plans = self._plans.for_columns(set(bl.columns_of(X, "X")))
         current = bl.learn(self.model, X, y_true, plans)
         rows = (reference.rows, current.rows)
-        ref_load = bl.column_loader(self.reference_X, "reference_X", self.target)
-        cur_load = bl.column_loader(X, "X", self.target)
+        ref_load = bl.column_loader(self.reference_X, "reference_X")
+        cur_load = bl.column_loader(X, "X")
         features = list(plans.features.types)
         tests, threshold = self._drift_options["tests"], self._drift_options["threshold"]
         data = report_from_summaries(
