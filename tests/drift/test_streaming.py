@@ -94,18 +94,32 @@ def test_parquet_folders_give_the_in_memory_flags(tmp_path: Path, small_batches:
 
 
 def test_exact_and_unsummarised_tests_read_the_column(tmp_path: Path, small_batches: None) -> None:
+    """exact=True and Hellinger on numbers read columns whole (same statistics as in memory);
+    Anderson-Darling and Sturges-binned PSI come from the sketch with the same flags."""
     rng = np.random.default_rng(1)
     ref, cur = frames(rng, 20_000, 9_000)
     ref.to_parquet(tmp_path / "ref.parquet", row_group_size=3_000)
     cur.to_parquet(tmp_path / "cur.parquet", row_group_size=3_000)
     paths = (tmp_path / "ref.parquet", str(tmp_path / "cur.parquet"))
-    for options in ({"exact": True}, {"tests": {"numeric": "anderson"}}, {"tests": "psi"}):
+    for options in (
+        {"exact": True},
+        {"tests": {"numeric": "hellinger"}},
+        {"tests": {"numeric": "anderson"}},
+        {"tests": "psi"},
+    ):
         streamed, memory = detect_drift(*paths, **options), detect_drift(ref, cur, **options)
         same_flags(streamed, memory)
         for name in ("normal", "ties", "lognormal", "city"):
             a, b = streamed.columns[name], memory.columns[name]
+            if "sketch: score in" in a.note:  # the tolerance of tests/drift/test_sketch_tests.py
+                assert abs(a.statistic - b.statistic) <= 0.02 * abs(b.statistic) + 0.2
+                continue
             assert close(a.statistic, b.statistic) and close(a.p_value, b.p_value), (options, name)
     assert "exact: column read whole" in detect_drift(*paths, exact=True).columns["normal"].note
+    hellinger = detect_drift(*paths, tests={"numeric": "hellinger"}).columns["normal"]
+    assert "exact: column read whole" in hellinger.note
+    anderson = detect_drift(*paths, tests={"numeric": "anderson"}).columns["normal"]
+    assert "sketch: score in" in anderson.note
 
 
 def test_small_data_is_exact_and_inputs_mix(tmp_path: Path) -> None:

@@ -60,10 +60,14 @@ def _tree(frame: Any, plan: Plan) -> Any:
     return parts[0]
 
 
-def _head(frame: Any) -> pd.DataFrame:
+def _heads(ref: Any, cur: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both sides' first rows in one round trip to the scheduler."""
+    import dask
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "insufficient elements" when a partition is small
-        return frame.head(HEAD_ROWS, npartitions=1)
+        heads = [frame.head(HEAD_ROWS, npartitions=1, compute=False) for frame in (ref, cur)]
+        return tuple(dask.compute(*heads))  # type: ignore[return-value]
 
 
 def detect_dask(
@@ -81,7 +85,7 @@ def detect_dask(
 
     ref, cur = _frame(reference, "reference"), _frame(current, "current")
     names = engine.column_names(ref, cur, columns)
-    plan = Plan.infer(_head(ref), _head(cur), names, column_types)
+    plan = Plan.infer(*_heads(ref, cur), names, column_types)
     if plan.tested():
         (ref_rows, ref_sum), (cur_rows, cur_sum) = dask.compute(_tree(ref, plan), _tree(cur, plan))
     else:

@@ -2,9 +2,13 @@
 
 ``Monitor(model_or_uri, reference_X, reference_y)`` predicts on the reference once (timing each
 call) to learn the baselines; ``observe(X, y_true)`` predicts on a new batch in timed chunks and
-compares it with them. Each batch becomes metrics (step = batch index) and the JSON artifact
-``monitor/batch-<k>.json`` of the monitor's own MLflow run, named after the model and tagged
-with its registry version when the model came from ``models:/NAME@alias`` or ``models:/NAME/N``.
+compares it with them. Either may be a parquet file or folder, a pyarrow dataset, a DVC path at
+a revision or a Dask DataFrame (labels then come from the ``target`` column): such data is read
+a batch (or partition) at a time into mergeable summaries (``baseline``), learnt once for the
+reference, so memory stays bounded whatever its size. Each batch becomes metrics (step = batch
+index) and the JSON artifact ``monitor/batch-<k>.json`` of the monitor's own MLflow run, named
+after the model and tagged with its registry version when the model came from
+``models:/NAME@alias`` or ``models:/NAME/N``.
 """
 
 from __future__ import annotations
@@ -12,17 +16,20 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from jupyter_mlops.core import contracts as c
-from jupyter_mlops.core.errors import MlopsError, TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
 from jupyter_mlops.core.models.loader import LoadedModel, load_model, quality_metric
+from jupyter_mlops.core.monitoring import baseline as bl
 from jupyter_mlops.core.monitoring.dashboard_view import dashboard_view
-from jupyter_mlops.core.monitoring.drift import ColumnDrift, DriftReport, detect_drift, finite
+from jupyter_mlops.core.monitoring.drift import DriftReport, detect_drift
+from jupyter_mlops.core.monitoring.monitor_report import BatchReport, MonitorStatus
+from jupyter_mlops.core.monitoring.report import DRIFT_SHARE
+from jupyter_mlops.core.monitoring.streaming import report_from_summaries
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -37,80 +44,6 @@ DEFAULT_ALERTS: dict[str, float | None] = {
     "latency_spike": 2.0,  # p95 latency over the reference p95
 }
 LATENCY_FLOOR_MS = 1.0  # a spike must also add this much to p95 (sub-ms timings are noise)
-
-
-@dataclass
-class BatchReport:
-    """What one observed batch showed, and which alerts it fired."""
-
-    batch: int
-    rows: int
-    timestamp_ms: int
-    data_drift: DriftReport
-    prediction_drift: ColumnDrift
-    probability_drift: list[ColumnDrift] = field(default_factory=list)
-    quality: float | None = None
-    quality_drop: float | None = None
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    latency_ratio: float | None = None
-    alerts: list[str] = field(default_factory=list)
-    run_id: str | None = None
-
-    def metrics(self) -> dict[str, float]:
-        """The batch's numbers as flat MLflow metrics."""
-        out = {
-            "monitor.rows": float(self.rows),
-            "monitor.data_drift_share": self.data_drift.share_drifted,
-            "monitor.dataset_drift": float(self.data_drift.dataset_drift),
-            "monitor.prediction_drift": float(self.prediction_drift.drift),
-            "monitor.alerts": float(len(self.alerts)),
-        }
-        if self.probability_drift:
-            drifted = sum(col.drift for col in self.probability_drift)
-            out["monitor.probability_drifted_columns"] = float(drifted)
-        score = self.prediction_drift.score
-        if score is not None and np.isfinite(score):
-            out["monitor.prediction_drift_score"] = float(score)
-        if self.quality is not None:
-            out["monitor.quality"] = self.quality
-        if self.quality_drop is not None:
-            out["monitor.quality_drop"] = self.quality_drop
-        for name, value in self.latency_ms.items():
-            out[f"monitor.latency_{name}_ms"] = value
-        if self.latency_ratio is not None:
-            out["monitor.latency_ratio"] = self.latency_ratio
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (the ``monitor/batch-<k>.json`` artifact)."""
-        data = asdict(self)
-        data["data_drift"] = self.data_drift.to_dict()
-        data["prediction_drift"] = finite(asdict(self.prediction_drift))
-        data["probability_drift"] = [finite(asdict(col)) for col in self.probability_drift]
-        return data
-
-
-@dataclass
-class MonitorStatus:
-    """Which alerts fired: in the latest batch, and in which batches over the monitor's life."""
-
-    batches: int
-    latest: list[str]
-    history: dict[str, list[int]]
-
-    @property
-    def ok(self) -> bool:
-        """True when the latest batch fired no alert."""
-        return not self.latest
-
-    def __str__(self) -> str:
-        if not self.batches:
-            return "Monitor: no batch observed yet"
-        head = "OK" if self.ok else "ALERT " + ", ".join(self.latest)
-        seen = "; ".join(f"{s} in batches {v}" for s, v in self.history.items() if v)
-        return f"Monitor after {self.batches} batches: {head}" + (f" ({seen})" if seen else "")
-
-    __repr__ = __str__
 
 
 class Monitor:
@@ -147,7 +80,28 @@ class Monitor:
         self.model: LoadedModel = load_model(model_or_uri, tracking_uri)
         if reference_X is None:
             reference_X, reference_y = self.model.reference_data(target)
-        self.reference_X = _frame(reference_X, "reference_X")
+        self.target = target
+        self._plans: bl.Plans | None = None
+        self._baseline: bl.Side | None = None
+        self.batches: list[BatchReport] = []
+        self.run_id: str | None = None
+        if bl.is_large(reference_X):
+            if reference_y is not None:
+                raise UsageProblem(
+                    "with a parquet or Dask reference_X, labels come from its target= column"
+                )
+            self.reference_X = reference_X
+            self.reference_y = None
+            self.reference_predictions = None
+            side = self._summaries()
+            self.reference_rows = side.rows
+            self.reference_latency_ms = _percentiles(side.times_ms)
+            self.reference_quality = None if side.quality is None else side.quality.value()
+            return
+        self.reference_X, reference_y = self._labelled(
+            _frame(reference_X, "reference_X"), reference_y
+        )
+        self.reference_rows = len(self.reference_X)
         self.reference_y = None if reference_y is None else np.asarray(reference_y)
         if self.reference_y is not None and len(self.reference_y) != len(self.reference_X):
             raise UsageProblem("reference_y must have one label per row of reference_X")
@@ -157,38 +111,62 @@ class Monitor:
         self.reference_quality = (
             None if self.reference_y is None else self._metric(self.reference_y, pred)
         )
-        self.batches: list[BatchReport] = []
-        self.run_id: str | None = None
+
+    def _labelled(self, frame: pd.DataFrame, y: Any) -> tuple[pd.DataFrame, Any]:
+        """Features and labels: the ``target`` column of ``frame`` when no labels are given."""
+        if self.target is None or self.target not in frame.columns:
+            return frame, y
+        labels = frame[self.target].to_numpy()
+        return frame.drop(columns=self.target), labels if y is None else y
+
+    def _summaries(self) -> bl.Side:
+        """The reference summarised a batch at a time (once; see ``baseline``)."""
+        if self._baseline is None:
+            self._plans = bl.infer_plans(
+                self.model, self.reference_X, self.target, self.metric_name, self.chunk_rows
+            )
+            self._baseline = bl.learn(
+                self.model, self.reference_X, self.reference_y, self._plans, "reference_X"
+            )
+        return self._baseline
 
     # --- observing --------------------------------------------------------------------------
 
     def observe(self, X: Any, y_true: Any = None) -> BatchReport:
-        """Predict on a new batch (timed) and compare it with the reference; log it."""
-        frame = _frame(X, "X")
-        if y_true is not None and len(np.asarray(y_true)) != len(frame):
-            raise UsageProblem("y_true must have one label per row of X")
-        predictions, latency, proba = self._predict(frame)
-        data = detect_drift(self.reference_X, frame, **self._drift_options)
-        outputs = detect_drift(
-            self._reference_outputs,
-            self._outputs(predictions, proba),
-            threshold=self.alert_thresholds["prediction_drift"],
-        )
+        """Predict on a new batch (timed) and compare it with the reference; log it.
+
+        ``X`` may be a parquet path or dataset or a Dask DataFrame (labels: its ``target``
+        column); it is then compared through summaries, as is any batch once the reference is.
+        """
+        if bl.is_large(X) or self._baseline is not None:
+            data, outputs, rows, latency, quality = self._compare_summaries(X, y_true)
+        else:
+            frame, y_true = self._labelled(_frame(X, "X"), y_true)
+            if y_true is not None and len(np.asarray(y_true)) != len(frame):
+                raise UsageProblem("y_true must have one label per row of X")
+            predictions, latency, proba = self._predict(frame)
+            data = detect_drift(self.reference_X, frame, **self._drift_options)
+            outputs = detect_drift(
+                self._reference_outputs,
+                self._outputs(predictions, proba),
+                threshold=self.alert_thresholds["prediction_drift"],
+            )
+            rows = len(frame)
+            quality = None if y_true is None else self._metric(np.asarray(y_true), predictions)
         pred = outputs.columns.pop("prediction")
         report = BatchReport(
             batch=len(self.batches),
-            rows=len(frame),
+            rows=rows,
             timestamp_ms=int(time.time() * 1000),
             data_drift=data,
             prediction_drift=pred,
             probability_drift=list(outputs.columns.values()),
             latency_ms=latency,
+            quality=quality,
         )
-        if y_true is not None:
-            report.quality = self._metric(np.asarray(y_true), predictions)
-            if self.reference_quality is not None:
-                sign = 1.0 if self._higher_is_better else -1.0
-                report.quality_drop = sign * (self.reference_quality - report.quality)
+        if quality is not None and self.reference_quality is not None:
+            sign = 1.0 if self._higher_is_better else -1.0
+            report.quality_drop = sign * (self.reference_quality - quality)
         ref_p95 = self.reference_latency_ms.get("p95", 0.0)
         if ref_p95 > 0:
             report.latency_ratio = latency["p95"] / ref_p95
@@ -198,15 +176,41 @@ class Monitor:
             self._log(report)
         return report
 
+    def _compare_summaries(
+        self, X: Any, y_true: Any
+    ) -> tuple[DriftReport, DriftReport, int, dict[str, float], float | None]:
+        """Data and output drift, rows, latency and quality of ``X`` against the summaries."""
+        reference = self._summaries()
+        assert self._plans is not None
+        plans = self._plans.for_columns(set(bl.columns_of(X, "X")))
+        current = bl.learn(self.model, X, y_true, plans)
+        rows = (reference.rows, current.rows)
+        ref_load = bl.column_loader(self.reference_X, "reference_X")
+        cur_load = bl.column_loader(X, "X")
+        features = list(plans.features.types)
+        tests, threshold = self._drift_options["tests"], self._drift_options["threshold"]
+        data = report_from_summaries(
+            features,
+            plans.features,
+            (reference.features, current.features),
+            rows,
+            (tests, threshold, DRIFT_SHARE),
+            lambda name: (ref_load(name), cur_load(name)),
+        )
+        outputs = report_from_summaries(
+            list(plans.outputs.types),
+            plans.outputs,
+            (reference.outputs, current.outputs),
+            rows,
+            (None, self.alert_thresholds["prediction_drift"], DRIFT_SHARE),
+            None,
+        )
+        quality = None if current.quality is None else current.quality.value()
+        return data, outputs, current.rows, _percentiles(current.times_ms), quality
+
     def _outputs(self, predictions: np.ndarray, proba: np.ndarray | None) -> pd.DataFrame:
         """Predictions, plus class probabilities (the positive one only for two classes)."""
-        columns: dict[str, Any] = {"prediction": predictions}
-        if proba is not None and proba.ndim == 2 and proba.shape[1] <= 20:
-            classes = self.model.classes or list(range(proba.shape[1]))
-            first = 1 if proba.shape[1] == 2 else 0
-            for i in range(first, proba.shape[1]):
-                columns[f"probability[{classes[i]}]"] = proba[:, i]
-        return pd.DataFrame(columns)
+        return bl.outputs_frame(self.model, predictions, proba)
 
     def _predict(
         self, frame: pd.DataFrame
@@ -214,28 +218,16 @@ class Monitor:
         """Predictions (each ``predict`` call timed), latency percentiles, probabilities."""
         parts, times, probas = [], [], []
         for start in range(0, len(frame), self.chunk_rows):
-            chunk = frame.iloc[start : start + self.chunk_rows]
-            began = time.perf_counter()
-            try:
-                out = self.model.predict(chunk)
-            except MlopsError:
-                raise
-            except Exception as exc:
-                raise UsageProblem(
-                    f"the model's predict failed: {type(exc).__name__}: {exc}"
-                ) from exc
-            times.append((time.perf_counter() - began) * 1000)
-            if self.model.predict_proba is not None:
-                probas.append(np.asarray(self.model.predict_proba(chunk), dtype=float))
-            parts.append(
-                np.asarray(out).reshape(len(chunk), -1)[:, 0]
-                if np.ndim(out) > 1
-                else np.asarray(out)
+            pred, elapsed, proba = bl.predict_chunk(
+                self.model, frame.iloc[start : start + self.chunk_rows]
             )
+            parts.append(pred)
+            times.append(elapsed)
+            if proba is not None:
+                probas.append(proba)
         if not parts:
             raise UsageProblem("the batch has no rows")
-        p50, p95, p99 = np.percentile(times, [50, 95, 99])
-        latency = {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+        latency = _percentiles(times)
         return np.concatenate(parts), latency, np.concatenate(probas) if probas else None
 
     def _alerts(self, report: BatchReport) -> list[str]:
@@ -362,7 +354,7 @@ class Monitor:
 def _params(monitor: Monitor) -> dict[str, str]:
     params = {
         "metric": monitor.metric_name,
-        "reference_rows": str(len(monitor.reference_X)),
+        "reference_rows": str(monitor.reference_rows),
         "chunk_rows": str(monitor.chunk_rows),
     }
     params.update({f"alert.{k}": str(v) for k, v in monitor.alert_thresholds.items()})
@@ -376,6 +368,12 @@ def _frame(data: Any, name: str) -> pd.DataFrame:
         return pd.DataFrame(data)
     except (ValueError, TypeError) as exc:
         raise UsageProblem(f"{name} must be a table (DataFrame or 2-D array): {exc}") from None
+
+
+def _percentiles(times_ms: list[float]) -> dict[str, float]:
+    """p50, p95 and p99 of per-call timings."""
+    p50, p95, p99 = np.percentile(times_ms, [50, 95, 99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
 
 
 def _num(value: float | None) -> float | None:

@@ -4,9 +4,10 @@
 a small thread pool (the kernels and pyarrow release the GIL) and merges them; memory holds a
 few batches and the summaries, never a whole side. ``report_from_summaries`` (shared with the
 Dask path) turns merged summaries into the same ``DriftReport`` as in memory: binned tests are
-exact; KS and Wasserstein come from the sketch with a bracket, and a column whose flag the
-bracket leaves open, or whose test has no summary (Anderson, Sturges-binned or Hellinger
-numeric), is read whole and tested exactly. ``exact=True`` does that for every numeric column.
+exact; KS, Wasserstein, Anderson-Darling and the Sturges-binned PSI, KL and Jensen-Shannon
+come from the sketch with a bracket (``sketch``, ``sketch_tests``), and a column whose flag the
+bracket leaves open, or whose test has no summary (Hellinger on numbers), is read whole and
+tested exactly. ``exact=True`` does that for every numeric column.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _summaries(source: TableSource, plan: Plan) -> dict[str, Summary]:
     Each worker thread keeps running summaries of the batches it takes from a bounded queue;
     the workers' summaries are merged at the end.
     """
-    batches: queue.Queue[pd.DataFrame | None] = queue.Queue(maxsize=WORKERS)
+    batches: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=WORKERS)
     totals: list[dict[str, Summary]] = [{} for _ in range(WORKERS)]
     errors: list[BaseException] = []
 
@@ -73,7 +74,7 @@ def _summaries(source: TableSource, plan: Plan) -> dict[str, Summary]:
     for thread in threads:
         thread.start()
     try:
-        for batch in source.batches(plan.tested()):
+        for batch in source.batches(plan.tested(), arrow=True):
             if errors:
                 break
             batches.put(batch)
@@ -126,10 +127,14 @@ def report_from_summaries(
     summaries: tuple[dict[str, Summary], dict[str, Summary]],
     rows: tuple[int, int],
     options: tuple[Any, Any, float],
-    load: ColumnLoader,
+    load: ColumnLoader | None,
     exact: bool = False,
 ) -> DriftReport:
-    """The report from merged summaries; ``load(name)`` reads a column whole when needed."""
+    """The report from merged summaries; ``load(name)`` reads a column whole when needed.
+
+    Without ``load`` (a monitor's model outputs, which are never stored), a column the sketch
+    cannot decide keeps its sketch estimate and says so in its note.
+    """
     tests, threshold, drift_share = options
     ref_sum, cur_sum = summaries
     results = {}
@@ -142,7 +147,8 @@ def report_from_summaries(
             column = ref_sum[name].column(cur_sum[name])  # type: ignore[union-attr]
             results[name] = engine.test_column(name, ctype, note, column, test, thr)
         else:
-            sketched = None if exact else _sketched(name, note, ref_sum, cur_sum, test, thr)
+            sure = load is not None
+            sketched = None if exact and sure else _sketched(name, note, summaries, test, thr, sure)
             results[name] = sketched or _exact(name, note, load, test, thr)
     return DriftReport(
         columns=results, drift_share=drift_share, reference_rows=rows[0], current_rows=rows[1]
@@ -152,31 +158,40 @@ def report_from_summaries(
 def _sketched(
     name: str,
     note: str,
-    ref_sum: dict[str, Summary],
-    cur_sum: dict[str, Summary],
+    summaries: tuple[dict[str, Summary], dict[str, Summary]],
     test: Any,
     threshold: float | None,
+    sure: bool = True,
 ) -> ColumnDrift | None:
-    """The column tested on its summaries, or None when only the exact path can decide."""
-    column = SketchColumn(ref_sum[name], cur_sum[name])  # type: ignore[arg-type]
+    """The column tested on its summaries, or None when only the exact path can decide.
+
+    ``sure=False`` keeps an undecided estimate (noted) instead of returning None.
+    """
+    column = SketchColumn(summaries[0][name], summaries[1][name])  # type: ignore[arg-type]
     try:
         result = engine.test_column(name, "numeric", note, column, test, threshold)
     except NeedsExact:
-        return None
+        if sure:
+            return None
+        return ColumnDrift(name, "numeric", note=f"{test} needs every value; not tested")
     if result.test is not None and result.threshold is not None:
-        if not column.certain(result.test, result.threshold):
+        certain = column.certain(result.test, result.threshold)
+        if not certain and sure:
             return None
         if column.interval is not None:
             low, high = column.interval
             bracket = f"sketch: score in [{low:.6g}, {high:.6g}]"
+            if not certain:
+                bracket += ", flag undecided"
             result.note = " ".join(filter(None, [result.note, bracket]))
     return result
 
 
 def _exact(
-    name: str, note: str, load: ColumnLoader, test: Any, threshold: float | None
+    name: str, note: str, load: ColumnLoader | None, test: Any, threshold: float | None
 ) -> ColumnDrift:
     """The column read whole on both sides and tested in memory."""
+    assert load is not None  # _sketched answers every column when there is no loader
     ref, cur = load(name)
     ref_frame, cur_frame = ref.to_frame(name), cur.to_frame(name)
     fast = fused.enabled(len(ref) + len(cur))

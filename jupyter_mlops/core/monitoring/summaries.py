@@ -24,6 +24,11 @@ from jupyter_mlops.core.monitoring import columns as dc
 from jupyter_mlops.core.monitoring import fused, sketch
 from jupyter_mlops.core.monitoring import statistics as dt
 from jupyter_mlops.core.monitoring.sketch import Grid, QuantileSketch, ks_bounds, wasserstein_bounds
+from jupyter_mlops.core.monitoring.sketch_tests import (
+    anderson_bounds,
+    anderson_pvalue,
+    sturges_bounds,
+)
 
 __all__ = [
     "CategoricalSummary",
@@ -86,15 +91,15 @@ class NumericSummary:
         self.sketch = QuantileSketch(grid, raw_limit)
         self.distinct: dict[float, int] | None = {}
 
-    def add(self, series: pd.Series) -> None:
-        """Add a batch of the column."""
-        values = np.ascontiguousarray(dc.float_values(series, str(series.name)))
+    def add(self, series: Any, name: str = "") -> None:
+        """Add a batch of the column (a pandas Series or a pyarrow array)."""
+        values = np.ascontiguousarray(_floats(series, name or str(getattr(series, "name", ""))))
         self.rows += len(values)
         self.sketch.add(values)
         if self.distinct is not None:
             cap = dc.MANY_VALUES
             distinct, counts = np.empty(cap), np.zeros(cap, np.int64)
-            _, _, _, _, nd, over = fused.kernels().scan(values, cap, distinct, counts)
+            nd, over = fused.kernels().distinct(values, cap, distinct, counts)  # stops early
             self._merge_distinct(
                 None if over else dict(zip(distinct[:nd], counts[:nd], strict=True))
             )
@@ -123,9 +128,12 @@ class CategoricalSummary:
         self.rows = 0
         self.counts: dict[Any, int] = {}
 
-    def add(self, series: pd.Series) -> None:
-        """Add a batch of the column."""
+    def add(self, series: Any, name: str = "") -> None:
+        """Add a batch of the column (a pandas Series or a pyarrow array)."""
         self.rows += len(series)
+        if not isinstance(series, pd.Series):
+            self._add_arrow(series)
+            return
         try:
             found = series.value_counts(dropna=True, sort=False)
         except TypeError:
@@ -136,6 +144,16 @@ class CategoricalSummary:
         for key, count in found.items():
             if count:
                 self.counts[key] = self.counts.get(key, 0) + int(count)
+
+    def _add_arrow(self, column: Any) -> None:
+        import pyarrow.compute as pc
+
+        found = pc.value_counts(column)
+        keys = found.field("values").to_pylist()
+        for key, count in zip(keys, found.field("counts").to_pylist(), strict=True):
+            if key is None or (isinstance(key, float) and math.isnan(key)):
+                continue  # missing, as pandas' value_counts(dropna=True)
+            self.counts[key] = self.counts.get(key, 0) + int(count)
 
     def merge(self, other: CategoricalSummary) -> CategoricalSummary:
         """Add another summary of the same column into this one (returns self)."""
@@ -160,8 +178,9 @@ def summarize(frame: pd.DataFrame, plan: Plan) -> dict[str, Summary]:
     return update({}, frame, plan)
 
 
-def update(total: dict[str, Summary], frame: pd.DataFrame, plan: Plan) -> dict[str, Summary]:
-    """Add a batch to running summaries (created on first use); returns ``total``."""
+def update(total: dict[str, Summary], frame: Any, plan: Plan) -> dict[str, Summary]:
+    """Add a batch (a pandas DataFrame or a pyarrow RecordBatch) to running summaries (created
+    on first use); returns ``total``."""
     for name in plan.tested():
         summary = total.get(name)
         if summary is None:
@@ -170,8 +189,25 @@ def update(total: dict[str, Summary], frame: pd.DataFrame, plan: Plan) -> dict[s
                 if plan.types[name] == "numeric"
                 else CategoricalSummary()
             )
-        summary.add(frame[name])
+        if isinstance(frame, pd.DataFrame):
+            summary.add(frame[name], name)
+        else:  # a pyarrow RecordBatch: no pandas conversion (it cost more than the summaries)
+            summary.add(frame.column(name), name)
     return total
+
+
+def _floats(column: Any, name: str) -> np.ndarray:
+    """A numeric column as float64 with NaN for missing values, from pandas or pyarrow."""
+    if isinstance(column, pd.Series):
+        return dc.float_values(column, name)
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    if pat.is_floating(column.type) or pat.is_integer(column.type):
+        if column.null_count == 0 and column.type == pa.float64():
+            return column.to_numpy(zero_copy_only=False)
+        return column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # nulls become NaN
+    return dc.float_values(column.to_pandas(), name)
 
 
 def merge(a: dict[str, Summary], b: dict[str, Summary]) -> dict[str, Summary]:
@@ -240,6 +276,16 @@ class SketchColumn:
             return dt.chisquare(counts) if test == "chisquare" else dt.z_test(counts)
         if test in {"jensenshannon", "psi", "kl_div"} and per_value:
             return dc.share_test(test, *dt.shares(self._counts()))
+        if test in {"jensenshannon", "psi", "kl_div"} and self.ref.distinct is None:
+            bracket = sturges_bounds(test, self.ref.sketch, self.cur.sketch)
+            if bracket is None:
+                raise NeedsExact(test)
+            self.interval = bracket[1:]
+            return bracket[0], None
+        if test == "anderson":
+            estimate, low, high = anderson_bounds(self.ref.sketch, self.cur.sketch)
+            self.interval = (anderson_pvalue(high), anderson_pvalue(low))
+            return estimate, anderson_pvalue(estimate)
         if test == "wasserstein":
             estimate, bound = wasserstein_bounds(self.ref.sketch, self.cur.sketch)
             norm = max(self.ref.sketch.std(), 0.001)
