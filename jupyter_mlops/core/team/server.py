@@ -81,6 +81,7 @@ class TeamServer:
     app_name: str | None = None
     log_path: Path | None = None
     startup_timeout: float = 120.0
+    env: dict[str, str] = field(default_factory=dict)  # e.g. the object store's keys
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -112,7 +113,7 @@ class TeamServer:
             self.workers,
             self.app_name,
         )
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        env = {**os.environ, **self.env, "MLFLOW_DISABLE_TELEMETRY": "true"}
         # MLflow's background job runner (GenAI evaluation jobs) is not needed for tracking
         # and the registry, and it forks eight more processes: off unless asked for.
         env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
