@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
 
 from jupyter_mlops.core.reproduce.rerun import reproduce
 from jupyter_mlops.core.team.object_store import ObjectStore
@@ -84,14 +85,22 @@ def test_snapshot_pushes_to_s3_and_a_fresh_clone_pulls_and_reproduces(
     git(tmp_path, "clone", "-q", str(project), str(clone))
     assert not (clone / "data" / "train.csv").exists()
     assert not (clone / ".dvc" / "config.local").exists()
+    monkeypatch.chdir(clone)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+
+    # When %dvc_checkout runs there before the keys are set: one line, nothing written
+    with pytest.raises(UsageError) as refused:
+        shell.run_line_magic("dvc_checkout", run_id)
+    assert len(str(refused.value).splitlines()) == 1
+    assert not (clone / "data" / "train.csv").exists()
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, s3_store.env()[name])
-    monkeypatch.chdir(clone)
 
-    # When %dvc_checkout restores the run's data there
+    # When %dvc_checkout restores the run's data there with the keys in the environment
     run(shell, f"%dvc_checkout {run_id}")
 
-    # Then it was pulled from the bucket, byte for byte
+    # Then with the keys it was pulled from the bucket, byte for byte
     restored = (clone / "data" / "train.csv").read_bytes()
     assert restored == (project / "data" / "train.csv").read_bytes()
 

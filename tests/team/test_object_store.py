@@ -206,3 +206,36 @@ def test_large_artifact_goes_up_in_parts_with_one_progress_line(
     progress = [line for line in err.split("\n") if "uploading big.bin" in line]
     assert len(progress) == 1, err
     assert progress[0].startswith("\r") and "uploading big.bin: 100% (120/120 MB" in progress[0]
+
+
+def test_server_cli_starts_on_a_usable_bucket_and_stops_on_sigterm(
+    s3_store: ObjectStore, tmp_path: Path
+) -> None:
+    # Given the object store's keys and endpoint in the server host's environment
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    env = {**os.environ, **s3_store.env(), "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-m", "jupyter_mlops.cli", "server", "--port", str(port)]
+    argv += ["--artifacts-destination", s3_store.url("cli"), "--workers", "1"]
+    argv += ["--backend-store-uri", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+
+    # When `jupyter mlops server` starts on it and is stopped with SIGTERM
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        client = get_client(f"http://127.0.0.1:{port}")
+        run = client.create_run(client.create_experiment("cli-s3"))
+        (tmp_path / "hello.txt").write_text("hello")
+        client.log_artifact(run.info.run_id, str(tmp_path / "hello.txt"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+
+    # Then it said where it runs and where artifacts go, they went there, and it exited 0
+    assert f"on http://127.0.0.1:{port}" in first and "artifacts s3://mlops/cli" in first
+    assert any(k.endswith("/hello.txt") for k in objects(s3_store, "cli/"))
+    assert code == 0
