@@ -90,7 +90,7 @@ def main() -> int:
     for name, seconds in figures.items():
         print(
             f"  {name:7s} {args.mb / seconds:7.1f} MB/s  ({seconds:.1f} s, "
-            f"{figures['ours'] / seconds:.2f}x ours' time)"
+            f"{seconds / figures['ours']:.2f}x ours' time)"
         )
     return 0
 
