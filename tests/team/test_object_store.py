@@ -239,3 +239,36 @@ def test_server_cli_starts_on_a_usable_bucket_and_stops_on_sigterm(
     assert f"on http://127.0.0.1:{port}" in first and "artifacts s3://mlops/cli" in first
     assert any(k.endswith("/hello.txt") for k in objects(s3_store, "cli/"))
     assert code == 0
+
+
+def test_large_file_through_a_server_on_a_folder_goes_up_in_one_piece(
+    team_server: TeamServer,
+    project: Path,
+    experiment_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a team server whose artifacts are a local folder (no multipart there)
+    from jupyter_mlops.core.tracking.cellrun import track
+
+    monkeypatch.setenv("JUPYTER_MLOPS_LARGE_ARTIFACT_MB", "1")
+    payload = os.urandom(3 << 20)
+    (project / "weights.bin").write_bytes(payload)
+
+    # When a tracked block names a file above the threshold
+    with track(
+        experiment_name,
+        "folder",
+        tracking_uri=team_server.url,
+        artifacts=["weights.bin"],
+        quiet=True,
+    ):
+        pass
+
+    # Then it arrived whole through the ordinary upload, with its progress line, nothing spooled
+    client = get_client(team_server.url)
+    (run,) = runs_of(client, experiment_name)
+    back = client.download_artifacts(run.info.run_id, "weights.bin", str(project / "down"))
+    assert Path(back).read_bytes() == payload
+    err = capsys.readouterr().err
+    assert "uploading weights.bin: 100% (3/3 MB" in err and "spooled" not in err
