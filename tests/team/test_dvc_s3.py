@@ -113,3 +113,30 @@ def test_snapshot_pushes_to_s3_and_a_fresh_clone_pulls_and_reproduces(
     assert result.failure is None, result.text()
     row = next(m for m in result.metrics if m.name == "total")
     assert row.new == pytest.approx(original) and row.within_tolerance
+
+
+def test_push_with_keys_in_the_committed_config_says_so(
+    s3_store: ObjectStore,
+    shell,
+    project: Path,
+    tracking_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a remote whose keys were written into the git-shared .dvc/config
+    prefix = f"dvc-{uuid.uuid4().hex[:8]}"
+    dvc(project, "init", "-q")
+    dvc(project, "remote", "add", "-d", "team", s3_store.url(prefix))
+    dvc(project, "remote", "modify", "team", "endpointurl", s3_store.endpoint_url)
+    dvc(project, "remote", "modify", "team", "access_key_id", s3_store.access_key)
+    dvc(project, "remote", "modify", "team", "secret_access_key", s3_store.secret_key)
+    (project / "data.csv").write_text("a\n1\n")
+
+    # When the data is snapshot with --push
+    run(shell, "%dvc_snapshot data.csv --push")
+
+    # Then it is pushed, and one note says where the keys belong (naming no value)
+    out = capsys.readouterr().out
+    assert "keeps access_key_id, secret_access_key in .dvc/config" in out
+    assert "dvc remote modify --local team" in out and s3_store.secret_key not in out
+    listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket, Prefix=prefix + "/")
+    assert listed.get("KeyCount", 0) == 1
