@@ -174,12 +174,16 @@ class ObjectStore:
                 zip(COMPONENTS, free_port_pairs(len(COMPONENTS), self.host), strict=True)
             )
         self._write_config()
+        # weed adds an admin identity from AWS_ACCESS_KEY_ID/SECRET in its environment: only
+        # the keys of the config file may open this store.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.argv(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=data,
+                env=env,
                 start_new_session=True,
             )
         self._wait_ready()
