@@ -123,11 +123,11 @@ def own_s3_store(tmp_path: Path) -> Iterator[ObjectStore]:
     store.stop()
 
 
-def make_s3_server(store: ObjectStore, folder: Path) -> TeamServer:
-    """A stopped team server (sqlite backend) whose artifacts go to a fresh prefix of ``store``."""
+def make_s3_server(store: ObjectStore, folder: Path, kind: str = "sqlite") -> TeamServer:
+    """A stopped team server whose artifacts go to a fresh prefix of ``store``."""
     folder.mkdir(parents=True, exist_ok=True)
     return TeamServer(
-        backend_store_uri=backend_uri("sqlite", folder),
+        backend_store_uri=backend_uri(kind, folder),
         artifacts_destination=store.url(f"mlflow-{uuid.uuid4().hex[:8]}"),
         log_path=folder / "server.log",
         env=store.env(),
@@ -138,8 +138,9 @@ def make_s3_server(store: ObjectStore, folder: Path) -> TeamServer:
 def s3_server(
     s3_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TeamServer]:
-    """One healthy team server with proxied artifacts in ``s3_store`` for the session."""
-    server = make_s3_server(s3_store, tmp_path_factory.mktemp("s3-server"))
+    """One healthy team server with proxied artifacts in ``s3_store`` for the session; its
+    backend store is PostgreSQL when the tests have one (the team set-up), else sqlite."""
+    server = make_s3_server(s3_store, tmp_path_factory.mktemp("s3-server"), BACKENDS[-1])
     server.start()
     yield server
     server.stop()
