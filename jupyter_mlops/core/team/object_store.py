@@ -167,6 +167,12 @@ class ObjectStore:
         """Launch ``weed`` and block until the bucket exists (or raise with the log tail)."""
         if self.running:
             return self
+        try:
+            import boto3  # noqa: F401 - readiness is checked with it
+        except ImportError:
+            raise UsageProblem(
+                "the object store needs boto3: pip install 'jupyter-mlops[team]'"
+            ) from None
         data = Path(self.data_dir)
         (data / "data").mkdir(parents=True, exist_ok=True)
         if not self.ports:
