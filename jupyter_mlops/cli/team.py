@@ -31,8 +31,9 @@ def register(subparsers: Any) -> None:
     )
     server.add_argument(
         "--artifacts-destination",
-        help="where the server keeps artifacts: a folder or s3://..., gs://... "
-        "(default: <project root>/mlartifacts)",
+        help="where the server keeps artifacts: a folder or s3://BUCKET/PATH (endpoint from "
+        "MLFLOW_S3_ENDPOINT_URL, keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; checked "
+        "before start) (default: <project root>/mlartifacts)",
     )
     server.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     server.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
@@ -97,12 +98,14 @@ def register(subparsers: Any) -> None:
 def run_server(args: argparse.Namespace) -> int:
     """Start the server in the foreground until interrupted."""
     from jupyter_mlops.core.store import default_tracking_uri, project_root
+    from jupyter_mlops.core.team.artifact_store import check_artifacts_destination
     from jupyter_mlops.core.team.server import TeamServer
 
     check_server_options(args)
     backend = args.backend_store_uri or default_tracking_uri()
     artifacts = args.artifacts_destination or str(project_root() / "mlartifacts")
     auth = auth_setup(args)
+    check_artifacts_destination(artifacts)  # s3://: bucket and keys usable, else 64 / 69
     server = TeamServer(
         backend_store_uri=backend,
         artifacts_destination=artifacts,

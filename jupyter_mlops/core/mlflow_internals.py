@@ -8,6 +8,8 @@ directly (read-only, falling back to MLflow's search for anything it does not mi
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 CHECKED_AGAINST = "3.17.2"
@@ -27,17 +29,67 @@ def autolog_config(flavor: str) -> dict | None:
     return config if isinstance(config, dict) and "disable" in config else None
 
 
-def log_artifacts_to(artifact_uri: str, tracking_uri: str, folder: str) -> None:
-    """Upload ``folder`` straight to a run's artifact location.
+def artifact_repository(artifact_uri: str, tracking_uri: str) -> Any:
+    """The artifact repository of a run's artifact location.
 
     Why: ``MlflowClient.log_artifacts`` reads the run back first to learn that location (one
-    more round trip per tracked cell); we know it from when the run was created.
+    more round trip per tracked cell); we know it from when the run was created. And large
+    files need the repository itself (``multipart_upload``).
     """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
     from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
     uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, tracking_uri)
-    get_artifact_repository(uri, tracking_uri=tracking_uri).log_artifacts(folder)
+    return get_artifact_repository(uri, tracking_uri=tracking_uri)
+
+
+def multipart_upload(
+    repo: Any, local_file: str, artifact_dir: str | None, on_bytes: Callable[[int], None]
+) -> bool:
+    """Upload one file in parts through a proxying tracking server; False when it cannot.
+
+    Why: MLflow's own proxied multipart (``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD``) draws a tqdm
+    bar per file (a widget in a kernel) and is all-or-nothing per process. Here the server's
+    object store hands out one presigned URL per part, the parts go straight to it, and the
+    object only exists once ``complete`` succeeds: an interrupted upload is aborted (or left
+    incomplete, invisible) and never listed half-written. False for a repository that is not
+    a proxy or a server whose store has no multipart (a local folder): the caller PUTs.
+    """
+    import math
+    import os
+
+    from mlflow.environment_variables import MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE
+    from mlflow.exceptions import _UnsupportedMultipartUploadException
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+    from requests import HTTPError
+
+    if not isinstance(repo, HttpArtifactRepository):
+        return False
+    chunk = MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE.get()
+    size = os.path.getsize(local_file)
+    try:
+        create = repo.create_multipart_upload(
+            local_file, max(1, math.ceil(size / chunk)), artifact_dir
+        )
+    except HTTPError as exc:
+        try:
+            message = exc.response.json().get("message", "")
+        except ValueError:
+            message = ""
+        if str(message).startswith(_UnsupportedMultipartUploadException.MESSAGE):
+            return False
+        raise
+    try:
+        parts = []
+        for index, credential in enumerate(create.credentials):
+            parts.append(repo._upload_part(credential, local_file, chunk, chunk * index))
+            on_bytes(min(size, chunk * (index + 1)))
+        repo.complete_multipart_upload(local_file, create.upload_id, parts, artifact_dir)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            repo.abort_multipart_upload(local_file, create.upload_id, artifact_dir)
+        raise
+    return True
 
 
 def parse_search_filter(filter_string: str) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 The backend store is sqlite by default; when ``JUPYTER_MLOPS_TEST_POSTGRES_URI`` is set (CI
 starts PostgreSQL with ``tests/team/start_postgres.sh``) every server test also runs against
-PostgreSQL.
+PostgreSQL. ``s3_store`` is a real S3-compatible object store (SeaweedFS) on loopback that
+requires access keys; ``s3_server`` is a team server whose artifacts live in it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_mlops.core.team.object_store import ObjectStore
 from jupyter_mlops.core.team.server import TeamServer
 
 from .auth_helpers import AuthServer, start_auth_server
@@ -100,5 +102,55 @@ def wait_for() -> Callable[..., bool]:
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
     """``jupyter mlops server --auth`` (sqlite stores) for the session; tests add own users."""
     server = start_auth_server(tmp_path_factory.mktemp("auth-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A running SeaweedFS S3 store for the session, keys required, bucket ``mlops`` created.
+
+    Interface (kept stable for other tests): ``.endpoint_url``, ``.access_key``,
+    ``.secret_key``, ``.bucket``, ``.region``, ``.env()`` (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_S3``,
+    ``MLFLOW_S3_ENDPOINT_URL``), ``.url(path)`` -> ``s3://bucket/path``, ``.client()`` (boto3).
+    Tests that stop it use ``own_s3_store`` instead.
+    """
+    pytest.importorskip("boto3", reason="needs boto3 (pip install 'jupyter-mlops[team]')")
+    store = ObjectStore(tmp_path_factory.mktemp("s3"))
+    store.start()
+    yield store
+    store.stop()
+
+
+@pytest.fixture
+def own_s3_store(tmp_path: Path) -> Iterator[ObjectStore]:
+    """An object store this test may kill and restart (same ports, same data)."""
+    pytest.importorskip("boto3", reason="needs boto3 (pip install 'jupyter-mlops[team]')")
+    store = ObjectStore(tmp_path / "s3")
+    store.start()
+    yield store
+    store.stop()
+
+
+def make_s3_server(store: ObjectStore, folder: Path, kind: str = "sqlite") -> TeamServer:
+    """A stopped team server whose artifacts go to a fresh prefix of ``store``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return TeamServer(
+        backend_store_uri=backend_uri(kind, folder),
+        artifacts_destination=store.url(f"mlflow-{uuid.uuid4().hex[:8]}"),
+        log_path=folder / "server.log",
+        env=store.env(),
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_server(
+    s3_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TeamServer]:
+    """One healthy team server with proxied artifacts in ``s3_store`` for the session; its
+    backend store is PostgreSQL when the tests have one (the team set-up), else sqlite."""
+    server = make_s3_server(s3_store, tmp_path_factory.mktemp("s3-server"), BACKENDS[-1])
+    server.start()
     yield server
     server.stop()

@@ -153,6 +153,30 @@ def remote_for(repo: Repo, remote: str | None) -> str:
     return name
 
 
+# remote options that are credentials: they belong in .dvc/config.local or the environment
+SECRET_REMOTE_OPTIONS = frozenset(
+    {
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "password",
+        "account_key",
+        "sas_token",
+        "connection_string",
+        "gdrive_client_secret",
+    }
+)
+
+
+def committed_secrets(repo: Repo, remote: str) -> list[str]:
+    """Credential options of ``remote`` in the git-shared ``.dvc/config`` (not config.local)."""
+    try:
+        options = repo.config.load_one("repo").get("remote", {}).get(remote, {})
+    except Exception:  # an unreadable config is reported by DVC itself where it matters
+        return []
+    return sorted(k for k in options if k in SECRET_REMOTE_OPTIONS)
+
+
 def add_to_dvc(repo: Repo, root: Path, rels: list[str], relink: bool) -> list[DvcOutput]:
     """``dvc add`` the paths (DVC's state cache skips re-hashing unchanged data).
 

@@ -25,6 +25,7 @@ from jupyter_mlops.core.data.dvc_files import (
 from jupyter_mlops.core.data.dvc_repo import (
     LINK_TYPES,
     add_to_dvc,
+    committed_secrets,
     ensure_dvc,
     open_repo,
     push_to_remote,
@@ -207,6 +208,11 @@ def snapshot(
         repo = open_repo(root, link_type)
         try:
             remote_name = remote_for(repo, remote) if push else None
+            if remote_name and (leaked := committed_secrets(repo, remote_name)):
+                notes.append(
+                    f"DVC remote {remote_name!r} keeps {', '.join(leaked)} in .dvc/config, "
+                    f"which git shares: move it with `dvc remote modify --local {remote_name}`"
+                )
             before = {f: guard.files[f] for f in dvcfiles}
             outputs = add_to_dvc(repo, root, rels, relink=link_type is not None)
             to_commit = _changed_files(root, [*dvcfiles, *ignores], guard.created_dvc)

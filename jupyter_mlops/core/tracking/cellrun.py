@@ -145,6 +145,7 @@ def track(
     nested: bool = False,
     tracking_uri: str | None = None,
     quiet: bool = False,
+    max_artifact_mb: float = 100.0,
 ) -> Iterator[CellRun]:
     """Function twin of ``%%track`` for scripts: the block runs as one captured MLflow run.
 
@@ -165,6 +166,7 @@ def track(
         nested=nested,
         autolog=autolog,
         tracking_uri=tracking_uri,
+        max_artifact_mb=max_artifact_mb,
     )
     run = CellRun(source, options)
     run.start()

@@ -141,12 +141,10 @@ def log_files(client: MlflowClient, record: RunRecord, artifact_uri: str | None 
 def _upload(
     client: MlflowClient, run_id: str | None, folder: str, artifact_uri: str | None
 ) -> None:
-    if artifact_uri:
-        from jupyter_mlops.core.mlflow_internals import log_artifacts_to
+    from jupyter_mlops.core.tracking.upload import upload_folder
 
-        log_artifacts_to(artifact_uri, client.tracking_uri, folder)
-    else:
-        client.log_artifacts(run_id, folder)
+    uri = artifact_uri or client.get_run(run_id).info.artifact_uri
+    upload_folder(uri, client.tracking_uri, folder)
 
 
 def log_record(
