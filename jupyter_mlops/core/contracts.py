@@ -62,6 +62,8 @@ ENV_PARENT_RUN_ID = "JUPYTER_MLOPS_PARENT_RUN_ID"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"  # set by `jupyter mlops run --experiment`
 ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"
+# a tracking server's database, read-only, for fast run pages (c.JupyterMlops.read_uri wins)
+ENV_READ_URI = "JUPYTER_MLOPS_READ_URI"
 
 # --- CLI exit codes ----------------------------------------------------------------------
 EXIT_OK = 0
