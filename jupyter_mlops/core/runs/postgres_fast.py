@@ -22,11 +22,10 @@ from jupyter_mlops.core.runs.sql_runs import SqlUnavailable
 POOL_SIZE = 8  # more than the server's worker threads: a request never waits for a connection
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 30_000
-IDLE_PING_S = 10.0  # a connection idle longer is checked first (the server may have restarted)
+IDLE_PING_S = 1.0  # a connection idle longer is checked first (the server may have restarted)
 
-_pools: dict[tuple[str, int], Any] = {}
+_pools: dict[tuple[str, int], _Pool] = {}
 _columns: dict[tuple[str, str], set[str]] = {}
-_last_used: dict[int, float] = {}
 _lock = threading.Lock()
 
 
@@ -71,46 +70,75 @@ class PgReader:
         return _columns[key]
 
 
-def _pool(uri: str) -> Any:
-    from psycopg2 import pool
+class _Pool:
+    """Idle connections to one database, kept for reuse (at most ``POOL_SIZE``)."""
 
-    key = (uri, os.getpid())
-    with _lock:
-        found = _pools.get(key)
-        if found is None:
-            found = pool.ThreadedConnectionPool(
-                0,
-                POOL_SIZE,
-                libpq_uri(uri),
-                connect_timeout=CONNECT_TIMEOUT_S,
-                application_name="jupyter-mlops",
-                options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
-            )
-            _pools[key] = found
-    return found
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.idle: list[tuple[Any, float]] = []  # (connection, when it was returned)
+        self.lock = threading.Lock()
 
+    def borrow(self) -> Any:
+        """A live read-only connection: an idle one (pinged when idle for long) or a new one."""
+        import psycopg2
 
-def _borrow(pool: Any) -> Any:
-    """A live connection from ``pool``, set read-only; one idle for long is pinged first."""
-    import psycopg2
-    from psycopg2.extensions import ISOLATION_LEVEL_REPEATABLE_READ
-
-    for _ in range(2):
-        conn = pool.getconn()
-        idle = time.monotonic() - _last_used.get(id(conn), 0.0)
-        try:
-            if conn.readonly is not True:
-                conn.set_session(
-                    isolation_level=ISOLATION_LEVEL_REPEATABLE_READ, readonly=True, autocommit=False
-                )
-            elif idle > IDLE_PING_S:
+        while True:
+            with self.lock:
+                conn, since = self.idle.pop() if self.idle else (None, 0.0)
+            if conn is None:
+                return self._connect()
+            if time.monotonic() - since <= IDLE_PING_S:
+                return conn
+            try:
                 with conn.cursor() as cursor:
                     cursor.execute("SELECT 1")
                 conn.rollback()
-            return conn
+                return conn
+            except psycopg2.Error:
+                conn.close()
+
+    def _connect(self) -> Any:
+        import psycopg2
+        from psycopg2.extensions import ISOLATION_LEVEL_REPEATABLE_READ
+
+        conn = psycopg2.connect(
+            libpq_uri(self.uri),
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="jupyter-mlops",
+            options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        )
+        conn.set_session(
+            isolation_level=ISOLATION_LEVEL_REPEATABLE_READ, readonly=True, autocommit=False
+        )
+        return conn
+
+    def give_back(self, conn: Any) -> None:
+        """Keep ``conn`` for reuse, or close it when it is broken or enough are idle."""
+        import psycopg2
+
+        try:
+            if not conn.closed:
+                conn.rollback()  # ends the read-only transaction (there is nothing to commit)
         except psycopg2.Error:
-            pool.putconn(conn, close=True)
-    raise SqlUnavailable("no live connection to the PostgreSQL store")
+            conn.close()
+        with self.lock:
+            if not conn.closed and len(self.idle) < POOL_SIZE:
+                self.idle.append((conn, time.monotonic()))
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for conn, _ in idle:
+            conn.close()
+
+
+def _pool(uri: str) -> _Pool:
+    key = (uri, os.getpid())
+    with _lock:
+        return _pools.setdefault(key, _Pool(uri))
 
 
 @contextmanager
@@ -118,28 +146,24 @@ def reader(uri: str) -> Iterator[PgReader]:
     """A ``PgReader`` in one read-only transaction, its connection back in the pool on exit."""
     try:
         import psycopg2
-        import psycopg2.pool
     except ImportError as exc:  # the [team] extra is not installed: MLflow's search still works
         raise SqlUnavailable("psycopg2 is not installed") from exc
+    pool = _pool(uri)
     try:
-        pool = _pool(uri)
-        conn = _borrow(pool)
-    except (psycopg2.Error, psycopg2.pool.PoolError) as exc:
-        raise SqlUnavailable(str(exc).strip()) from exc
+        conn = pool.borrow()
+    except psycopg2.Error as exc:
+        raise SqlUnavailable(_first_line(exc)) from exc
     try:
         with conn.cursor() as cursor:
             yield PgReader(uri, cursor)
     except psycopg2.Error as exc:  # an unknown schema, a lost server: MLflow's search decides
-        raise SqlUnavailable((str(exc).strip() or type(exc).__name__).splitlines()[0]) from exc
+        raise SqlUnavailable(_first_line(exc)) from exc
     finally:
-        broken = bool(conn.closed)
-        if not broken:
-            try:
-                conn.rollback()  # ends the read-only transaction (there is nothing to commit)
-            except psycopg2.Error:
-                broken = True
-        _last_used[id(conn)] = time.monotonic()
-        pool.putconn(conn, close=broken)
+        pool.give_back(conn)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip() or type(exc).__name__).splitlines()[0]
 
 
 def close_pools() -> None:
@@ -147,6 +171,6 @@ def close_pools() -> None:
     with _lock:
         for (_, pid), found in list(_pools.items()):
             if pid == os.getpid():
-                found.closeall()
+                found.close()
         _pools.clear()
         _columns.clear()

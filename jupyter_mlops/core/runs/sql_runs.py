@@ -7,7 +7,8 @@ Those mirror mlflow/store/tracking/sqlalchemy_store.py (``_search_runs``,
 active runs only; metric filters never match NaN (except "!="); every sort key puts missing
 values last (metrics: NaN, then missing), ties broken by start_time DESC then run id; string
 comparisons use the database's own collation, as MLflow's query on the same database does.
-Anything else (dataset filters, duplicate sort keys, RLIKE on sqlite) is left to MLflow.
+Anything else (dataset filters, duplicate sort keys, comparators MLflow refuses) is left to
+MLflow.
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ _ATTR_COLUMNS = {
 }
 _ENTITY_TABLES = {"metric": "latest_metrics", "parameter": "params", "tag": "tags"}
 _PLAIN_OPS = {"=", "!=", "<", "<=", ">", ">=", "LIKE"}
+# the comparators MLflow's search_runs accepts per key kind (anything else, RLIKE say, it refuses)
+_NUMERIC = {">", ">=", "!=", "=", "<", "<="}
+_STRINGS = {"!=", "=", "LIKE", "ILIKE"}
+_VALID = {
+    "metric": _NUMERIC,
+    "parameter": _STRINGS | {"IS NULL", "IS NOT NULL"},
+    "tag": _STRINGS | {"IS NULL", "IS NOT NULL"},
+    "numeric attribute": _NUMERIC,
+    "attribute": _STRINGS | {"IN", "NOT IN"},
+}
+_NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
 
 
 class SqlUnavailable(Exception):
@@ -63,8 +75,6 @@ def _compare(dialect: str, column: str, comparator: str, value: Any) -> tuple[st
         if dialect == "postgresql":
             return f"{column} ILIKE ?", [value]
         return f"lower({column}) LIKE lower(?)", [value]
-    if comparator == "RLIKE" and dialect == "postgresql":
-        return f"{column} ~ ?", [value]
     if comparator in ("IN", "NOT IN"):
         marks = ",".join("?" * len(value))
         return f"{column} {comparator} ({marks})", list(value)
@@ -75,6 +85,9 @@ def _filter_clause(dialect: str, item: dict[str, Any]) -> tuple[str, list[Any]] 
     kind, key, comparator = item["type"], item["key"], item["comparator"].upper()
     key = _translate_key(key)
     value = item["value"]
+    checked = "numeric attribute" if kind == "attribute" and key in _NUMERIC_ATTRIBUTES else kind
+    if comparator not in _VALID.get(checked, ()):
+        return None  # MLflow's search answers or refuses it, in its own words
     if kind == "attribute":
         if key == "run_name":  # MLflow filters names on the mlflow.runName tag
             kind, key = "tag", "mlflow.runName"
