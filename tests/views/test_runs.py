@@ -277,6 +277,9 @@ SIMPLE_ORDERS = [
     "metrics.`val loss` DESC",
     'params."batch-size" ASC',
     "metrics.`a.b/c` desc",
+    "attributes.start_time DESC",
+    "attributes.`run_name`",
+    "attributes.end_time asc",
 ]
 
 
@@ -290,7 +293,16 @@ def test_simple_order_clauses_parse_as_mlflow_parses_them(order):
 
 @pytest.mark.parametrize(
     "order",
-    ["start_time DESC", "tags.team", "metric.acc", "Metrics.acc", "metrics.a b", " metrics.a"],
+    [
+        "start_time DESC",
+        "tags.team",
+        "metric.acc",
+        "Metrics.acc",
+        "metrics.a b",
+        " metrics.a",
+        "attributes.created DESC",
+        "attributes.nope",
+    ],
 )
 def test_other_order_clauses_are_left_to_mlflow(order):
     from mlflow.utils.search_utils import SearchUtils

@@ -181,12 +181,19 @@ class SqlPlan:
         where = [f"r.experiment_id IN ({','.join('?' * len(ids))})", "r.lifecycle_stage = ?"]
         where_sql = " AND ".join(where + self.where)
         where_args = [*ids, "active", *self.where_args]
-        total = reader.rows(f"SELECT COUNT(*) FROM runs r WHERE {where_sql}", where_args)
+        # PostgreSQL counts in the page query itself (one pass over the runs instead of two);
+        # the count alone is asked only when the page is empty
+        counted = reader.dialect == "postgresql"
         rows = reader.rows(
-            f"SELECT r.run_uuid FROM runs r {' '.join(self.joins)} WHERE {where_sql} "
+            f"SELECT r.run_uuid{', COUNT(*) OVER ()' * counted} FROM runs r "
+            f"{' '.join(self.joins)} WHERE {where_sql} "
             f"ORDER BY {', '.join(self.order)} LIMIT ? OFFSET ?",
             [*self.join_args, *where_args, limit, offset],
         )
+        if counted and rows:
+            total = [(rows[0][1],)]
+        else:
+            total = reader.rows(f"SELECT COUNT(*) FROM runs r WHERE {where_sql}", where_args)
         runs = load_runs(reader, [row[0] for row in rows])
         return RunPage(runs, int(total[0][0]), offset, limit)
 

@@ -236,10 +236,19 @@ def _parse_filter(filter_string: str | None) -> list[dict[str, Any]]:
 # ``metrics.<key> [ASC|DESC]`` / ``params.<key> ...``, key plain or in backticks/double quotes:
 # the sidebar's and the widgets' own clauses, parsed without importing MLflow (seconds, cold)
 _SIMPLE_ORDER = re.compile(
-    r'(metrics|params)\.(?:`([^`]+)`|"([^"]+)"|(\w+))(?:\s+(ASC|DESC))?',
+    r'(metrics|params|attributes)\.(?:`([^`]+)`|"([^"]+)"|(\w+))(?:\s+(ASC|DESC))?',
     re.IGNORECASE,
 )
-_ORDER_TYPES = {"metrics": "metric", "params": "parameter"}
+_ORDER_TYPES = {"metrics": "metric", "params": "parameter", "attributes": "attribute"}
+_RUN_ATTRIBUTES = {
+    "artifact_uri",
+    "end_time",
+    "run_id",
+    "run_name",
+    "start_time",
+    "status",
+    "user_id",
+}
 
 
 def _parse_simple_order(order_by: str) -> tuple[str, str, bool] | None:
@@ -248,7 +257,10 @@ def _parse_simple_order(order_by: str) -> tuple[str, str, bool] | None:
     if match is None or match.group(1) not in _ORDER_TYPES:  # a prefix in other case: MLflow
         return None
     kind, tick, quote, plain, direction = match.groups()
-    return _ORDER_TYPES[kind], tick or quote or plain, (direction or "ASC").upper() == "ASC"
+    key = tick or quote or plain
+    if kind == "attributes" and key not in _RUN_ATTRIBUTES:
+        return None  # an alias ("created") or an unknown attribute: MLflow's parse
+    return _ORDER_TYPES[kind], key, (direction or "ASC").upper() == "ASC"
 
 
 def _parse_order(order_by: str) -> tuple[str, str, bool]:
