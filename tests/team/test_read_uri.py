@@ -37,16 +37,18 @@ def _our_connections(uri: str) -> int:
     return count
 
 
-@pytest.fixture
-def auth_server(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
     """(server, database URI, open experiment, secret experiment): bob may not read secret."""
-    with fresh_database("readuri") as db:
+    tmp_path = tmp_path_factory.mktemp("auth-server")
+    with fresh_database("readuri") as db, pytest.MonkeyPatch.context() as monkeypatch:
         ini = tmp_path / "auth.ini"
         ini.write_text(
             "[mlflow]\ndefault_permission = READ\n"
             f"database_uri = sqlite:///{tmp_path / 'auth.db'}\nadmin_username = admin\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         )
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")  # a loaded CI box: not a test
         monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(ini))
         monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
         monkeypatch.setenv("MLFLOW_FLASK_SERVER_SECRET_KEY", "read-uri-test-secret")
