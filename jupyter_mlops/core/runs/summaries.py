@@ -10,7 +10,6 @@ store as it is now.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,12 +17,16 @@ from typing import Any
 from jupyter_mlops.core.errors import NotFound, TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.runs.fast_path import FastSource, fast_source
 from jupyter_mlops.core.runs.page import DATASET_CONTEXT_TAG, RunPage, RunSummary
+from jupyter_mlops.core.runs.search_args import (
+    INT64,
+    parse_filter,
+    parse_order,
+)
 from jupyter_mlops.core.runs.sql_runs import MlflowDecides, Reader, SqlUnavailable
 from jupyter_mlops.core.store import get_client, redact_uri
 
 _LOWER_IS_BETTER = ("loss", "error", "err", "mse", "rmse", "mae", "mape", "perplexity", "latency")
 MAX_ORDER_CLAUSES = 20  # each metric/param clause is one join; sqlite allows 64 tables per query
-INT64 = range(-(2**63), 2**63)
 
 
 @contextmanager
@@ -80,8 +83,8 @@ def query_runs(
         raise UsageProblem(
             f"at most {MAX_ORDER_CLAUSES} order_by clauses (MAX_ORDER_CLAUSES), got {len(orders)}"
         )
-    filters = _parse_filter(filter_string)
-    parsed_orders = [_parse_order(o) for o in orders]
+    filters = parse_filter(filter_string)
+    parsed_orders = [parse_order(o) for o in orders]
     source = fast_source(tracking_uri, read_uri)
     if source is not None and all(sql_id(e) for e in experiment_ids):
         from jupyter_mlops.core.runs.sql_runs import SqlPlan
@@ -210,71 +213,6 @@ def summary_from_run(run: Any) -> RunSummary:
         tags=dict(run.data.tags),
         data_versions=versions,
     )
-
-
-def _parse_filter(filter_string: str | None) -> list[dict[str, Any]]:
-    if not filter_string or not filter_string.strip():
-        return []
-    from mlflow.exceptions import MlflowException
-
-    from jupyter_mlops.core.mlflow_internals import parse_search_filter
-
-    try:
-        parsed = parse_search_filter(filter_string)
-    except MlflowException as exc:
-        raise UsageProblem(f"bad filter {filter_string!r}: {exc.message}") from exc
-    for item in parsed:
-        value = item.get("value")
-        for number in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(number, int) and not isinstance(number, bool) and number not in INT64:
-                raise UsageProblem(
-                    f"bad filter: {item.get('key')} compared with {number}, beyond a 64-bit integer"
-                )
-    return parsed
-
-
-# ``metrics.<key> [ASC|DESC]`` / ``params.<key> ...``, key plain or in backticks/double quotes:
-# the sidebar's and the widgets' own clauses, parsed without importing MLflow (seconds, cold)
-_SIMPLE_ORDER = re.compile(
-    r'(metrics|params|attributes)\.(?:`([^`]+)`|"([^"]+)"|(\w+))(?:\s+(ASC|DESC))?',
-    re.IGNORECASE,
-)
-_ORDER_TYPES = {"metrics": "metric", "params": "parameter", "attributes": "attribute"}
-_RUN_ATTRIBUTES = {
-    "artifact_uri",
-    "end_time",
-    "run_id",
-    "run_name",
-    "start_time",
-    "status",
-    "user_id",
-}
-
-
-def _parse_simple_order(order_by: str) -> tuple[str, str, bool] | None:
-    """What MLflow's ``parse_order_by_for_search_runs`` returns, for the simple clauses only."""
-    match = _SIMPLE_ORDER.fullmatch(order_by)
-    if match is None or match.group(1) not in _ORDER_TYPES:  # a prefix in other case: MLflow
-        return None
-    kind, tick, quote, plain, direction = match.groups()
-    key = tick or quote or plain
-    if kind == "attributes" and key not in _RUN_ATTRIBUTES:
-        return None  # an alias ("created") or an unknown attribute: MLflow's parse
-    return _ORDER_TYPES[kind], key, (direction or "ASC").upper() == "ASC"
-
-
-def _parse_order(order_by: str) -> tuple[str, str, bool]:
-    simple = _parse_simple_order(order_by)
-    if simple is not None:
-        return simple
-    from mlflow.exceptions import MlflowException
-
-    from jupyter_mlops.core.mlflow_internals import parse_order_by
-
-    try:
-        return parse_order_by(order_by)
-    except MlflowException as exc:
-        raise UsageProblem(f"bad order_by {order_by!r}: {exc.message}") from exc
 
 
 def _query_with_client(
