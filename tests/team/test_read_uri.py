@@ -4,10 +4,15 @@ experiment. A real ``mlflow server --app-name basic-auth`` on a fresh PostgreSQL
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from pg_database import connect_admin, fresh_database
+
+# pytest-jupyter's fixtures (jp_fetch ...) for the sidebar's API over the team server
+from pytest_jupyter.jupyter_server import *  # noqa: F403
 
 from jupyter_mlops.core.errors import MlopsError
 from jupyter_mlops.core.runs import postgres_fast
@@ -118,3 +123,37 @@ def test_a_read_uri_of_another_store_is_not_trusted(auth_server, monkeypatch, tm
         assert page.total == 6
         served = MlflowClient(server.url).search_runs([open_exp])
         assert [r.run_id for r in page.runs] == [r.info.run_id for r in served]
+
+
+@pytest.fixture
+def jp_server_config(auth_server, monkeypatch):
+    """The sidebar's Jupyter server as bob: the team server for MLflow, the read URI for pages."""
+    server, db, _, _ = auth_server
+    _as(monkeypatch, "bob", "bob-Pa55-word-for-tests")
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
+        "JupyterMlops": {"tracking_uri": server.url, "read_uri": db},
+    }
+
+
+def test_the_sidebar_api_pages_by_sql_and_keeps_mlflows_permissions(
+    jp_fetch, jp_asyncio_loop, auth_server
+):
+    from tornado.httpclient import HTTPClientError
+
+    def fetch(*parts: str, **params: str):
+        return jp_asyncio_loop.run_until_complete(jp_fetch(*parts, params=params or None))
+
+    server, _, open_exp, secret = auth_server
+    api = f"jupyter-mlops/api/experiments/{open_exp}/runs"
+    params = {"limit": "10", "order_by": "metrics.acc DESC"}
+    page = json.loads(fetch(api, **params).body)
+    served = MlflowClient(server.url).search_runs([open_exp], order_by=["metrics.acc DESC"])
+    assert [r["run_id"] for r in page["runs"]] == [r.info.run_id for r in served]
+    assert page["total"] == 6
+    for path in (f"experiments/{secret}/runs", f"experiments/{secret}/keys"):
+        with pytest.raises(HTTPClientError) as info:
+            fetch("jupyter-mlops/api", *path.split("/"))
+        body = json.loads(info.value.response.body)
+        assert info.value.code >= 400 and "\n" not in body["error"]
+        assert "runs" not in body
