@@ -123,3 +123,19 @@ def drop(admin_uri: str, runs: int) -> None:
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "mlops_bench_{runs}" WITH (FORCE)')
     admin.close()
+
+
+def set_read_indexes(uri: str, wanted: bool) -> float:
+    """Create (``create_read_indexes``) or drop the optional read indexes; seconds it took."""
+    from jupyter_mlops.core.runs.postgres_fast import READ_INDEXES, create_read_indexes
+
+    t0 = time.perf_counter()
+    if wanted:
+        create_read_indexes(uri)
+    else:
+        con = _connect(uri)
+        with con.cursor() as cur:
+            for name in READ_INDEXES:
+                cur.execute(f"DROP INDEX IF EXISTS {name}")
+        con.close()
+    return time.perf_counter() - t0

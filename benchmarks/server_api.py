@@ -1,7 +1,7 @@
 """Benchmark: the sidebar's first page of runs through the REST API vs ``MlflowClient.search_runs``.
 
     python benchmarks/server_api.py [--runs 10000] [--repeat 7]
-    python benchmarks/server_api.py --backend postgresql [--runs 100000] [--pg-uri URI] [--drop]
+    python benchmarks/server_api.py --backend postgresql [--runs 100000] [--indexes] [--drop]
 
 ``--backend postgresql``: see ``postgres_bench.py`` (a cached 100,000-run PostgreSQL store; the
 sidebar's and compare_runs' first pages, ours beside MLflow's search, warm and cold).
@@ -108,6 +108,9 @@ def main() -> None:
         help="a PostgreSQL database whose role may CREATE DATABASE (the store is made beside it)",
     )
     parser.add_argument("--drop", action="store_true", help="drop the cached PostgreSQL store")
+    parser.add_argument(
+        "--indexes", action="store_true", help="postgresql: add our optional read indexes first"
+    )
     args = parser.parse_args()
     if args.runs is None:
         args.runs = 100_000 if args.backend == "postgresql" else 10_000

@@ -249,3 +249,23 @@ def test_a_lost_connection_falls_back_and_the_pool_recovers(pg):
     with source.reader() as reader:
         assert reader.rows("SELECT pg_backend_pid()")[0][0] != pid
     _equal_pages(uri, exps, None, "metrics.loss")
+
+
+def test_with_the_read_indexes_pages_still_match_mlflow(pg):
+    """Runs last in this module: creates the optional read indexes (docs/team-mode.md), then
+    every order, filter and page offset again equals MLflow's search."""
+    uri, exps, odd, many = pg
+    assert postgres_fast.create_read_indexes(uri) == list(postgres_fast.READ_INDEXES)
+    with fast_source(uri).reader() as reader:
+        assert reader.read_indexes() == set(postgres_fast.READ_INDEXES)
+    for order in [*ORDERS, "metrics.accuracy DESC", "metrics.loss ASC"]:
+        expected = [r.info.run_id for r in _mlflow_ids(uri, exps, None, order)]
+        for offset, limit in ((0, 5), (5, 10), (14, 7), (20, 10), (0, 100)):
+            page = query_runs(uri, exps, order_by=order, offset=offset, limit=limit)
+            assert [r.run_id for r in page.runs] == expected[offset : offset + limit], order
+            assert page.total == 25
+    for filter_string in FILTERS:
+        _equal_pages(uri, exps, filter_string, "metrics.accuracy DESC")
+    for order in ODD_ORDERS:
+        for ids in ([odd], many + exps):
+            _equal_pages(uri, ids, "params.word != 'ß'" if ids == [odd] else None, order)

@@ -24,8 +24,17 @@ CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 30_000
 IDLE_PING_S = 1.0  # a connection idle longer is checked first (the server may have restarted)
 
+# Optional indexes MLflow's schema lacks, created only by an explicit ``create_read_indexes``
+# (docs/team-mode.md): with them a first page reads ~limit rows instead of every run.
+READ_INDEXES = {
+    "jupyter_mlops_runs_experiment_start": "runs "
+    "(experiment_id, lifecycle_stage, start_time DESC NULLS LAST, run_uuid)",
+    "jupyter_mlops_latest_metrics_key_value": "latest_metrics (key, value)",
+}
+
 _pools: dict[tuple[str, int], _Pool] = {}
 _columns: dict[tuple[str, str], set[str]] = {}
+_indexes: dict[str, set[str]] = {}
 _lock = threading.Lock()
 
 
@@ -68,6 +77,21 @@ class PgReader:
                 )
             }
         return _columns[key]
+
+    def read_indexes(self) -> set[str]:
+        """Which ``READ_INDEXES`` exist (looked up once per process and URI)."""
+        if self.uri not in _indexes:
+            names = list(READ_INDEXES)
+            marks = ",".join("?" * len(names))
+            _indexes[self.uri] = {
+                row[0]
+                for row in self.rows(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                    f"AND indexname IN ({marks})",
+                    names,
+                )
+            }
+        return _indexes[self.uri]
 
 
 class _Pool:
@@ -136,6 +160,7 @@ class _Pool:
 
 
 def _pool(uri: str) -> _Pool:
+    """The pool of ``uri`` in this process."""
     key = (uri, os.getpid())
     with _lock:
         return _pools.setdefault(key, _Pool(uri))
@@ -162,6 +187,25 @@ def reader(uri: str) -> Iterator[PgReader]:
         pool.give_back(conn)
 
 
+def create_read_indexes(uri: str) -> list[str]:
+    """Create the missing read indexes (``CONCURRENTLY``: writers are not blocked); returns
+    their names. Only ever called on purpose: it changes the user's database."""
+    import psycopg2
+
+    conn = psycopg2.connect(libpq_uri(uri), connect_timeout=CONNECT_TIMEOUT_S)
+    conn.autocommit = True  # CREATE INDEX CONCURRENTLY refuses a transaction
+    try:
+        with conn.cursor() as cursor:
+            for name, target in READ_INDEXES.items():
+                cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {target}")
+            cursor.execute("ANALYZE runs")
+            cursor.execute("ANALYZE latest_metrics")
+    finally:
+        conn.close()
+    _indexes.pop(uri, None)
+    return list(READ_INDEXES)
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip() or type(exc).__name__).splitlines()[0]
 
@@ -174,3 +218,4 @@ def close_pools() -> None:
                 found.close()
         _pools.clear()
         _columns.clear()
+        _indexes.clear()

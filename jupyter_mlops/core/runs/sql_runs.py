@@ -66,6 +66,10 @@ class Reader(Protocol):
         """Column names of one table."""
         ...
 
+    def read_indexes(self) -> set[str]:
+        """Which of the optional read indexes (``postgres_fast.READ_INDEXES``) exist."""
+        ...
+
 
 def _compare(dialect: str, column: str, comparator: str, value: Any) -> tuple[str, list] | None:
     """``column <op> ?`` for one MLflow comparator in ``dialect``, None when not translatable."""
@@ -128,6 +132,7 @@ class SqlPlan:
     joins: list[str]
     join_args: list[Any]
     order: list[str]
+    lead_metric: bool = False  # the first sort key is a metric (its joins[0], order[0])
 
     @classmethod
     def build(
@@ -151,10 +156,7 @@ class SqlPlan:
                     return None
                 column = _ATTR_COLUMNS[key]
                 seen_start = seen_start or key == "start_time"
-                plan.order += [
-                    f"(CASE WHEN {column} IS NULL THEN 1 ELSE 0 END)",
-                    column + direction,
-                ]
+                plan.order += _nulls_last(dialect, column, direction)
                 continue
             table = _ENTITY_TABLES.get(kind)
             if table is None:
@@ -166,10 +168,10 @@ class SqlPlan:
             plan.join_args.append(key)
             if kind == "metric":
                 nulls = f"CASE WHEN {alias}.is_nan THEN 1 WHEN {alias}.value IS NULL THEN 2 "
-                plan.order.append(nulls + "ELSE 0 END")
+                plan.order += [nulls + "ELSE 0 END", f"{alias}.value{direction}"]
+                plan.lead_metric = plan.lead_metric or n == 0
             else:
-                plan.order.append(f"(CASE WHEN {alias}.value IS NULL THEN 1 ELSE 0 END)")
-            plan.order.append(f"{alias}.value{direction}")
+                plan.order += _nulls_last(dialect, f"{alias}.value", direction)
         if not seen_start:
             plan.order.append("r.start_time DESC")
         plan.order.append("r.run_uuid")
@@ -181,21 +183,49 @@ class SqlPlan:
         where = [f"r.experiment_id IN ({','.join('?' * len(ids))})", "r.lifecycle_stage = ?"]
         where_sql = " AND ".join(where + self.where)
         where_args = [*ids, "active", *self.where_args]
-        # PostgreSQL counts in the page query itself (one pass over the runs instead of two);
-        # the count alone is asked only when the page is empty
-        counted = reader.dialect == "postgresql"
-        rows = reader.rows(
-            f"SELECT r.run_uuid{', COUNT(*) OVER ()' * counted} FROM runs r "
-            f"{' '.join(self.joins)} WHERE {where_sql} "
-            f"ORDER BY {', '.join(self.order)} LIMIT ? OFFSET ?",
-            [*self.join_args, *where_args, limit, offset],
-        )
+        indexed = reader.read_indexes()
+        rows = self._lead_metric_rows(reader, where_sql, where_args, offset, limit, indexed)
+        # without the read indexes every page is a pass over the runs: PostgreSQL then counts
+        # in that same pass; else the count is asked alone (an index-only scan)
+        counted = reader.dialect == "postgresql" and not indexed and rows is None
+        if rows is None:
+            rows = reader.rows(
+                f"SELECT r.run_uuid{', COUNT(*) OVER ()' * counted} FROM runs r "
+                f"{' '.join(self.joins)} WHERE {where_sql} "
+                f"ORDER BY {', '.join(self.order)} LIMIT ? OFFSET ?",
+                [*self.join_args, *where_args, limit, offset],
+            )
         if counted and rows:
             total = [(rows[0][1],)]
         else:
             total = reader.rows(f"SELECT COUNT(*) FROM runs r WHERE {where_sql}", where_args)
         runs = load_runs(reader, [row[0] for row in rows])
         return RunPage(runs, int(total[0][0]), offset, limit)
+
+    def _lead_metric_rows(
+        self, reader: Reader, where_sql: str, where_args: list, offset: int, limit: int, indexed
+    ) -> list[tuple[Any, ...]] | None:
+        """The page when it lies among the runs whose first sort metric has a (non-NaN) value,
+        which come first in MLflow's order: read in value order through the metric read index,
+        stopping after ``offset + limit`` runs. None: not applicable, or the page goes past them.
+        """
+        if not (self.lead_metric and "jupyter_mlops_latest_metrics_key_value" in indexed):
+            return None
+        joins = [self.joins[0].replace("LEFT JOIN", "JOIN", 1) + " AND NOT o0.is_nan"]
+        rows = reader.rows(
+            f"SELECT r.run_uuid FROM runs r {' '.join(joins + self.joins[1:])} "
+            f"WHERE {where_sql} ORDER BY {', '.join(self.order[1:])} LIMIT ?",
+            [*self.join_args, *where_args, offset + limit],
+        )
+        return rows[offset:] if len(rows) == offset + limit else None
+
+
+def _nulls_last(dialect: str, column: str, direction: str) -> list[str]:
+    """MLflow's ``CASE WHEN x IS NULL THEN 1 ELSE 0 END, x <dir>``; PostgreSQL's equal
+    ``NULLS LAST`` form can follow an index."""
+    if dialect == "postgresql":
+        return [f"{column}{direction} NULLS LAST"]
+    return [f"(CASE WHEN {column} IS NULL THEN 1 ELSE 0 END)", column + direction]
 
 
 def load_runs(reader: Reader, run_ids: list[str]) -> list[RunSummary]:

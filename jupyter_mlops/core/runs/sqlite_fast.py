@@ -31,6 +31,10 @@ class SqliteReader:
         """Column names of one table."""
         return {row[1] for row in self.con.execute(f"PRAGMA table_info({table})")}
 
+    def read_indexes(self) -> set[str]:
+        """None: sqlite pages are fast without them."""
+        return set()
+
 
 @contextmanager
 def reader(db: str | Path) -> Iterator[SqliteReader]:
