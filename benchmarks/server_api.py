@@ -1,6 +1,10 @@
 """Benchmark: the sidebar's first page of runs through the REST API vs ``MlflowClient.search_runs``.
 
     python benchmarks/server_api.py [--runs 10000] [--repeat 7]
+    python benchmarks/server_api.py --backend postgresql [--runs 100000] [--indexes] [--drop]
+
+``--backend postgresql``: see ``postgres_bench.py`` (a cached 100,000-run PostgreSQL store; the
+sidebar's and compare_runs' first pages, ours beside MLflow's search, warm and cold).
 
 Builds one experiment of N runs (10 params, 10 metrics each) in a fresh MLflow sqlite store with
 ``benchmarks/compare_runs.py``'s builder, starts a real ``jupyter server`` with our extension on
@@ -34,6 +38,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 HERE = Path(__file__).resolve().parent
 TOKEN = "bench-token"
 ORDER = "metrics.m0 DESC"
+DEFAULT_PG = "postgresql+psycopg2://mlops:mlops-test@127.0.0.1:5432/mlops_test"
 
 
 def _builder():
@@ -94,9 +99,27 @@ def start_server(root: Path, uri: str) -> tuple[subprocess.Popen, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, help="10,000 (sqlite), 100,000 (postgresql)")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--pg-uri",
+        default=os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URI", DEFAULT_PG),
+        help="a PostgreSQL database whose role may CREATE DATABASE (the store is made beside it)",
+    )
+    parser.add_argument("--drop", action="store_true", help="drop the cached PostgreSQL store")
+    parser.add_argument(
+        "--indexes", action="store_true", help="postgresql: add our optional read indexes first"
+    )
     args = parser.parse_args()
+    if args.runs is None:
+        args.runs = 100_000 if args.backend == "postgresql" else 10_000
+    if args.backend == "postgresql":
+        sys.path.insert(0, str(HERE))
+        from postgres_bench import run as run_postgres
+
+        run_postgres(args, start_server, _get, TOKEN)
+        return
 
     from mlflow.tracking import MlflowClient
 

@@ -67,6 +67,8 @@ ENV_TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
 ENV_TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
 ENV_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
 ENV_AUTH_CONFIG = "MLFLOW_AUTH_CONFIG_PATH"  # the auth app's ini (set by `server --auth`)
+# a tracking server's database, read-only, for fast run pages (c.JupyterMlops.read_uri wins)
+ENV_READ_URI = "JUPYTER_MLOPS_READ_URI"
 
 # --- CLI exit codes ----------------------------------------------------------------------
 EXIT_OK = 0

@@ -2,8 +2,8 @@
 
 If MLflow changes one of these, this is the one module to mend: each function degrades to the
 public-API behaviour (or None) when the internal is gone, and its callers handle that.
-One dependency lives elsewhere by design: ``runs/sqlite_fast.py`` reads MLflow's sqlite schema
-directly (read-only, falling back to MLflow's search for anything it does not mirror).
+One dependency lives elsewhere by design: ``runs/sql_runs.py`` reads MLflow's tables (sqlite,
+PostgreSQL) directly (read-only, falling back to MLflow's search for anything it does not mirror).
 """
 
 from __future__ import annotations

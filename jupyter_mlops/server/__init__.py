@@ -46,6 +46,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         uri,
         max_artifact_bytes=settings.max_artifact_bytes,
         max_entries=settings.max_artifact_entries,
+        read_uri=settings.read_uri or None,
     )
     pool = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="mlops")
     registry = RegistryAdapter(uri)
@@ -62,4 +63,9 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             and serverapp.log.warning("jupyter-mlops: store warm-up failed: %s", done.exception())
         )
     )
-    serverapp.log.info("jupyter-mlops: sidebar API at %s reading %s", base, redact_uri(uri))
+    from jupyter_mlops.core.runs.fast_path import describe, fast_source
+
+    pages = describe(fast_source(uri, settings.read_uri or None))
+    serverapp.log.info(
+        "jupyter-mlops: sidebar API at %s reading %s (run pages: %s)", base, redact_uri(uri), pages
+    )

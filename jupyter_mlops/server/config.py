@@ -17,6 +17,17 @@ class JupyterMlops(Configurable):
         ),
     ).tag(config=True)
 
+    read_uri = Unicode(
+        "",
+        help=(
+            "Team mode: the tracking server's own database (e.g. postgresql+psycopg2://reader:"
+            "...@db/mlflow), read-only, so run pages and keys come by SQL instead of the "
+            "server's search. Each experiment is still fetched through the tracking server "
+            "with the user's credentials first (its READ permission applies). Empty: "
+            "JUPYTER_MLOPS_READ_URI, else none."
+        ),
+    ).tag(config=True)
+
     max_page_size = Int(200, help="Largest page of runs one request may ask for.").tag(config=True)
 
     max_artifact_bytes = Int(

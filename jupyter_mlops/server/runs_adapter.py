@@ -21,8 +21,16 @@ MAX_HISTORY_POINTS = 2000
 class RunsAdapter:
     """Experiments, runs and artifacts of one tracking store, as plain dicts for the handlers."""
 
-    def __init__(self, tracking_uri: str, *, max_artifact_bytes: int, max_entries: int) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        *,
+        max_artifact_bytes: int,
+        max_entries: int,
+        read_uri: str | None = None,
+    ) -> None:
         self.tracking_uri = tracking_uri
+        self.read_uri = read_uri  # None: JUPYTER_MLOPS_READ_URI, if set
         self.max_artifact_bytes = max_artifact_bytes
         self.max_entries = max_entries
         self.ready = False
@@ -59,6 +67,7 @@ class RunsAdapter:
             order_by=order_by,
             offset=offset,
             limit=limit,
+            read_uri=self.read_uri,
         )
         return page.to_dict()
 
@@ -68,7 +77,7 @@ class RunsAdapter:
         from jupyter_mlops.core.runs.summaries import run_keys
 
         self.experiment(experiment_id)
-        keys = run_keys(self.tracking_uri, [experiment_id])
+        keys = run_keys(self.tracking_uri, [experiment_id], read_uri=self.read_uri)
         return {**keys, "primary_metric": default_primary_metric(keys["metrics"])}
 
     def warm(self) -> None:
@@ -77,7 +86,7 @@ class RunsAdapter:
 
         found = self.client.search_experiments(max_results=1)
         if found:
-            query_runs(self.tracking_uri, [found[0].experiment_id], limit=1)
+            query_runs(self.tracking_uri, [found[0].experiment_id], limit=1, read_uri=self.read_uri)
         self.ready = True
 
     def experiment(self, experiment_id: str) -> dict[str, Any]:

@@ -33,6 +33,8 @@ psql_admin() { runuser -u postgres -- psql -p "$port" -v ON_ERROR_STOP=1 -tAq "$
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$role'")" != "1" ]; then
   psql_admin -c "CREATE ROLE \"$role\" LOGIN PASSWORD '$password'"
 fi
+# CREATEDB: tests and benchmarks create (and drop) their own databases with unique names
+psql_admin -c "ALTER ROLE \"$role\" CREATEDB"
 if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" != "1" ]; then
   psql_admin -c "CREATE DATABASE \"$db\" OWNER \"$role\""
 fi

@@ -2,8 +2,8 @@
 
 Every run arrives (400/400), every artifact a cell wrote reads back byte for byte, and no user
 can write into another's experiment (default READ): the refused cell still runs and says why
-in one line. The artifacts destination is a fixture parameter (``artifacts_target``): a local
-folder here; an object store (the ``s3_store`` fixture) plugs in by returning its URI and env.
+in one line. Artifacts go to the object store (the ``s3_store`` fixture, SeaweedFS) through the
+server's proxied artifact store (``artifacts_target``).
 Needs ``JUPYTER_MLOPS_TEST_POSTGRES_URI`` (``tests/team/start_postgres.sh``).
 """
 
@@ -24,6 +24,7 @@ from jupyter_client.manager import KernelManager
 
 from jupyter_mlops.core.errors import PermissionDenied
 from jupyter_mlops.core.store import get_client
+from jupyter_mlops.core.team.object_store import ObjectStore
 
 from .auth_helpers import AuthServer, start_auth_server
 from .conftest import POSTGRES_ENV
@@ -40,9 +41,9 @@ def payload(user: str, kernel: int, cell: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def artifacts_target(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
-    """Where the server keeps artifacts, and the env it needs for that (a local folder now)."""
-    return str(tmp_path_factory.mktemp("team-artifacts")), {}
+def artifacts_target(s3_store: ObjectStore) -> tuple[str, dict[str, str]]:
+    """Where the server keeps artifacts, and the env it needs: a fresh prefix of the S3 store."""
+    return s3_store.url(f"many-users-{uuid.uuid4().hex[:8]}"), s3_store.env()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.core.errors import UsageProblem
+from jupyter_mlops.core.runs.search_args import parse_order, parse_simple_order
 from jupyter_mlops.core.runs.summaries import (
-    _parse_order,
-    _parse_simple_order,
     find_experiment,
     get_run_summary,
     higher_is_better,
@@ -277,6 +276,9 @@ SIMPLE_ORDERS = [
     "metrics.`val loss` DESC",
     'params."batch-size" ASC',
     "metrics.`a.b/c` desc",
+    "attributes.start_time DESC",
+    "attributes.`run_name`",
+    "attributes.end_time asc",
 ]
 
 
@@ -285,24 +287,33 @@ def test_simple_order_clauses_parse_as_mlflow_parses_them(order):
     from mlflow.utils.search_utils import SearchUtils
 
     key_type, key, ascending = SearchUtils.parse_order_by_for_search_runs(order)
-    assert _parse_simple_order(order) == (key_type, key, ascending)
+    assert parse_simple_order(order) == (key_type, key, ascending)
 
 
 @pytest.mark.parametrize(
     "order",
-    ["start_time DESC", "tags.team", "metric.acc", "Metrics.acc", "metrics.a b", " metrics.a"],
+    [
+        "start_time DESC",
+        "tags.team",
+        "metric.acc",
+        "Metrics.acc",
+        "metrics.a b",
+        " metrics.a",
+        "attributes.created DESC",
+        "attributes.nope",
+    ],
 )
 def test_other_order_clauses_are_left_to_mlflow(order):
     from mlflow.utils.search_utils import SearchUtils
 
-    assert _parse_simple_order(order) is None
+    assert parse_simple_order(order) is None
     try:
         expected = SearchUtils.parse_order_by_for_search_runs(order)
     except Exception:  # MLflow rejects it: so do we, in one line
         with pytest.raises(UsageProblem, match="bad order_by"):
-            _parse_order(order)
+            parse_order(order)
     else:
-        assert _parse_order(order) == (
+        assert parse_order(order) == (
             expected[0],
             SearchUtils.translate_key_alias(expected[1]),
             expected[2],

@@ -1,27 +1,32 @@
 """Run queries for tables of runs: one sorted, filtered page at a time, without loading them all.
 
-On a ``sqlite:///`` store the page is chosen by SQL over MLflow's own tables (read-only), so
-sorting 10,000 runs by a metric costs one indexed query; only the page's params, metrics and
-tags are then loaded. Other stores, and filters this module cannot translate exactly, go through
+On a sqlite or PostgreSQL store (or a tracking server with a read URI, see ``fast_path``) the
+page is chosen by SQL over MLflow's own tables, read-only (``sql_runs``), so sorting 100,000
+runs by a metric costs one query; only the page's params, metrics and tags are then loaded.
+Other stores, and filters that module cannot translate exactly, go through
 ``MlflowClient.search_runs`` with the same semantics. Nothing is cached: every call sees the
 store as it is now.
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from jupyter_mlops.core.errors import NotFound, TrackingUnavailable, UsageProblem, first_line
+from jupyter_mlops.core.runs.fast_path import FastSource, fast_source
 from jupyter_mlops.core.runs.page import DATASET_CONTEXT_TAG, RunPage, RunSummary
-from jupyter_mlops.core.store import get_client, redact_uri, sqlite_path
+from jupyter_mlops.core.runs.search_args import (
+    INT64,
+    parse_filter,
+    parse_order,
+)
+from jupyter_mlops.core.runs.sql_runs import MlflowDecides, Reader, SqlUnavailable
+from jupyter_mlops.core.store import get_client, redact_uri
 
 _LOWER_IS_BETTER = ("loss", "error", "err", "mse", "rmse", "mae", "mape", "perplexity", "latency")
 MAX_ORDER_CLAUSES = 20  # each metric/param clause is one join; sqlite allows 64 tables per query
-INT64 = range(-(2**63), 2**63)
 
 
 @contextmanager
@@ -63,8 +68,11 @@ def query_runs(
     order_by: str | list[str] | None = None,
     offset: int = 0,
     limit: int = 100,
+    read_uri: str | None = None,
 ) -> RunPage:
-    """One page of active runs, ordered and filtered like ``MlflowClient.search_runs``."""
+    """One page of active runs, ordered and filtered like ``MlflowClient.search_runs``.
+
+    ``read_uri``: the tracking server's database (default ``JUPYTER_MLOPS_READ_URI``)."""
     if offset < 0 or limit < 0:
         raise UsageProblem("offset and limit must be non-negative")
     if not experiment_ids:
@@ -75,34 +83,54 @@ def query_runs(
         raise UsageProblem(
             f"at most {MAX_ORDER_CLAUSES} order_by clauses (MAX_ORDER_CLAUSES), got {len(orders)}"
         )
-    filters = _parse_filter(filter_string)
-    parsed_orders = [_parse_order(o) for o in orders]
-    db = sqlite_path(tracking_uri)
-    if db is not None and db.exists() and all(sql_id(e) for e in experiment_ids):
-        from jupyter_mlops.core.runs.sqlite_fast import SqlPlan
+    filters = parse_filter(filter_string)
+    parsed_orders = [parse_order(o) for o in orders]
+    source = fast_source(tracking_uri, read_uri)
+    if source is not None and all(sql_id(e) for e in experiment_ids):
+        from jupyter_mlops.core.runs.sql_runs import SqlPlan
 
-        plan = SqlPlan.build(filters, parsed_orders)
+        plan = SqlPlan.build(filters, parsed_orders, source.dialect)
         if plan is not None:
             try:
-                return plan.page(db, experiment_ids, offset, limit)
-            except sqlite3.Error:
-                pass  # an unknown schema version: MLflow's own query still works
+                with source.reader() as reader:
+                    _confirm_readable(source, reader, experiment_ids)
+                    return plan.page(reader, experiment_ids, offset, limit)
+            except SqlUnavailable:
+                pass  # an unknown schema, an unreachable database: MLflow's own query decides
     return _query_with_client(tracking_uri, experiment_ids, filter_string, orders, offset, limit)
+
+
+def _confirm_readable(source: FastSource, reader: Reader, experiment_ids: list[str]) -> None:
+    """Through a read URI: each experiment must be readable through the tracking server with
+    the caller's credentials (else MLflow's one-line refusal) and be the same experiment in the
+    database (else ``SqlUnavailable``: MLflow answers instead)."""
+    if not source.via_read_uri:
+        return
+    from jupyter_mlops.core.runs.sql_runs import experiment
+
+    client = get_client(tracking_uri := source.tracking_uri)
+    for experiment_id in experiment_ids:
+        with store_errors(tracking_uri, f"reading experiment {experiment_id}"):
+            served = client.get_experiment(experiment_id)
+        stored = experiment(reader, experiment_id)
+        if stored is None or stored["name"] != served.name:
+            raise SqlUnavailable("the read URI holds another store than the tracking server")
 
 
 def list_experiments(tracking_uri: str) -> list[dict[str, Any]]:
     """Active experiments, most recently updated first (id, name, stage, last update time).
 
-    Read straight from a local sqlite store (no MLflow import: a freshly started server answers
+    Read straight from a sqlite or PostgreSQL store (no MLflow import: a fresh server answers
     at once), else through ``MlflowClient.search_experiments``.
     """
-    db = sqlite_path(tracking_uri)
-    if db is not None and db.exists():
-        from jupyter_mlops.core.runs.sqlite_fast import MlflowDecides, experiments
+    source = fast_source(tracking_uri)
+    if source is not None and not source.via_read_uri:
+        from jupyter_mlops.core.runs.sql_runs import experiments
 
         try:
-            return experiments(db)
-        except (sqlite3.Error, MlflowDecides):
+            with source.reader() as reader:
+                return experiments(reader)
+        except (SqlUnavailable, MlflowDecides):
             pass  # not (yet) an MLflow schema we know, or several workspaces: MLflow decides
     with store_errors(tracking_uri, "listing experiments"):
         listed = get_client(tracking_uri).search_experiments(
@@ -121,16 +149,17 @@ def list_experiments(tracking_uri: str) -> list[dict[str, Any]]:
 
 def find_experiment(tracking_uri: str, experiment_id: str) -> dict[str, Any] | None:
     """One experiment by id (any lifecycle stage): id, name, stage; None when unknown."""
-    db = sqlite_path(tracking_uri)
+    source = fast_source(tracking_uri)
     text = str(experiment_id)
-    if db is not None and db.exists() and text.isascii() and text.isdigit():
+    if source is not None and not source.via_read_uri and text.isascii() and text.isdigit():
         if not sql_id(text):
             return None  # beyond MLflow's 64-bit ids: no such experiment can exist
-        from jupyter_mlops.core.runs.sqlite_fast import MlflowDecides, experiment
+        from jupyter_mlops.core.runs.sql_runs import experiment
 
         try:
-            return experiment(db, experiment_id)
-        except (sqlite3.Error, MlflowDecides):
+            with source.reader() as reader:
+                return experiment(reader, experiment_id)
+        except (SqlUnavailable, MlflowDecides):
             pass
     try:
         with store_errors(tracking_uri, f"reading experiment {experiment_id}"):
@@ -184,59 +213,6 @@ def summary_from_run(run: Any) -> RunSummary:
         tags=dict(run.data.tags),
         data_versions=versions,
     )
-
-
-def _parse_filter(filter_string: str | None) -> list[dict[str, Any]]:
-    if not filter_string or not filter_string.strip():
-        return []
-    from mlflow.exceptions import MlflowException
-
-    from jupyter_mlops.core.mlflow_internals import parse_search_filter
-
-    try:
-        parsed = parse_search_filter(filter_string)
-    except MlflowException as exc:
-        raise UsageProblem(f"bad filter {filter_string!r}: {exc.message}") from exc
-    for item in parsed:
-        value = item.get("value")
-        for number in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(number, int) and not isinstance(number, bool) and number not in INT64:
-                raise UsageProblem(
-                    f"bad filter: {item.get('key')} compared with {number}, beyond a 64-bit integer"
-                )
-    return parsed
-
-
-# ``metrics.<key> [ASC|DESC]`` / ``params.<key> ...``, key plain or in backticks/double quotes:
-# the sidebar's and the widgets' own clauses, parsed without importing MLflow (seconds, cold)
-_SIMPLE_ORDER = re.compile(
-    r'(metrics|params)\.(?:`([^`]+)`|"([^"]+)"|(\w+))(?:\s+(ASC|DESC))?',
-    re.IGNORECASE,
-)
-_ORDER_TYPES = {"metrics": "metric", "params": "parameter"}
-
-
-def _parse_simple_order(order_by: str) -> tuple[str, str, bool] | None:
-    """What MLflow's ``parse_order_by_for_search_runs`` returns, for the simple clauses only."""
-    match = _SIMPLE_ORDER.fullmatch(order_by)
-    if match is None or match.group(1) not in _ORDER_TYPES:  # a prefix in other case: MLflow
-        return None
-    kind, tick, quote, plain, direction = match.groups()
-    return _ORDER_TYPES[kind], tick or quote or plain, (direction or "ASC").upper() == "ASC"
-
-
-def _parse_order(order_by: str) -> tuple[str, str, bool]:
-    simple = _parse_simple_order(order_by)
-    if simple is not None:
-        return simple
-    from mlflow.exceptions import MlflowException
-
-    from jupyter_mlops.core.mlflow_internals import parse_order_by
-
-    try:
-        return parse_order_by(order_by)
-    except MlflowException as exc:
-        raise UsageProblem(f"bad order_by {order_by!r}: {exc.message}") from exc
 
 
 def _query_with_client(
@@ -318,17 +294,21 @@ def _current_experiment_name() -> str | None:
     return default_experiment() or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
 
 
-def run_keys(tracking_uri: str, experiment_ids: list[str]) -> dict[str, list[str]]:
+def run_keys(
+    tracking_uri: str, experiment_ids: list[str], read_uri: str | None = None
+) -> dict[str, list[str]]:
     """Sorted metric and param names used by the active runs of the experiments."""
-    db = sqlite_path(tracking_uri)
-    if db is not None and db.exists() and all(sql_id(e) for e in experiment_ids):
-        from jupyter_mlops.core.runs.sqlite_fast import run_keys as sql_keys
+    source = fast_source(tracking_uri, read_uri)
+    if source is not None and all(sql_id(e) for e in experiment_ids):
+        from jupyter_mlops.core.runs.sql_runs import run_keys as sql_keys
 
         try:
-            return sql_keys(db, experiment_ids)
-        except sqlite3.Error:
+            with source.reader() as reader:
+                _confirm_readable(source, reader, experiment_ids)
+                return sql_keys(reader, experiment_ids)
+        except SqlUnavailable:
             pass
-    page = query_runs(tracking_uri, experiment_ids, limit=1000)
+    page = query_runs(tracking_uri, experiment_ids, limit=1000, read_uri=read_uri)
     metrics = sorted({k for r in page.runs for k in r.metrics})
     params = sorted({k for r in page.runs for k in r.params})
     return {"metrics": metrics, "params": params}
