@@ -106,12 +106,19 @@ def _confirm_readable(source: FastSource, reader: Reader, experiment_ids: list[s
     database (else ``SqlUnavailable``: MLflow answers instead)."""
     if not source.via_read_uri:
         return
+    from jupyter_mlops.core.access import refusal
     from jupyter_mlops.core.runs.sql_runs import experiment
 
     client = get_client(tracking_uri := source.tracking_uri)
     for experiment_id in experiment_ids:
         with store_errors(tracking_uri, f"reading experiment {experiment_id}"):
-            served = client.get_experiment(experiment_id)
+            try:
+                served = client.get_experiment(experiment_id)
+            except Exception as exc:  # a 401/403 is one permission line, not "did not answer"
+                denied = refusal(exc, "READ", f"experiment {experiment_id}")
+                if denied is None:
+                    raise
+                raise denied from exc
         stored = experiment(reader, experiment_id)
         if stored is None or stored["name"] != served.name:
             raise SqlUnavailable("the read URI holds another store than the tracking server")
