@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Words that make a bound name look like a metric (``val_loss``, ``test_accuracy``, ``f1``).
+METRIC_WORDS = frozenset(
+    "accuracy acc loss score f1 auc roc precision recall rmse mse mae mape r2 error err "
+    "logloss perplexity".split()
+)
 # Statements whose bodies still bind names at the cell's top level.
 _BLOCKS_AT_TOP_LEVEL = (ast.If, ast.With, ast.Try)
 MAX_HISTORY_POINTS = 10_000
@@ -104,6 +109,11 @@ def analyse_cell(source: str) -> CellAnalysis:
                 seen.add(node.value)
                 analysis.string_literals.append(node.value)
     return analysis
+
+
+def looks_like_metric(name: str) -> bool:
+    """True when one of the ``_``-separated words of ``name`` is a metric word."""
+    return any(word in METRIC_WORDS for word in name.lower().split("_"))
 
 
 def _is_real_number(value: Any) -> bool:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_mlops.core import active, store
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.tracking import autolog as autologging
-from jupyter_mlops.core.tracking import capture, collect, delivery, start
+from jupyter_mlops.core.tracking import capture, collect, delivery, estimators, start
 from jupyter_mlops.core.tracking.artifacts import figure_numbers
 from jupyter_mlops.core.tracking.liveness import Heartbeat
 from jupyter_mlops.core.tracking.options import TrackOptions as TrackOptions  # re-exported
@@ -69,6 +69,8 @@ class CellRun(RunState):
             delivery.replay_spool(self)
             if self.options.autolog:
                 self.autolog_on = autologging.switch(True)
+        if self.options.autolog:  # scikit-learn fits are captured into the record, offline too
+            self.capturing_fits = estimators.begin()
         paths = capture.candidate_files(self.named_files(), self.cwd)
         self.files_before = capture.snapshot_files(paths)
         self.figures_before = figure_numbers()
@@ -79,6 +81,7 @@ class CellRun(RunState):
         """Collect what the cell produced, write it (or spool it), close the run."""
         if self.autolog_on:
             autologging.switch(False)
+        fits = estimators.end() if self.capturing_fits else []
         if error is None:
             status = "FINISHED"
         elif isinstance(error, KeyboardInterrupt):
@@ -90,6 +93,7 @@ class CellRun(RunState):
         model_uri = None
         try:
             collect.collect(self, namespace, error)
+            estimators.add_fits_to_record(self, fits)
         except Exception as exc:  # capture must never hide the cell's own outcome
             self.messages.append(f"capture incomplete: {first_line(exc)}")
         try:
