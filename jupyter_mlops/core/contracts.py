@@ -67,6 +67,7 @@ ENV_PARENT_RUN_ID = "JUPYTER_MLOPS_PARENT_RUN_ID"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"  # set by `jupyter mlops run --experiment`
 ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"
+ENV_NO_WARMUP = "JUPYTER_MLOPS_NO_WARMUP"  # 1: %load_ext does not warm MLflow and the store
 
 # --- CLI exit codes ----------------------------------------------------------------------
 EXIT_OK = 0

@@ -14,6 +14,7 @@ MAGICS_CLASSES: list[tuple[str, str]] = [
     ("jupyter_mlops.magics.team", "TeamMagics"),
     ("jupyter_mlops.magics.serving", "ServingMagics"),
     ("jupyter_mlops.magics.reproduce", "ReproduceMagics"),
+    ("jupyter_mlops.magics.autotrack", "AutotrackMagics"),
 ]
 
 
@@ -42,6 +43,15 @@ def load_ipython_extension(ipython: Any) -> None:
         hook = getattr(module, "on_load", None)
         if hook is not None:
             hook(ipython)
+    _warm_tracking(ipython)
+
+
+def _warm_tracking(ipython: Any) -> None:
+    """Import MLflow and open the store in the background, so the first tracked cell is fast."""
+    from jupyter_mlops.core.tracking.warmup import warm_in_background
+
+    magics = ipython.magics_manager.registry.get("MlopsMagics")
+    warm_in_background(getattr(magics, "tracking_uri", "") or None)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
