@@ -1,9 +1,11 @@
 """Warming what the first tracked cell needs, in the background, right after ``%load_ext``.
 
 Importing MLflow and opening the tracking store cost seconds; done on the first tracked cell's
-path they made it take 3-5 s. ``warm_in_background`` does them in a daemon thread instead: a
-cell that needs them meanwhile waits only for what is not ready yet (Python's import lock and
-``store.prepare_store``'s lock make that safe), and nothing ever waits for the thread itself.
+path they made it take 3-5 s. ``warm_in_background`` does them in a daemon thread instead.
+A cell about to use MLflow calls ``wait_for_imports`` first: importing ``mlflow.x`` on two
+threads at once can deadlock in Python's per-module import locks, which Python breaks by
+handing one thread a half-initialised module (``partially initialized module 'mlflow'``).
+Only the import phase is waited for; opening the store is serialised by ``prepare_store``.
 A sqlite store that does not exist yet is not created here (loading the extension leaves the
 project untouched); ``JUPYTER_MLOPS_NO_WARMUP=1`` turns warming off.
 """
@@ -28,13 +30,17 @@ MODULES = (
 
 _thread: threading.Thread | None = None
 _lock = threading.Lock()
+_imported = threading.Event()
 
 
 def warm(setting: str | None = None) -> None:
     """Import MLflow and our tracking modules; open the store of the tracking-URI rule (with
     ``setting`` as its explicit step) when it already exists."""
-    for name in MODULES:
-        importlib.import_module(name)
+    try:
+        for name in MODULES:
+            importlib.import_module(name)
+    finally:
+        _imported.set()
     uri = store.resolve_tracking_uri(setting)
     db = store.sqlite_path(uri)
     if db is not None and not db.exists():
@@ -48,6 +54,17 @@ def _quietly(setting: str | None) -> None:
         warm(setting)
     except Exception:  # warming is an optimisation: the cell reports real problems itself
         return
+
+
+def wait_for_imports(timeout: float = 120.0) -> None:
+    """Return once the warm-up thread (if any) is past its imports (see the module docstring)."""
+    if _thread is not None and not _imported.is_set():
+        _imported.wait(timeout)
+
+
+def imports_pending() -> bool:
+    """True while a started warm-up thread is still importing."""
+    return _thread is not None and not _imported.is_set()
 
 
 def warm_in_background(setting: str | None = None) -> threading.Thread | None:
