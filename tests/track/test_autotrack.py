@@ -122,7 +122,8 @@ def test_console_completeness_check_ignores_the_mode(auto) -> None:
         ("accuracy = 0.9", False),  # a literal is a param
         ("df = pd.read_csv('a.csv')\ndf.head()", False),
         ("import numpy as np", False),
-        ("%time x = 1", None),  # IPython syntax: the adapter translates it first
+        ("%time acc = f(x)", None),  # IPython syntax: the adapter translates it first
+        ("%time x = 1", False),  # no word of interest: answered without parsing
     ],
 )
 def test_the_choice(source: str, expected: bool | None) -> None:

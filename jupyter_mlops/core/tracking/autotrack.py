@@ -10,13 +10,14 @@ A cell qualifies when its code
   that is not a literal (a literal is a param, not a result).
 
 The answer depends on the source only and is cached by it, so a cell seen before costs a
-dictionary lookup.
+dictionary lookup; a cell without any of the words involved is answered without parsing.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import re
 
 from jupyter_mlops.core.tracking import capture
 
@@ -28,6 +29,12 @@ TRAINING_FUNCTIONS: dict[str, frozenset[str]] = {
     "lightgbm": frozenset({"train", "cv"}),
     "lgb": frozenset({"train", "cv"}),
 }
+
+# a cell none of these match can neither fit nor bind a metric-like name: no parse needed
+_CANDIDATE = re.compile(
+    "|".join([r"\.\s*(?:fit\w*|partial_fit|train|cv|backward)\s*\(", *capture.METRIC_WORDS]),
+    re.IGNORECASE,
+)
 
 
 def _called_attributes(tree: ast.AST) -> list[tuple[str | None, str]]:
@@ -51,20 +58,13 @@ def trains_a_model(tree: ast.AST) -> bool:
     return {"backward", "step"} <= methods
 
 
-def binds_a_metric(source: str) -> bool:
-    """True when the cell binds a metric-like name at its top level to a non-literal value."""
-    analysis = capture.analyse_cell(source)
-    return any(
-        capture.looks_like_metric(name) and name not in analysis.params
-        for name in analysis.assigned
-    )
-
-
 @functools.lru_cache(maxsize=4096)
 def wants_run(source: str) -> bool | None:
     """Whether auto-track mode makes ``source`` (Python) a run; None when it does not parse."""
+    if not _CANDIDATE.search(source):
+        return False
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
-    return trains_a_model(tree) or binds_a_metric(source)
+    return trains_a_model(tree) or capture.binds_metric_like_name(tree)

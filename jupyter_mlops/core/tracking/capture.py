@@ -116,6 +116,22 @@ def looks_like_metric(name: str) -> bool:
     return any(word in METRIC_WORDS for word in name.lower().split("_"))
 
 
+def binds_metric_like_name(tree: ast.Module) -> bool:
+    """True when a top-level statement binds a metric-like name to a value that is not a
+    literal (a literal is a param): what auto-track mode reads as "this cell scores a model"."""
+    for statement in _top_level_statements(tree.body):
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+            targets, value = [statement.target], statement.value
+        else:
+            continue
+        names = [n for target in targets for n in _target_names(target)]
+        if any(looks_like_metric(n) for n in names) and not _literal(value)[0]:
+            return True
+    return False
+
+
 def _is_real_number(value: Any) -> bool:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return False
