@@ -148,3 +148,22 @@ def test_wrapper_is_transparent_and_idle_outside_tracked_cells(shell) -> None:
     assert shell.run_cell(CLASSIFIER).success
     (fit,) = estimators.end()
     assert fit.estimator is shell.user_ns["model"] and fit.y is shell.user_ns["y"]
+
+
+def test_track_twin_captures_each_runs_own_fits_when_nested(project, tracking_uri) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    from jupyter_mlops import track
+
+    X, y = load_iris(return_X_y=True)
+    with track(run_name="outer", quiet=True):
+        LogisticRegression(max_iter=300).fit(X, y)
+        with track(run_name="inner", nested=True, quiet=True):
+            DecisionTreeClassifier(max_depth=2).fit(X, y)
+    client = MlflowClient(tracking_uri)
+    runs = {r.info.run_name: r.data for r in client.search_runs(["0"])}
+    assert runs["outer"].tags["estimator_name"] == "LogisticRegression"
+    assert runs["inner"].tags["estimator_name"] == "DecisionTreeClassifier"
+    assert runs["inner"].params["max_depth"] == "2" and "max_depth" not in runs["outer"].params

@@ -52,10 +52,11 @@ class _Capture:
     """Which thread captures, what it noted, and whether a fit is already under way."""
 
     def __init__(self) -> None:
-        self.fits: list[Fit] | None = None
+        self.fits: list[list[Fit]] = []  # one list per open capture (a track() inside a cell)
         self.thread: int | None = None
         self.inside = False
         self.scanned: set[str] = set()
+        self.classes: list[type] = []  # every class whose fit methods we wrapped
         self.modules_seen = 0
         self.lock = threading.Lock()
 
@@ -90,15 +91,15 @@ def _wrap(original: Any) -> Any:
     @functools.wraps(original)
     def noting_fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         state = _STATE
-        if state.fits is None or state.inside or state.thread != threading.get_ident():
+        if not state.fits or state.inside or state.thread != threading.get_ident():
             return original(self, *args, **kwargs)
         state.inside = True
         try:
             result = original(self, *args, **kwargs)
         finally:
             state.inside = False
-        if state.fits is not None:
-            state.fits.append(Fit(self, *_fit_data(names, args, kwargs)))
+        if state.fits:
+            state.fits[-1].append(Fit(self, *_fit_data(names, args, kwargs)))
         return result
 
     setattr(noting_fit, _MARK, True)
@@ -135,19 +136,30 @@ def wrap_loaded_estimators() -> None:
                     and value.__module__.startswith("sklearn")
                 ):
                     _wrap_class(value)
+                    state.classes.append(value)
+
+
+def _rewrap() -> None:
+    """Wrap again what someone unwrapped: ``mlflow.sklearn.autolog(disable=True)`` restores
+    the methods it found when it patched, which are ours only if we wrapped first."""
+    for cls in _STATE.classes:
+        _wrap_class(cls)
 
 
 def begin() -> bool:
     """Start noting fits made on this thread (a tracked cell begins); True."""
     wrap_loaded_estimators()
+    _rewrap()
     _STATE.thread = threading.get_ident()
-    _STATE.fits = []
+    _STATE.fits.append([])
     return True
 
 
 def end() -> list[Fit]:
     """Stop noting fits; the fits noted since ``begin`` (empty when not begun)."""
-    fits, _STATE.fits, _STATE.thread = _STATE.fits or [], None, None
+    fits = _STATE.fits.pop() if _STATE.fits else []
+    if not _STATE.fits:
+        _STATE.thread = None
     wrap_loaded_estimators()  # classes the cell imported are wrapped for the next cell
     return fits
 
@@ -181,9 +193,13 @@ def fit_metrics(fit: Fit) -> dict[str, float]:
     """Training metrics of one fit (MLflow's names), plus ``best_cv_score`` for a search."""
     from jupyter_mlops.core.tracking.estimator_metrics import training_metrics
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        metrics = training_metrics(fit.estimator, fit.X, fit.y, fit.sample_weight)
+    inside, _STATE.inside = _STATE.inside, True  # our metrics fit helpers: not the user's fits
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metrics = training_metrics(fit.estimator, fit.X, fit.y, fit.sample_weight)
+    finally:
+        _STATE.inside = inside
     best = getattr(fit.estimator, "best_score_", None) if _is_search(fit.estimator) else None
     if best is not None:
         metrics["best_cv_score"] = float(best)
