@@ -167,3 +167,40 @@ def test_track_twin_captures_each_runs_own_fits_when_nested(project, tracking_ur
     assert runs["outer"].tags["estimator_name"] == "LogisticRegression"
     assert runs["inner"].tags["estimator_name"] == "DecisionTreeClassifier"
     assert runs["inner"].params["max_depth"] == "2" and "max_depth" not in runs["outer"].params
+
+
+FRESH = r"""
+import json
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+from mlflow.tracking import MlflowClient
+cfg = Config()
+cfg.HistoryManager.enabled = False
+shell = InteractiveShell.instance(config=cfg)
+shell.run_line_magic("load_ext", "jupyter_mlops")
+assert shell.run_cell(
+    "%%track --quiet\n"
+    "from sklearn.datasets import load_iris\n"
+    "from sklearn.naive_bayes import GaussianNB\n"
+    "X, y = load_iris(return_X_y=True)\n"
+    "model = GaussianNB().fit(X, y)\n"
+).success
+(run,) = MlflowClient().search_runs(["0"])
+print(json.dumps({"tags": run.data.tags, "metrics": run.data.metrics}))
+"""
+
+
+@pytest.mark.slow
+def test_first_cell_importing_scikit_learn_itself_is_captured(project, tracking_uri) -> None:
+    # Given a fresh interpreter where scikit-learn was never imported, When the first tracked
+    # cell imports its estimator and fits it, Then the fit is captured
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH], capture_output=True, text=True, timeout=300, check=True
+    )
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["tags"]["estimator_name"] == "GaussianNB"
+    assert found["metrics"]["training_accuracy_score"] > 0.9

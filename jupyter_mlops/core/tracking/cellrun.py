@@ -70,7 +70,7 @@ class CellRun(RunState):
             if self.options.autolog:
                 self.autolog_on = autologging.switch(True)
         if self.options.autolog:  # scikit-learn fits are captured into the record, offline too
-            self.capturing_fits = estimators.begin()
+            self.capturing_fits = estimators.begin(self.source)
         paths = capture.candidate_files(self.named_files(), self.cwd)
         self.files_before = capture.snapshot_files(paths)
         self.figures_before = figure_numbers()

@@ -8,18 +8,24 @@ parameter search ``best_<param>`` params and the ``best_cv_score`` metric. They 
 cell's ``RunRecord`` at collect time, so they are written (or spooled) with the rest.
 
 How: ``fit``, ``fit_transform`` and ``fit_predict`` of the scikit-learn classes loaded in the
-process are wrapped once (new modules are scanned when a tracked cell starts, a few ms the
-first time, microseconds after). Outside a tracked cell the wrapper costs one global lookup.
-Only the outermost fit on the thread that runs the cell is noted: a Pipeline's or a search's
-inner fits are not separate captures (their params appear through the outer estimator's deep
-params, as with MLflow). X, y and sample_weight are held by reference until the cell ends.
+process are wrapped once (new modules are scanned when a tracked cell starts, tens of ms the
+first time, well under a ms after); scikit-learn modules the cell itself imports are imported
+just before it runs so their classes are wrapped too. A cell whose first scikit-learn import is
+hidden in another module is not captured (the next tracked cell is). Outside a tracked cell
+the wrapper costs one global lookup. Only the outermost fit on the thread that runs the cell
+is noted: a Pipeline's or a search's inner fits are not separate captures (their params appear
+through the outer estimator's deep params, as with MLflow). X, y and sample_weight are held
+by reference until the cell ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import inspect
 import math
+import re
 import sys
 import threading
 import warnings
@@ -146,8 +152,21 @@ def _rewrap() -> None:
         _wrap_class(cls)
 
 
-def begin() -> bool:
-    """Start noting fits made on this thread (a tracked cell begins); True."""
+_SKLEARN_IMPORT = re.compile(r"^[ \t]*(?:from|import)[ \t]+(sklearn(?:\.\w+)*)", re.MULTILINE)
+
+
+def _import_named_modules(source: str) -> None:
+    """Import the scikit-learn modules the cell imports, so their classes are wrapped before
+    it runs (the cell's own import is then a no-op); a module that fails is left to the cell."""
+    for name in dict.fromkeys(_SKLEARN_IMPORT.findall(source)):
+        if name not in sys.modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+
+def begin(source: str = "") -> bool:
+    """Start noting fits made on this thread (a tracked cell with ``source`` begins); True."""
+    _import_named_modules(source)
     wrap_loaded_estimators()
     _rewrap()
     _STATE.thread = threading.get_ident()
