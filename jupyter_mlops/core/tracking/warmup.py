@@ -41,6 +41,9 @@ def warm(setting: str | None = None) -> None:
             importlib.import_module(name)
     finally:
         _imported.set()
+    from jupyter_mlops.core.tracking import context
+
+    context.environment()  # the installed distributions, computed once per process
     uri = store.resolve_tracking_uri(setting)
     db = store.sqlite_path(uri)
     if db is not None and not db.exists():
