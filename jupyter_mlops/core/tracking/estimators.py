@@ -237,7 +237,7 @@ def add_fits_to_record(run: RunState, fits: list[Fit]) -> None:
         except Exception as exc:  # an odd estimator must not cost the rest of the record
             run.messages.append(f"estimator {type(fit.estimator).__name__} not captured: {exc}")
             continue
-        for key, value in secrets.mask_values(params).items():
+        for key, value in params.items():  # values are masked by the writer, as the cell's
             if not secrets.is_secret_name(key):
                 record.params.setdefault(key, value)
         record.tags.update(estimator_tags(fit.estimator))
