@@ -5,7 +5,8 @@
 Each sample starts a new kernel (jupyter_client), sends ``%load_ext jupyter_mlops`` and at once
 the cell ``C = 1.0; acc = C * 0.9`` — (a) untracked, (b) under ``%%track`` with the background
 warm-up of ``%load_ext`` (MLflow imported and the store opened off the cell's path), (c) under
-``%%track`` with ``JUPYTER_MLOPS_NO_WARMUP=1`` (what the first cell cost before). The time is
+``%%track`` with ``JUPYTER_MLOPS_NO_WARMUP=1`` (with an existing store the orphan-reconcile
+thread of ``%load_ext`` still imports MLflow in the background, as it always did). The time is
 from sending the cell to its reply. The store exists beforehand unless ``--fresh-store``
 (a new project: the first tracked cell creates the sqlite schema); ``--gap`` waits that long
 between ``%load_ext`` and the cell (a person reading the notebook). Medians in seconds.
