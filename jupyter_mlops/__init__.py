@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "track": "jupyter_mlops.core.tracking.cellrun",
+    "autotrack": "jupyter_mlops.magics.autotrack",
     "set_default_experiment": "jupyter_mlops.core.active",
     "TrackedRun": "jupyter_mlops.core.tracking.cellrun",
     "snapshot": "jupyter_mlops.core.data.snapshot",

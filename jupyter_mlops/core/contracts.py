@@ -30,6 +30,10 @@ TAG_SPOOL_ID = PREFIX + "spool.id"  # the spool entry a replayed run came from
 TAG_MONITOR_MODEL = PREFIX + "monitor.model"
 TAG_MONITOR_MODEL_VERSION = PREFIX + "monitor.model_version"
 TAG_MONITOR_MODEL_URI = PREFIX + "monitor.model_uri"
+TAG_AUTOTRACKED = PREFIX + "autotracked"  # "true" on a run %mlops_autotrack made
+# MLflow sklearn autolog's own tag names, set by our estimator capture (core/tracking/estimators)
+TAG_ESTIMATOR_NAME = "estimator_name"
+TAG_ESTIMATOR_CLASS = "estimator_class"
 TAG_DATA_CONTEXT = "mlflow.data.context"  # MLflow's input tag: snapshot | cell
 # registered-model tags: one per promotion, <prefix><20-digit ns>-<6 hex>
 TAG_PROMOTION_PREFIX = PREFIX + "promotion."
@@ -46,6 +50,7 @@ ART_CELL_DIFF = "cell/diff.patch"
 ART_CELL_TRACEBACK = "cell/traceback.txt"
 ART_CELL_SLICE = "cell/slice.py"  # the session executions that fed the run, in run order
 ART_CELL_SLICE_JSON = "cell/slice.json"  # per entry: count, cell id, hash, defines, reads
+ART_CV_RESULTS = "cv_results.csv"  # a parameter search's cv_results_ (MLflow autolog's name)
 ART_GIT_DIFF = "git/diff.patch"
 ART_REQUIREMENTS = "environment/requirements.txt"
 ART_PYTHON = "environment/python.txt"
@@ -69,6 +74,7 @@ ENV_TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
 ENV_AUTH_CONFIG = "MLFLOW_AUTH_CONFIG_PATH"  # the auth app's ini (set by `server --auth`)
 # a tracking server's database, read-only, for fast run pages (c.JupyterMlops.read_uri wins)
 ENV_READ_URI = "JUPYTER_MLOPS_READ_URI"
+ENV_NO_WARMUP = "JUPYTER_MLOPS_NO_WARMUP"  # 1: %load_ext does not warm MLflow and the store
 
 # --- CLI exit codes ----------------------------------------------------------------------
 EXIT_OK = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import Any
 
@@ -14,6 +15,7 @@ MAGICS_CLASSES: list[tuple[str, str]] = [
     ("jupyter_mlops.magics.team", "TeamMagics"),
     ("jupyter_mlops.magics.serving", "ServingMagics"),
     ("jupyter_mlops.magics.reproduce", "ReproduceMagics"),
+    ("jupyter_mlops.magics.autotrack", "AutotrackMagics"),
 ]
 
 
@@ -34,6 +36,7 @@ def load_ipython_extension(ipython: Any) -> None:
     """Register every magics class with the shell (idempotent)."""
     for cls in _magics_classes():
         ipython.register_magics(cls)
+    _warm_tracking(ipython)  # first: the hooks' background work waits for its imports
     for module_name, _ in MAGICS_CLASSES:
         try:
             module = importlib.import_module(module_name)
@@ -42,6 +45,32 @@ def load_ipython_extension(ipython: Any) -> None:
         hook = getattr(module, "on_load", None)
         if hook is not None:
             hook(ipython)
+
+
+def _warm_tracking(ipython: Any) -> None:
+    """Import MLflow and open the store in the background, so the first tracked cell is fast;
+    until its imports are done, a cell that may import MLflow waits for them first."""
+    from jupyter_mlops.core.tracking import warmup
+
+    magics = ipython.magics_manager.registry.get("MlopsMagics")
+    if warmup.warm_in_background(getattr(magics, "tracking_uri", "") or None) is None:
+        return
+
+    def before_cell(info: Any) -> None:
+        if not warmup.imports_pending():
+            with contextlib.suppress(ValueError):
+                ipython.events.unregister("pre_run_cell", before_cell)
+            return
+        raw = getattr(info, "raw_cell", "") or ""
+        if any(word in raw for word in ("mlflow", "mlops", "track")):
+            warmup.wait_for_imports()
+        else:
+            from jupyter_mlops.magics.autotrack import MODE, chooses
+
+            if MODE.enabled and chooses(raw):
+                warmup.wait_for_imports()
+
+    ipython.events.register("pre_run_cell", before_cell)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -206,8 +206,9 @@ def _reconcile_in_background(magics: MlopsMagics) -> None:
     def work() -> None:
         try:
             from jupyter_mlops.core import store
-            from jupyter_mlops.core.tracking import liveness
+            from jupyter_mlops.core.tracking import liveness, warmup
 
+            warmup.wait_for_imports()  # two threads importing mlflow at once can deadlock
             uri = store.resolve_tracking_uri(magics.tracking_uri or None)
             if store.sqlite_path(uri) is not None and not store.sqlite_path(uri).exists():
                 return

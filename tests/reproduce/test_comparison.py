@@ -65,3 +65,10 @@ def test_the_tracked_cell_is_tagged_with_the_run_it_reproduces():
     assert tag_tracked_cell(cell, "abc").splitlines()[1] == (
         "%%track --tag jupyter_mlops.reproduces=abc -n x --no-autolog"
     )
+
+
+def test_an_auto_tracked_cell_gets_a_track_line_to_reproduce_it():
+    assert tag_tracked_cell("model = m.fit(X, y)\nacc = 1", "abc") == (
+        "%%track --tag jupyter_mlops.reproduces=abc\nmodel = m.fit(X, y)\nacc = 1"
+    )
+    assert tag_tracked_cell("%%time\nacc = 1", "abc") == "%%time\nacc = 1"

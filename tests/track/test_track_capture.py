@@ -200,12 +200,10 @@ def test_autolog_logs_fit_params_but_no_model_and_stops_after_the_cell(tracked):
     before = len(tracked.runs())
     tracked.shell.run_cell("LogisticRegression(max_iter=50).fit(X, y)")
     assert len(tracked.runs()) == before  # an untracked fit creates no run
-    # switched off, not uninstalled: re-patching scikit-learn costs every tracked cell ~0.1-0.5 s
+    # scikit-learn is captured by our estimator wrapper: MLflow's sklearn autolog stays off
     from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
-    from mlflow.utils.autologging_utils.safety import _AUTOLOGGING_PATCHES
 
-    assert _AUTOLOGGING_PATCHES.get("sklearn")
-    assert AUTOLOGGING_INTEGRATIONS["sklearn"]["disable"] is True
+    assert AUTOLOGGING_INTEGRATIONS.get("sklearn", {}).get("disable", True) is True
 
 
 def test_autolog_and_log_model_leave_the_cell_output_clean(tracked, capfd):

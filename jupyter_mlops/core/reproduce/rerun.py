@@ -67,13 +67,16 @@ def slice_sources(script: str, meta: dict[str, Any]) -> list[str]:
 
 
 def tag_tracked_cell(source: str, run_id: str) -> str:
-    """The tracked cell with ``--tag jupyter_mlops.reproduces=<id>`` added to its ``%%track``."""
+    """The tracked cell with ``--tag jupyter_mlops.reproduces=<id>`` added to its ``%%track``;
+    a cell auto-track mode tracked (no cell magic) gets a ``%%track`` line of its own."""
     lines = source.splitlines()
     for index, line in enumerate(lines):
         if line.strip():
             if line.lstrip().startswith("%%track"):
                 head = line.lstrip()[len("%%track") :]
                 lines[index] = f"%%track --tag {c.TAG_REPRODUCES}={run_id}{head}"
+            elif not line.lstrip().startswith("%%"):
+                lines.insert(index, f"%%track --tag {c.TAG_REPRODUCES}={run_id}")
             break
     return "\n".join(lines)
 

@@ -1,49 +1,65 @@
-"""MLflow autologging switched on only while a tracked cell runs, cheaply.
+"""Framework autologging inside tracked cells: our own capture where we cover the framework,
+MLflow's autolog (switched on only while a tracked cell runs, cheaply) for the others.
 
-``mlflow.sklearn.autolog()`` patches scikit-learn (hundreds of ms); turning it off reverts the
-patches. We install the patches once per process and then only flip the integration's
-``disable`` setting, which the patched functions read on every call. That setting lives in
-MLflow's autologging table (reached through ``core.mlflow_internals``); this module
-falls back to MLflow's public calls if that table ever changes shape.
+``COVERED_FRAMEWORKS`` names the frameworks our capture covers (scikit-learn: see
+``estimators``); MLflow's autolog is never enabled for them inside tracked cells, so a cell
+fitting only scikit-learn models needs no live MLflow run. For the frameworks of
+``MLFLOW_AUTOLOG_FLAVORS`` that the process has imported, MLflow's patches are installed once
+and then only the integration's ``disable`` setting is flipped (MLflow's autologging table,
+reached through ``core.mlflow_internals``); public calls are the fallback.
 
-MLflow's post-training metrics call ``sklearn.metrics.log_loss(y_pred=...)``, which
-scikit-learn 1.9 answers with a FutureWarning in every tracked cell that fits a classifier
-(``silent=True`` does not catch it); that one message is filtered whenever autologging is
-switched on.
+This is the one place that switches MLflow autolog.
 """
 
 from __future__ import annotations
 
-import warnings
+import sys
 
 from jupyter_mlops.core.mlflow_internals import autolog_config
+from jupyter_mlops.core.tracking import estimators
 
-_installed = False
-_MLFLOW_LOG_LOSS_WARNING = r"`y_pred` was renamed to `y_proba`"
+COVERED_FRAMEWORKS: frozenset[str] = frozenset({estimators.FRAMEWORK})
+# MLflow autolog flavor -> the module whose presence in sys.modules means the cell may use it
+MLFLOW_AUTOLOG_FLAVORS: dict[str, str] = {
+    "sklearn": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+}
+
+_installed: set[str] = set()
 
 
-def switch(enable: bool) -> bool:
-    """Turn scikit-learn autologging (no model saving) on or off; True when it is now on."""
-    global _installed
+def mlflow_flavors() -> list[str]:
+    """The MLflow autolog flavors a tracked cell would switch on now (imported, not covered)."""
+    return [
+        flavor
+        for flavor, module in MLFLOW_AUTOLOG_FLAVORS.items()
+        if flavor not in COVERED_FRAMEWORKS and module in sys.modules
+    ]
+
+
+def _switch_flavor(flavor: str, enable: bool) -> bool:
+    import importlib
+
     try:
-        import mlflow.sklearn
-
-        config = autolog_config("sklearn")
-        if enable and (not _installed or config is None):
-            mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
-            _installed = True
+        integration = importlib.import_module(f"mlflow.{flavor}")
+        config = autolog_config(flavor)
+        if enable and (flavor not in _installed or config is None):
+            integration.autolog(log_models=False, log_datasets=False, silent=True)
+            _installed.add(flavor)
         elif config is not None:
             config["disable"] = not enable
         elif not enable:
-            mlflow.sklearn.autolog(disable=True, silent=True)
-            _installed = False
-        if enable:  # re-added each time: a warnings.catch_warnings() block may have dropped it
-            warnings.filterwarnings(
-                "ignore",
-                message=_MLFLOW_LOG_LOSS_WARNING,
-                category=FutureWarning,
-                module=r"sklearn\.metrics",
-            )
+            integration.autolog(disable=True, silent=True)
+            _installed.discard(flavor)
         return enable
     except Exception:
         return False
+
+
+def switch(enable: bool) -> bool:
+    """Turn MLflow autologging (no model saving) of the uncovered frameworks on or off; True
+    when some is now on. Covered frameworks are captured by ``estimators`` instead."""
+    flavors = mlflow_flavors() if enable else sorted(_installed)
+    switched = [_switch_flavor(flavor, enable) for flavor in flavors]
+    return enable and any(switched)

@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Words that make a bound name look like a metric (``val_loss``, ``test_accuracy``, ``f1``).
+METRIC_WORDS = frozenset(
+    "accuracy acc loss score f1 auc roc precision recall rmse mse mae mape r2 error err "
+    "logloss perplexity".split()
+)
 # Statements whose bodies still bind names at the cell's top level.
 _BLOCKS_AT_TOP_LEVEL = (ast.If, ast.With, ast.Try)
 MAX_HISTORY_POINTS = 10_000
@@ -104,6 +109,27 @@ def analyse_cell(source: str) -> CellAnalysis:
                 seen.add(node.value)
                 analysis.string_literals.append(node.value)
     return analysis
+
+
+def looks_like_metric(name: str) -> bool:
+    """True when one of the ``_``-separated words of ``name`` is a metric word."""
+    return any(word in METRIC_WORDS for word in name.lower().split("_"))
+
+
+def binds_metric_like_name(tree: ast.Module) -> bool:
+    """True when a top-level statement binds a metric-like name to a value that is not a
+    literal (a literal is a param): what auto-track mode reads as "this cell scores a model"."""
+    for statement in _top_level_statements(tree.body):
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+            targets, value = [statement.target], statement.value
+        else:
+            continue
+        names = [n for target in targets for n in _target_names(target)]
+        if any(looks_like_metric(n) for n in names) and not _literal(value)[0]:
+            return True
+    return False
 
 
 def _is_real_number(value: Any) -> bool:

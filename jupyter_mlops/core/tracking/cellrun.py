@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_mlops.core import access, active, store
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.tracking import autolog as autologging
-from jupyter_mlops.core.tracking import capture, collect, delivery, start
+from jupyter_mlops.core.tracking import capture, collect, delivery, estimators, start
 from jupyter_mlops.core.tracking.artifacts import figure_numbers
 from jupyter_mlops.core.tracking.liveness import Heartbeat
 from jupyter_mlops.core.tracking.options import TrackOptions as TrackOptions  # re-exported
@@ -60,7 +60,7 @@ class CellRun(RunState):
             if denied is not None:  # retrying cannot help: say so once, spool nothing
                 self.refused = True
                 self.messages.append(f"run not logged: {denied}")
-                return self._watch_files()
+                return self._before_code()
             self.messages.append(
                 f"tracking store {store.redact_uri(self.uri)} unavailable ({first_line(exc)})"
             )
@@ -74,9 +74,12 @@ class CellRun(RunState):
             delivery.replay_spool(self)
             if self.options.autolog:
                 self.autolog_on = autologging.switch(True)
-        self._watch_files()
+        self._before_code()
 
-    def _watch_files(self) -> None:
+    def _before_code(self) -> None:
+        """Watch the files and figures the cell may change, and capture its scikit-learn fits."""
+        if self.options.autolog:  # scikit-learn fits are captured into the record, offline too
+            self.capturing_fits = estimators.begin(self.source)
         paths = capture.candidate_files(self.named_files(), self.cwd)
         self.files_before = capture.snapshot_files(paths)
         self.figures_before = figure_numbers()
@@ -87,6 +90,7 @@ class CellRun(RunState):
         """Collect what the cell produced, write it (or spool it), close the run."""
         if self.autolog_on:
             autologging.switch(False)
+        fits = estimators.end() if self.capturing_fits else []
         if error is None:
             status = "FINISHED"
         elif isinstance(error, KeyboardInterrupt):
@@ -98,6 +102,7 @@ class CellRun(RunState):
         model_uri = None
         try:
             collect.collect(self, namespace, error)
+            estimators.add_fits_to_record(self, fits)
         except Exception as exc:  # capture must never hide the cell's own outcome
             self.messages.append(f"capture incomplete: {first_line(exc)}")
         try:

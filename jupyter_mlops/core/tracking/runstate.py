@@ -49,6 +49,7 @@ class RunState:
         self.written_tags: dict[str, str] = {}
         self.artifact_uri: str | None = None
         self.autolog_on = False
+        self.capturing_fits = False  # estimators.begin() was called for this cell
         self.git_probe = GitProbe(self.cwd)
         self.files_before: dict[Path, capture.FileState] = {}
         self.figures_before: set[int] = set()

@@ -270,11 +270,14 @@ def _mask(text: str, known: frozenset[str], env: tuple[str, ...]) -> str:
 
 def mask_values(values: Mapping[str, str], known: Iterable[str] = ()) -> dict[str, str]:
     """Param or tag values fit to log: ``***`` under a secret-looking name, else ``mask_text``."""
-    known = list(known)
-    return {
-        key: "***" if is_secret_name(key) else mask_text(str(value), known)
-        for key, value in values.items()
-    }
+    known_values, env = frozenset(known), tuple(_env_secrets())  # once, not once per value
+    masked = {}
+    for key, value in values.items():
+        text = str(value)
+        masked[key] = (
+            "***" if is_secret_name(key) else _mask(text, known_values, env) if text else text
+        )
+    return masked
 
 
 def mask_files(paths: Iterable[os.PathLike[str] | str]) -> None:

@@ -1,0 +1,150 @@
+"""``%mlops_autotrack on|off`` and ``%%notrack``: cells that train or score a model become runs.
+
+Auto-track mode adds an input transformer that puts ``%%mlops_autotracked`` on top of every
+cell ``core.tracking.autotrack`` chooses; that magic hands the cell to ``%%track`` itself
+(``run_cell_magic("track", ...)``), so an auto-tracked cell is captured by exactly the code
+path of a ``%%track`` cell, with the tag ``jupyter_mlops.autotracked=true``. A cell that
+starts with any cell magic (``%%track`` with its own flags, ``%%notrack``, ``%%time``...) is
+left alone. The choice is cached by the cell's text: other cells cost a dict lookup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from jupyter_mlops.core import contracts
+from jupyter_mlops.core.tracking.autotrack import wants_run
+
+AUTOTRACKED_MAGIC = "mlops_autotracked"
+TRACK_LINE = f"--tag {contracts.TAG_AUTOTRACKED}=true"
+_USAGE = "usage: %mlops_autotrack on|off"
+
+
+class _Mode:
+    """Whether auto-track mode is on, and how deep we are inside our own cell magics."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.inside = 0
+
+
+MODE = _Mode()
+
+
+@contextlib.contextmanager
+def _inside() -> Iterator[None]:
+    """Our magics transform the cell body again: the transformer must pass it through."""
+    MODE.inside += 1
+    try:
+        yield
+    finally:
+        MODE.inside -= 1
+
+
+@functools.lru_cache(maxsize=4096)
+def chooses(raw_cell: str) -> bool:
+    """Auto-track's choice for a cell as typed (IPython syntax is translated when needed)."""
+    decided = wants_run(raw_cell)
+    if decided is None:  # magics, !commands, ?help: decide on IPython's Python translation
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        try:
+            decided = wants_run(TransformerManager().transform_cell(raw_cell))
+        except Exception:
+            decided = None
+    return bool(decided)
+
+
+def autotrack_transform(lines: list[str]) -> list[str]:
+    """Input transformer: mark the cells auto-track mode makes runs of."""
+    if not MODE.enabled or MODE.inside or not lines or lines[0].startswith("%%"):
+        return lines
+    if contracts.tracking_disabled() or not chooses("".join(lines)):
+        return lines
+    return [f"%%{AUTOTRACKED_MAGIC}\n", *lines]
+
+
+# check_complete (a console asking "is this input finished?") must not see a cell magic here
+autotrack_transform.has_side_effects = True  # type: ignore[attr-defined]
+
+
+def _mlflow_run_active() -> bool:
+    mlflow = sys.modules.get("mlflow")
+    try:
+        return mlflow is not None and mlflow.active_run() is not None
+    except Exception:
+        return False
+
+
+def set_autotrack(shell: Any, enable: bool) -> None:
+    """Switch auto-track mode of ``shell`` on or off (idempotent)."""
+    transforms = shell.input_transformers_cleanup
+    while autotrack_transform in transforms:
+        transforms.remove(autotrack_transform)
+    if enable:
+        transforms.append(autotrack_transform)
+    MODE.enabled = enable
+
+
+def autotrack(enable: bool = True) -> None:
+    """Function twin of ``%mlops_autotrack on|off`` for the running IPython shell."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("autotrack() needs IPython (a notebook or an IPython shell)")
+    if not isinstance(enable, bool):
+        raise TypeError("autotrack(enable): True or False")
+    if shell.magics_manager.registry.get("MlopsMagics") is None:
+        shell.run_line_magic("load_ext", "jupyter_mlops")
+    set_autotrack(shell, enable)
+
+
+@magics_class
+class AutotrackMagics(Magics):
+    """Auto-track mode: cells that train or score a model are tracked without ``%%track``."""
+
+    @line_magic
+    def mlops_autotrack(self, line: str) -> None:
+        """``%mlops_autotrack on|off``: track every cell that fits a model or binds a metric.
+
+        Other cells run untracked. ``%%track`` on a cell still applies its own flags;
+        ``%%notrack`` exempts one cell.
+        """
+        words = line.split()
+        if len(words) != 1 or words[0].lower() not in {"on", "off"}:
+            raise UsageError(_USAGE)
+        enable = words[0].lower() == "on"
+        set_autotrack(self.shell, enable)
+        state = "on: cells that fit a model or bind a metric become runs" if enable else "off"
+        print(f"jupyter-mlops: auto-track {state}")
+
+    @cell_magic
+    def notrack(self, line: str, cell: str) -> Any:
+        """Run this cell untracked, even in auto-track mode."""
+        __tracebackhide__ = True
+        if line.strip():
+            raise UsageError("%%notrack takes no arguments")
+        with _inside():
+            return self.shell.magics_manager.registry["MlopsMagics"]._execute(cell)
+
+    @cell_magic
+    def mlops_autotracked(self, line: str, cell: str) -> Any:
+        """(Auto-track mode puts this on cells it tracks.) Run the cell as ``%%track`` does."""
+        __tracebackhide__ = True
+        with _inside():
+            if _mlflow_run_active():  # %%track would refuse; an auto-tracked cell just runs
+                return self.shell.magics_manager.registry["MlopsMagics"]._execute(cell)
+            return self.shell.run_cell_magic("track", TRACK_LINE, cell)
+
+
+def on_unload(ipython: Any) -> None:
+    """Auto-track mode ends with the extension."""
+    set_autotrack(ipython, False)
