@@ -37,7 +37,48 @@ def log_artifacts_to(artifact_uri: str, tracking_uri: str, folder: str) -> None:
     from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
     uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, tracking_uri)
-    get_artifact_repository(uri, tracking_uri=tracking_uri).log_artifacts(folder)
+    repo = get_artifact_repository(uri, tracking_uri=tracking_uri)
+    if not tracking_uri.startswith(("http://", "https://")):
+        repo.log_artifacts(folder)
+        return
+    # Against a server each file is one request: send them together, not one after another.
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    files = [p for p in Path(folder).rglob("*") if p.is_file()]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        jobs = []
+        for path in files:
+            rel = path.parent.relative_to(folder).as_posix()
+            jobs.append(pool.submit(repo.log_artifact, str(path), None if rel == "." else rel))
+        for job in jobs:
+            job.result()
+
+
+def leave_active_run() -> None:
+    """Take the active fluent run off this thread's stack without ending it on the server.
+
+    Why: a live tracked run stays RUNNING until the journal's worker has written its record and
+    set its final status (with the cell's own end time); ``mlflow.end_run`` would mark it
+    finished at once, half-written. Falls back to ``end_run`` if the stack is gone.
+    """
+    try:
+        from mlflow.environment_variables import MLFLOW_RUN_ID
+        from mlflow.tracking import fluent
+
+        stack = fluent._active_run_stack.get()
+    except (ImportError, AttributeError):
+        import mlflow
+
+        mlflow.end_run()
+        return
+    if stack:
+        MLFLOW_RUN_ID.unset()
+        run = stack.pop()
+        fluent._last_active_run_id.set(run.info.run_id)
+        monitor = fluent.run_id_to_system_metrics_monitor.pop(run.info.run_id, None)
+        if monitor is not None:
+            monitor.finish()
 
 
 def parse_search_filter(filter_string: str) -> list[dict[str, Any]]:

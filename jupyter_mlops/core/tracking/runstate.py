@@ -37,6 +37,10 @@ class RunState:
 
     def __init__(self, source: str, options: TrackOptions, cwd: Path | None = None) -> None:
         self.source = source
+        self.transformed = source  # the code as Python runs it (the adapter may reset source)
+        self.live_reason: str | None = None  # why the run was opened before the code ran
+        self.local_id: str | None = None  # the journal entry of this run
+        self.spooled = False  # the store was unreachable when the cell needed it live
         self.options = options
         self.cwd = (cwd or Path.cwd()).resolve()
         self.analysis = capture.analyse_cell(source)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 _STAGING = ".staging-"
 _DONE = ".done-"
 _QUARANTINE = ".quarantine"
+QUARANTINE = _QUARANTINE
 _SPOOL_ID = re.compile(r"\d{20}-[0-9a-f]{12}")
 
 
@@ -70,8 +71,10 @@ def _copy_synced(src: Path, dest: Path) -> None:
         fsync_path(Path(folder))
 
 
-def _stage(record: RunRecord, staging: Path, spool_id: str, tracking_uri: str | None) -> None:
-    staging.mkdir(parents=True)
+def _stage(
+    record: RunRecord, staging: Path, spool_id: str, tracking_uri: str | None, extras: dict
+) -> None:
+    staging.mkdir(mode=0o700)  # a record holds the cell's text before secrets are masked
     copied = []
     for index, art in enumerate(record.artifacts):
         src = Path(art.local_path)
@@ -84,31 +87,43 @@ def _stage(record: RunRecord, staging: Path, spool_id: str, tracking_uri: str | 
         "spool_id": spool_id,
         "tracking_uri": tracking_uri,
         "record": replace(record, artifacts=copied).to_dict(),
+        "extras": extras,
     }
     write_durably(staging / ENTRY_FILE, json.dumps(entry).encode())
 
 
+def new_spool_id() -> str:
+    """A fresh entry id: sorts by creation time, unique across processes."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+
+
 def spool_run(
-    record: RunRecord, spool_dir: Path | None = None, *, tracking_uri: str | None = None
+    record: RunRecord,
+    spool_dir: Path | None = None,
+    *,
+    tracking_uri: str | None = None,
+    spool_id: str | None = None,
+    extras: dict | None = None,
 ) -> Path:
     """Durably store ``record`` (artifact files copied) as one new spool entry; return its dir.
 
     ``tracking_uri``, when given, is the store the run was meant for: replay sends it only
-    there. Raises ``TrackingUnavailable`` (one line) when the spool cannot be written.
+    there; ``extras`` is the work left for delivery (see ``deferred``). Raises
+    ``TrackingUnavailable`` (one line) when the spool cannot be written.
     """
     root = _root(spool_dir)
-    spool_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+    spool_id = spool_id or new_spool_id()
     staging = root / f"{_STAGING}{spool_id}"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        _stage(record, staging, spool_id, tracking_uri)
+        _stage(record, staging, spool_id, tracking_uri, extras or {})
         os.rename(staging, root / spool_id)
         fsync_path(root)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise TrackingUnavailable(
-            f"tracking server unreachable and the offline spool {root} is not writable "
-            f"({exc.strerror or type(exc).__name__}): this run was not saved"
+            f"journal {root} is not writable ({exc.strerror or type(exc).__name__}): "
+            "this run was not saved there"
         ) from exc
     return root / spool_id
 
@@ -129,6 +144,9 @@ def _entry_dirs(root: Path) -> list[Path]:
     )
 
 
+entry_dirs = _entry_dirs
+
+
 def pending_runs(spool_dir: Path | None = None) -> int:
     """How many spooled runs wait to be replayed."""
     return len(_entry_dirs(_root(spool_dir)))
@@ -141,6 +159,7 @@ class ReplayResult:
     runs_replayed: int = 0
     metric_points: int = 0
     run_ids: list[str] = field(default_factory=list)
+    delivered: dict[str, str] = field(default_factory=dict)  # spool id -> run id
     skipped: list[str] = field(default_factory=list)  # one message per quarantined entry
     pending: int = 0  # entries still spooled afterwards (incl. ones for other stores)
     error: str | None = None  # why replay stopped early (backend unreachable, busy)
@@ -192,6 +211,9 @@ def _replay_lock(root: Path) -> Iterator[bool]:
         lock.release()
 
 
+BUSY = "another replay of this spool is running"
+
+
 def replay(
     client: MlflowClient, spool_dir: Path | None = None, *, batch_size: int = 1000
 ) -> ReplayResult:
@@ -211,11 +233,21 @@ def replay(
             if acquired:
                 _replay_all(client, root, result, batch_size)
             else:
-                result.error = "another replay of this spool is running"
+                result.error = BUSY
     except OSError as exc:
         result.error = f"spool {root} not usable ({exc.strerror or exc})"
     result.pending = pending_runs(root)
     return result
+
+
+STAGING_GRACE_S = 600.0  # a staging folder older than this was left by a dead writer
+
+
+def _younger_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except OSError:
+        return True
 
 
 def _same_store(a: str, b: str) -> bool:
@@ -226,6 +258,8 @@ def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_si
     for leftover in root.iterdir():
         prefix = _DONE if leftover.name.startswith(_DONE) else _STAGING
         if leftover.name.startswith(prefix) and _SPOOL_ID.fullmatch(leftover.name[len(prefix) :]):
+            if prefix == _STAGING and _younger_than(leftover, STAGING_GRACE_S):
+                continue  # another kernel may be writing this entry right now
             shutil.rmtree(leftover, ignore_errors=True)
     for entry_dir in _entry_dirs(root):
         try:
@@ -246,3 +280,4 @@ def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_si
         result.runs_replayed += 1
         result.metric_points += outcome.metric_points
         result.run_ids.append(str(outcome.run_id))
+        result.delivered[entry.spool_id] = str(outcome.run_id)

@@ -1,0 +1,247 @@
+"""The journal: every tracked cell's record is written here durably before the cell returns,
+and a background worker of the kernel delivers it to the tracking store.
+
+The journal is the spool folder (``spool.default_spool_dir``, ``$JUPYTER_MLOPS_SPOOL_DIR``):
+one mechanism for "offline" and "not delivered yet". The worker is a daemon thread started
+with the first entry and woken by each new one; replay (``spool.replay``) is idempotent, keeps
+original timestamps and holds a lock across processes, so the next kernel, ``%mlops_sync`` or
+``jupyter mlops sync`` can finish whatever a dead kernel left. The last delivery failure is
+kept in ``<journal>/.delivery.json`` for the server and the CLI.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_mlops.core import store
+from jupyter_mlops.core.errors import first_line
+from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.tracking.record import RunRecord
+from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE, SpoolEntry, write_durably
+
+STATUS_FILE = ".delivery.json"  # {"failing": reason | null, "since": epoch s}
+IDLE_WAKE_S = 60.0  # the worker looks again this often even when nobody wakes it
+MAX_BACKOFF_S = 30.0  # longest wait between attempts while the store is failing
+EXIT_FLUSH_S = 5.0  # at interpreter exit, deliver for at most this long (the rest waits)
+
+
+class _Worker:
+    """The kernel's delivery thread and what this process journaled."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.targets: set[tuple[Path, str]] = set()  # (journal folder, tracking URI)
+        self.mine: dict[str, Path] = {}  # spool id -> entry folder, until delivered
+        self.delivered: dict[str, str] = {}  # spool id -> run id
+        self.backoff = 0.0
+
+    def add(self, root: Path, uri: str, spool_id: str | None = None, path: Path | None = None):
+        """Deliver ``uri``'s entries of ``root`` from now on (and this entry in particular)."""
+        with self.lock:
+            self.targets.add((root, uri))
+            if spool_id and path is not None:
+                self.mine[spool_id] = path
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._loop, name="jupyter-mlops-delivery", daemon=True
+                )
+                self.thread.start()
+        self.wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self.wake.wait(self.backoff or IDLE_WAKE_S)
+            self.wake.clear()
+            try:
+                self.backoff = self.deliver_once()
+            except Exception:  # the worker must never die; the next wake retries
+                self.backoff = MAX_BACKOFF_S
+
+    def deliver_once(self) -> float:
+        """Replay every target once; seconds to wait before the next attempt (0: idle)."""
+        busy = failing = False
+        with self.lock:
+            targets = sorted(self.targets, key=str)
+        for root, uri in targets:
+            if spool.pending_runs(root) == 0:
+                continue
+            try:
+                result = spool.replay(store.get_client(uri), root)
+            except Exception as exc:
+                _record_failure(root, f"{store.redact_uri(uri)}: {first_line(exc)}")
+                failing = True
+                continue
+            with self.lock:
+                self.delivered.update(result.delivered)
+            if result.error == spool.BUSY:
+                busy = True
+            elif result.error:
+                _record_failure(root, f"{store.redact_uri(uri)}: {result.error}")
+                failing = True
+            else:
+                _record_failure(root, None)
+        with self.lock:
+            self.mine = {k: p for k, p in self.mine.items() if p.exists()}
+        if failing:
+            return min(MAX_BACKOFF_S, max(1.0, self.backoff * 2))
+        return 0.2 if busy else 0.0
+
+
+_WORKER = _Worker()
+
+
+def journal_root() -> Path:
+    """The journal folder (the spool folder)."""
+    return spool.default_spool_dir()
+
+
+def write(record: RunRecord, uri: str, extras: dict) -> str:
+    """Durably journal ``record`` for store ``uri`` and wake the worker; its local id.
+
+    Raises ``TrackingUnavailable`` (one line) when the journal cannot be written."""
+    root = journal_root()
+    spool_id = spool.new_spool_id()
+    path = spool.spool_run(record, root, tracking_uri=uri, spool_id=spool_id, extras=extras)
+    _WORKER.add(root, uri, spool_id, path)
+    return spool_id
+
+
+def deliver_now(record: RunRecord, uri: str, extras: dict) -> str:
+    """Deliver ``record`` synchronously (the journal could not be written); its run id.
+
+    Raises ``TrackingUnavailable`` with the store's reason when it fails."""
+    from jupyter_mlops.core.errors import TrackingUnavailable
+    from jupyter_mlops.core.tracking.spool_send import replay_entry
+
+    entry = SpoolEntry(None, spool.new_spool_id(), uri, record, None, extras, attempted=False)
+    outcome = replay_entry(store.get_client(uri), entry, 1000)
+    if outcome.unavailable or outcome.refused:
+        raise TrackingUnavailable(outcome.message)
+    return str(outcome.run_id)
+
+
+def resume(uri: str) -> None:
+    """Start delivering what earlier kernels left in the journal for ``uri`` (cheap when none)."""
+    root = journal_root()
+    if spool.pending_runs(root):
+        _WORKER.add(root, uri)
+
+
+def pending() -> int:
+    """Entries this process journaled that are not delivered yet."""
+    with _WORKER.lock:
+        return sum(1 for path in _WORKER.mine.values() if path.exists())
+
+
+def wait_for_delivery(timeout: float = 30.0) -> bool:
+    """Wait until every entry this process journaled is delivered; False on timeout."""
+    deadline = time.monotonic() + timeout
+    _WORKER.wake.set()
+    while pending():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def run_id_of(spool_id: str, uri: str, timeout: float = 30.0) -> str | None:
+    """The run entry ``spool_id`` was delivered into (waits for it up to ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    _WORKER.wake.set()
+    while True:
+        with _WORKER.lock:
+            found = _WORKER.delivered.get(spool_id)
+            waiting = spool_id in _WORKER.mine and _WORKER.mine[spool_id].exists()
+        if found or (not waiting) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return found or _search_delivered(spool_id, uri)
+
+
+def _search_delivered(spool_id: str, uri: str) -> str | None:
+    """Find a run delivered by another process through its spool id tag."""
+    from jupyter_mlops.core.contracts import TAG_SPOOL_ID
+
+    with contextlib.suppress(Exception):
+        client = store.get_client(uri)
+        experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        found = client.search_runs(
+            experiments, filter_string=f"tags.`{TAG_SPOOL_ID}` = '{spool_id}'", max_results=1
+        )
+        if found:
+            return found[0].info.run_id
+    return None
+
+
+@dataclass
+class DeliveryStatus:
+    """What waits in a journal folder and why it is not delivered."""
+
+    pending: int
+    oldest: float | None  # epoch seconds the oldest pending entry was journaled
+    failing: str | None  # the last delivery failure, None once delivery works again
+    quarantined: int
+
+    def to_dict(self) -> dict:
+        """JSON form (server API)."""
+        return {
+            "pending": self.pending,
+            "oldest": self.oldest,
+            "failing": self.failing,
+            "quarantined": self.quarantined,
+        }
+
+    def text(self) -> str:
+        """One line for a user."""
+        line = f"{self.pending} run(s) waiting for delivery"
+        if self.oldest is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.oldest))
+            line += f", oldest journaled {when}"
+        if self.quarantined:
+            line += f", {self.quarantined} quarantined"
+        if self.failing:
+            line += f"; delivery failing: {self.failing}"
+        return line
+
+
+def status(root: Path | None = None) -> DeliveryStatus:
+    """Pending entries, the oldest, quarantined ones and the last failure of a journal folder."""
+    folder = root if root is not None else journal_root()
+    ids = [p.name for p in spool.entry_dirs(folder)]
+    oldest = int(ids[0].split("-")[0]) / 1e9 if ids else None
+    quarantine = folder / spool.QUARANTINE
+    quarantined = sum(1 for _ in quarantine.iterdir()) if quarantine.is_dir() else 0
+    failing = None
+    if ids:  # a failure with nothing pending is history
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            failing = json.loads((folder / STATUS_FILE).read_text()).get("failing")
+    return DeliveryStatus(len(ids), oldest, failing, quarantined)
+
+
+def _record_failure(root: Path, reason: str | None) -> None:
+    """Persist the last delivery failure (None: delivery works) when it changed."""
+    path = root / STATUS_FILE
+    with contextlib.suppress(OSError, ValueError):
+        before = json.loads(path.read_text()).get("failing") if path.exists() else None
+        if before == reason:
+            return
+        data = {"failing": reason, "since": time.time()}
+        write_durably(path, json.dumps(data).encode())
+
+
+def _flush_at_exit() -> None:
+    if pending():
+        wait_for_delivery(EXIT_FLUSH_S)
+
+
+atexit.register(_flush_at_exit)
+
+__all__ = ["ENTRY_FILE", "DeliveryStatus", "pending", "status", "wait_for_delivery", "write"]

@@ -1,0 +1,46 @@
+"""Which tracked cells need their MLflow run to exist before their code runs.
+
+Every other cell runs with a local id only: its run is created when the journal delivers it,
+so the cell never waits on the tracking store.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Container
+
+from jupyter_mlops.core.tracking.options import TrackOptions
+
+LIVE_AUTOLOG_FRAMEWORKS: frozenset[str] = frozenset({"sklearn"})
+"""MLflow autolog integrations that write into the active run while a tracked cell runs.
+
+A cell with autolog on, in a kernel that imported one of these, gets a live run. Remove a
+framework once its capture no longer goes through MLflow's autolog."""
+
+_USES_MLFLOW = re.compile(r"\bmlflow\b|\bjupyter_mlops\b|\brun_line_magic\b|\brun_cell_magic\b")
+
+
+def live_run_reason(
+    source: str, options: TrackOptions, imported: Container[str] | None = None
+) -> str | None:
+    """Why the cell's run must be live before its code runs, or None when it can wait.
+
+    The cell's code (after IPython's transforms) calls MLflow or one of our magics or APIs,
+    a flag needs the run now (``--continue``, ``--nested``, ``--log-model``), or autolog of an
+    imported framework in ``LIVE_AUTOLOG_FRAMEWORKS`` would write into the run.
+    """
+    if options.continue_run:
+        return "--continue"
+    if options.nested:
+        return "--nested"
+    if options.log_model:
+        return "--log-model"
+    if _USES_MLFLOW.search(source):
+        return "the cell calls MLflow or jupyter-mlops"
+    modules = sys.modules if imported is None else imported
+    if options.autolog:
+        for framework in sorted(LIVE_AUTOLOG_FRAMEWORKS):
+            if framework in modules:
+                return f"{framework} autolog"
+    return None
