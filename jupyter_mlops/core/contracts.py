@@ -61,7 +61,9 @@ ENV_NOTEBOOK_PATH = "JUPYTER_MLOPS_NOTEBOOK_PATH"
 ENV_PARENT_RUN_ID = "JUPYTER_MLOPS_PARENT_RUN_ID"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"  # set by `jupyter mlops run --experiment`
-ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"
+ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"  # the journal (tracked runs not delivered yet)
+ENV_DELIVERY_TIMEOUT = "JUPYTER_MLOPS_DELIVERY_TIMEOUT"  # seconds `run`/`gate` wait for delivery
+ENV_JOURNAL_FSYNC = "JUPYTER_MLOPS_JOURNAL_FSYNC"  # `cell`: fsync inside the cell (default worker)
 
 # --- CLI exit codes ----------------------------------------------------------------------
 EXIT_OK = 0

@@ -206,9 +206,10 @@ def _reconcile_in_background(magics: MlopsMagics) -> None:
     def work() -> None:
         try:
             from jupyter_mlops.core import store
-            from jupyter_mlops.core.tracking import liveness
+            from jupyter_mlops.core.tracking import journal, liveness
 
             uri = store.resolve_tracking_uri(magics.tracking_uri or None)
+            journal.resume(uri)  # deliver what a kernel that died left in the journal
             if store.sqlite_path(uri) is not None and not store.sqlite_path(uri).exists():
                 return
             liveness.reconcile_orphans(store.get_client(uri), user=store.current_user())

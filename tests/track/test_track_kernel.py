@@ -31,6 +31,13 @@ def _notebook(path: Path, cells: list[str]) -> Path:
 
 
 def _runs(uri: str) -> list:
+    """Runs of ``uri``, oldest first, once delivered: by this process's journal worker, and
+    by ``sync`` for what a kernel that has exited left in the journal."""
+    from jupyter_mlops.core.team.sync import sync
+    from jupyter_mlops.core.tracking.journal import wait_for_delivery
+
+    assert wait_for_delivery(120)
+    assert sync(uri).ok
     client = MlflowClient(tracking_uri=uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     return client.search_runs(ids, order_by=["attributes.start_time ASC"])

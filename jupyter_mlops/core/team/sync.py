@@ -8,10 +8,11 @@ from pathlib import Path
 
 from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.store import get_client, resolve_tracking_uri
-from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.tracking import journal, spool
+from jupyter_mlops.core.tracking.journal import DeliveryStatus
 from jupyter_mlops.core.tracking.spool import ReplayResult
 
-__all__ = ["ReplayResult", "spooled_runs", "sync"]
+__all__ = ["ReplayResult", "delivery_status", "spooled_runs", "sync"]
 
 
 def _spool_folder(spool_dir: str | os.PathLike[str] | None) -> Path | None:
@@ -44,3 +45,8 @@ def sync(
 def spooled_runs(spool_dir: str | os.PathLike[str] | None = None) -> int:
     """How many runs wait in the spool (``--status``)."""
     return spool.pending_runs(_spool_folder(spool_dir))
+
+
+def delivery_status(spool_dir: str | os.PathLike[str] | None = None) -> DeliveryStatus:
+    """Pending runs, the oldest, quarantined entries and why delivery fails (``--status``)."""
+    return journal.status(_spool_folder(spool_dir))

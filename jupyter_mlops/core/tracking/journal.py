@@ -14,12 +14,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_mlops.core import store
+from jupyter_mlops.core.contracts import ENV_DELIVERY_TIMEOUT, ENV_JOURNAL_FSYNC
 from jupyter_mlops.core.errors import first_line
 from jupyter_mlops.core.tracking import spool
 from jupyter_mlops.core.tracking.record import RunRecord
@@ -28,6 +30,7 @@ from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE, SpoolEntry, writ
 STATUS_FILE = ".delivery.json"  # {"failing": reason | null, "since": epoch s}
 IDLE_WAKE_S = 60.0  # the worker looks again this often even when nobody wakes it
 MAX_BACKOFF_S = 30.0  # longest wait between attempts while the store is failing
+DEFAULT_DELIVERY_TIMEOUT_S = 120.0
 EXIT_FLUSH_S = 5.0  # at interpreter exit, deliver for at most this long (the rest waits)
 
 
@@ -42,13 +45,24 @@ class _Worker:
         self.mine: dict[str, Path] = {}  # spool id -> entry folder, until delivered
         self.delivered: dict[str, str] = {}  # spool id -> run id
         self.backoff = 0.0
+        self.unsynced: list[Path] = []  # entries written by cells, not flushed to disk yet
 
-    def add(self, root: Path, uri: str, spool_id: str | None = None, path: Path | None = None):
-        """Deliver ``uri``'s entries of ``root`` from now on (and this entry in particular)."""
+    def add(
+        self,
+        root: Path,
+        uri: str,
+        spool_id: str | None = None,
+        path: Path | None = None,
+        unsynced: bool = False,
+    ) -> None:
+        """Deliver ``uri``'s entries of ``root`` from now on (and this entry in particular;
+        ``unsynced``: flush it to disk first)."""
         with self.lock:
             self.targets.add((root, uri))
             if spool_id and path is not None:
                 self.mine[spool_id] = path
+                if unsynced:
+                    self.unsynced.append(path)
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(
                     target=self._loop, name="jupyter-mlops-delivery", daemon=True
@@ -70,6 +84,11 @@ class _Worker:
         busy = failing = False
         with self.lock:
             targets = sorted(self.targets, key=str)
+            unsynced, self.unsynced = self.unsynced, []
+        for path in unsynced:
+            with contextlib.suppress(OSError):  # delivered (and removed) meanwhile
+                spool.sync_tree(path)
+                spool.fsync_path(path.parent)
         for root, uri in targets:
             if spool.pending_runs(root) == 0:
                 continue
@@ -109,9 +128,19 @@ def write(record: RunRecord, uri: str, extras: dict) -> str:
     Raises ``TrackingUnavailable`` (one line) when the journal cannot be written."""
     root = journal_root()
     spool_id = spool.new_spool_id()
-    path = spool.spool_run(record, root, tracking_uri=uri, spool_id=spool_id, extras=extras)
-    _WORKER.add(root, uri, spool_id, path)
+    in_cell = fsync_in_cell()
+    path = spool.spool_run(
+        record, root, tracking_uri=uri, spool_id=spool_id, extras=extras, sync=in_cell
+    )
+    _WORKER.add(root, uri, spool_id, path, unsynced=not in_cell)
     return spool_id
+
+
+def fsync_in_cell() -> bool:
+    """``$JUPYTER_MLOPS_JOURNAL_FSYNC``: ``cell`` flushes each entry to disk before the cell
+    returns; ``worker`` (default) lets the cell return once the entry is written (it survives
+    the kernel's death) and the worker flushes it to disk at once."""
+    return os.environ.get(ENV_JOURNAL_FSYNC, "").strip().lower() == "cell"
 
 
 def deliver_now(record: RunRecord, uri: str, extras: dict) -> str:
@@ -179,6 +208,53 @@ def _search_delivered(spool_id: str, uri: str) -> str | None:
         if found:
             return found[0].info.run_id
     return None
+
+
+def delivery_timeout() -> float:
+    """``$JUPYTER_MLOPS_DELIVERY_TIMEOUT`` seconds (default 120): how long CI steps wait."""
+    text = os.environ.get(ENV_DELIVERY_TIMEOUT, "").strip()
+    try:
+        return max(0.0, float(text)) if text else DEFAULT_DELIVERY_TIMEOUT_S
+    except ValueError:
+        return DEFAULT_DELIVERY_TIMEOUT_S
+
+
+def _pending_for(root: Path, uri: str) -> int:
+    count = 0
+    for path in spool.entry_dirs(root):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            meant = json.loads((path / ENTRY_FILE).read_text()).get("tracking_uri") or ""
+            count += meant.rstrip("/") == uri.rstrip("/")
+    return count
+
+
+def deliver_pending(uri: str, timeout: float | None = None, root: Path | None = None) -> None:
+    """Deliver every journaled run meant for store ``uri`` before returning (``jupyter mlops
+    run`` and ``gate`` call this so no gate reads a half-delivered run).
+
+    Raises ``TrackingUnavailable`` (one line) when runs are still waiting after ``timeout``."""
+    from jupyter_mlops.core.errors import TrackingUnavailable
+
+    folder = root if root is not None else journal_root()
+    limit = delivery_timeout() if timeout is None else timeout
+    deadline = time.monotonic() + limit
+    reason = None
+    while (left := _pending_for(folder, uri)) > 0:
+        if time.monotonic() >= deadline:
+            why = f" (delivery failing: {reason})" if reason else ""
+            raise TrackingUnavailable(
+                f"{left} tracked run(s) not delivered to {store.redact_uri(uri)} within "
+                f"{limit:.0f} s{why}; see `jupyter mlops sync --status`"
+            )
+        try:
+            result = spool.replay(store.get_client(uri), folder)
+            reason = None if result.error == spool.BUSY else result.error
+        except Exception as exc:
+            reason = first_line(exc)
+        if reason:
+            _record_failure(folder, f"{store.redact_uri(uri)}: {reason}")
+        if _pending_for(folder, uri):
+            time.sleep(0.2 if reason is None else 1.0)
 
 
 @dataclass

@@ -57,22 +57,35 @@ def _root(spool_dir: Path | str | None) -> Path:
 
 
 # --- writing -------------------------------------------------------------------------------
-def _copy_synced(src: Path, dest: Path) -> None:
-    """Copy a file or folder and fsync every file and folder of the copy."""
+def _copy(src: Path, dest: Path, sync: bool) -> None:
+    """Copy a file or folder (fsync every file and folder of the copy when ``sync``)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not src.is_dir():
         shutil.copyfile(src, dest)
-        fsync_path(dest)
+    else:
+        shutil.copytree(src, dest)
+    if sync:
+        sync_tree(dest)
+
+
+def sync_tree(path: Path) -> None:
+    """fsync ``path`` and, for a folder, every file and folder inside it."""
+    if not path.is_dir():
+        fsync_path(path)
         return
-    shutil.copytree(src, dest)
-    for folder, _dirs, files in os.walk(dest):
+    for folder, _dirs, files in os.walk(path):
         for name in files:
             fsync_path(Path(folder) / name)
         fsync_path(Path(folder))
 
 
 def _stage(
-    record: RunRecord, staging: Path, spool_id: str, tracking_uri: str | None, extras: dict
+    record: RunRecord,
+    staging: Path,
+    spool_id: str,
+    tracking_uri: str | None,
+    extras: dict,
+    sync: bool,
 ) -> None:
     staging.mkdir(mode=0o700)  # a record holds the cell's text before secrets are masked
     copied = []
@@ -80,7 +93,7 @@ def _stage(
         src = Path(art.local_path)
         if src.exists():  # a file gone before the cell ended cannot be logged online either
             rel = Path("files") / str(index) / src.name
-            _copy_synced(src, staging / rel)
+            _copy(src, staging / rel, sync)
             copied.append(ArtifactFile(rel.as_posix(), art.artifact_path))
     entry = {
         "version": FORMAT_VERSION,
@@ -89,7 +102,11 @@ def _stage(
         "record": replace(record, artifacts=copied).to_dict(),
         "extras": extras,
     }
-    write_durably(staging / ENTRY_FILE, json.dumps(entry).encode())
+    data = json.dumps(entry).encode()
+    if sync:
+        write_durably(staging / ENTRY_FILE, data)
+    else:  # written once into a folder nobody reads before the rename that publishes it
+        (staging / ENTRY_FILE).write_bytes(data)
 
 
 def new_spool_id() -> str:
@@ -104,11 +121,14 @@ def spool_run(
     tracking_uri: str | None = None,
     spool_id: str | None = None,
     extras: dict | None = None,
+    sync: bool = True,
 ) -> Path:
     """Durably store ``record`` (artifact files copied) as one new spool entry; return its dir.
 
     ``tracking_uri``, when given, is the store the run was meant for: replay sends it only
-    there; ``extras`` is the work left for delivery (see ``deferred``). Raises
+    there; ``extras`` is the work left for delivery (see ``deferred``). ``sync=False`` skips
+    the fsyncs (the entry survives the death of this process, not yet of the machine: the
+    caller runs ``sync_tree`` on it soon after, off the cell's path). Raises
     ``TrackingUnavailable`` (one line) when the spool cannot be written.
     """
     root = _root(spool_dir)
@@ -116,9 +136,10 @@ def spool_run(
     staging = root / f"{_STAGING}{spool_id}"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        _stage(record, staging, spool_id, tracking_uri, extras or {})
+        _stage(record, staging, spool_id, tracking_uri, extras or {}, sync)
         os.rename(staging, root / spool_id)
-        fsync_path(root)
+        if sync:
+            fsync_path(root)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise TrackingUnavailable(
