@@ -44,6 +44,7 @@ def test_live_run_predicate() -> None:
     for framework in liverun.LIVE_AUTOLOG_FRAMEWORKS:
         assert liverun.live_run_reason("a = 1", autolog, imported={framework}) is not None
         assert liverun.live_run_reason("a = 1", plain, imported={framework}) is None
+        assert liverun.live_run_reason(f"import {framework}", autolog, imported=()) is not None
 
 
 def test_a_plain_cell_returns_with_a_local_id_and_is_delivered_later(tracked, tracking_uri):

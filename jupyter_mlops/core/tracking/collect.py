@@ -43,12 +43,15 @@ def collect(run: RunState, namespace: Mapping[str, Any], error: BaseException | 
         run.messages.append(
             f"--metric not logged: {', '.join(missing)} (no number of that name after the cell)"
         )
-    # texts are masked at delivery (deferred.prepare), where the previous run is linked too;
-    # the traceback may quote a secret literal of the cell: the source's literals mask it there
-    record.texts[c.ART_CELL_SOURCE] = run.source
+    # the cell's own text is masked here, so no secret of it reaches the journal on disk; the
+    # other texts are masked at delivery (deferred.prepare), where the previous run is linked
+    record.texts[c.ART_CELL_SOURCE] = secrets.mask_text(run.source)
     if error is not None:
         text = "".join(tb.format_exception(type(error), error, error.__traceback__))
-        record.texts[c.ART_CELL_TRACEBACK] = text
+        # the traceback may quote a secret literal of the cell (masked in the source by now)
+        record.texts[c.ART_CELL_TRACEBACK] = secrets.mask_text(
+            text, secrets.secret_literals([run.source])
+        )
     _collect_context(run)
     _collect_files(run)
     _collect_data_links(run)

@@ -45,6 +45,8 @@ class _Worker:
         self.mine: dict[str, Path] = {}  # spool id -> entry folder, until delivered
         self.delivered: dict[str, str] = {}  # spool id -> run id
         self.backoff = 0.0
+        self.retry_at: dict[tuple[Path, str], float] = {}  # target -> next attempt (monotonic)
+        self.failures: dict[tuple[Path, str], int] = {}  # target -> failures in a row
         self.unsynced: list[Path] = []  # entries written by cells, not flushed to disk yet
 
     def add(
@@ -59,6 +61,7 @@ class _Worker:
         ``unsynced``: flush it to disk first)."""
         with self.lock:
             self.targets.add((root, uri))
+            self.retry_at.pop((root, uri), None)  # new work: try this store again now
             if spool_id and path is not None:
                 self.mine[spool_id] = path
                 if unsynced:
@@ -80,38 +83,52 @@ class _Worker:
                 self.backoff = MAX_BACKOFF_S
 
     def deliver_once(self) -> float:
-        """Replay every target once; seconds to wait before the next attempt (0: idle)."""
-        busy = failing = False
+        """Replay every target that is due once; seconds until the next attempt (0: idle).
+
+        A failing store is retried with its own backoff, so it never delays another store."""
+        busy = False
         with self.lock:
-            targets = sorted(self.targets, key=str)
             unsynced, self.unsynced = self.unsynced, []
+            self.targets = {t for t in self.targets if t[0].is_dir()}
+            targets = sorted(self.targets, key=str)
         for path in unsynced:
             with contextlib.suppress(OSError):  # delivered (and removed) meanwhile
                 spool.sync_tree(path)
                 spool.fsync_path(path.parent)
-        for root, uri in targets:
+        for target in targets:
+            if time.monotonic() < self.retry_at.get(target, 0.0):
+                continue
+            root, uri = target
             if spool.pending_runs(root) == 0:
                 continue
             try:
                 result = spool.replay(store.get_client(uri), root)
+                error = result.error
             except Exception as exc:
-                _record_failure(root, f"{store.redact_uri(uri)}: {first_line(exc)}")
-                failing = True
-                continue
-            with self.lock:
-                self.delivered.update(result.delivered)
-            if result.error == spool.BUSY:
+                result, error = None, first_line(exc)
+            if result is not None:
+                with self.lock:
+                    self.delivered.update(result.delivered)
+            if error == spool.BUSY:
                 busy = True
-            elif result.error:
-                _record_failure(root, f"{store.redact_uri(uri)}: {result.error}")
-                failing = True
+            elif error:
+                self._failed(target, f"{store.redact_uri(uri)}: {error}")
             else:
+                self.retry_at.pop(target, None)
+                self.failures.pop(target, None)
                 _record_failure(root, None)
         with self.lock:
             self.mine = {k: p for k, p in self.mine.items() if p.exists()}
-        if failing:
-            return min(MAX_BACKOFF_S, max(1.0, self.backoff * 2))
-        return 0.2 if busy else 0.0
+            waits = [at - time.monotonic() for at in self.retry_at.values()]
+        if busy:
+            return 0.2
+        return max(0.05, min(waits)) if waits else 0.0
+
+    def _failed(self, target: tuple[Path, str], reason: str) -> None:
+        count = self.failures.get(target, 0) + 1
+        self.failures[target] = count
+        self.retry_at[target] = time.monotonic() + min(MAX_BACKOFF_S, 2.0 ** (count - 1))
+        _record_failure(target[0], reason)
 
 
 _WORKER = _Worker()

@@ -15,7 +15,8 @@ from jupyter_mlops.core.tracking.options import TrackOptions
 LIVE_AUTOLOG_FRAMEWORKS: frozenset[str] = frozenset({"sklearn"})
 """MLflow autolog integrations that write into the active run while a tracked cell runs.
 
-A cell with autolog on, in a kernel that imported one of these, gets a live run. Remove a
+A cell with autolog on, in a kernel that imported one of these (or a cell naming it), gets a
+live run. Remove a
 framework once its capture no longer goes through MLflow's autolog."""
 
 _USES_MLFLOW = re.compile(r"\bmlflow\b|\bjupyter_mlops\b|\brun_line_magic\b|\brun_cell_magic\b")
@@ -26,7 +27,8 @@ def live_run_reason(
 ) -> str | None:
     """Why the cell's run must be live before its code runs, or None when it can wait.
 
-    The cell's code (after IPython's transforms) calls MLflow or one of our magics or APIs,
+    An MLflow run the user started is active (the cell is refused without ``--nested``), the
+    cell's code (after IPython's transforms) calls MLflow or one of our magics or APIs,
     a flag needs the run now (``--continue``, ``--nested``, ``--log-model``), or autolog of an
     imported framework in ``LIVE_AUTOLOG_FRAMEWORKS`` would write into the run.
     """
@@ -39,8 +41,20 @@ def live_run_reason(
     if _USES_MLFLOW.search(source):
         return "the cell calls MLflow or jupyter-mlops"
     modules = sys.modules if imported is None else imported
+    if "mlflow" in modules and _mlflow_run_active():
+        return "an MLflow run is active"  # the cell nests under it, or is refused
     if options.autolog:
         for framework in sorted(LIVE_AUTOLOG_FRAMEWORKS):
-            if framework in modules:
+            if framework in modules or re.search(rf"\b{re.escape(framework)}\b", source):
                 return f"{framework} autolog"
     return None
+
+
+def _mlflow_run_active() -> bool:
+    """Whether the user left an MLflow run active (only asked when MLflow is imported)."""
+    try:
+        import mlflow
+
+        return mlflow.active_run() is not None
+    except Exception:
+        return False
