@@ -31,7 +31,8 @@ STATUS_FILE = ".delivery.json"  # {"failing": reason | null, "since": epoch s}
 IDLE_WAKE_S = 60.0  # the worker looks again this often even when nobody wakes it
 MAX_BACKOFF_S = 30.0  # longest wait between attempts while the store is failing
 DEFAULT_DELIVERY_TIMEOUT_S = 120.0
-EXIT_FLUSH_S = 5.0  # at interpreter exit, deliver for at most this long (the rest waits)
+EXIT_FLUSH_S = 60.0  # at interpreter exit, deliver for at most this long (the rest waits)
+EXIT_STALL_S = 5.0  # ... and stop sooner when no entry was delivered for this long
 
 
 class _Worker:
@@ -331,8 +332,13 @@ def _record_failure(root: Path, reason: str | None) -> None:
 
 
 def _flush_at_exit() -> None:
-    if pending():
-        wait_for_delivery(EXIT_FLUSH_S)
+    """At interpreter exit (a script using ``track()``), deliver while delivery progresses."""
+    left, last_progress = pending(), time.monotonic()
+    deadline = last_progress + EXIT_FLUSH_S
+    while left and time.monotonic() < min(deadline, last_progress + EXIT_STALL_S):
+        wait_for_delivery(0.2)
+        if pending() < left:
+            left, last_progress = pending(), time.monotonic()
 
 
 atexit.register(_flush_at_exit)
