@@ -20,7 +20,7 @@ async def test_delivery_reports_pending_runs_and_the_failure(jp_fetch) -> None:
     assert body == {"pending": 0, "oldest": None, "failing": None, "quarantined": 0}
     # When a run waits and the worker recorded why it could not deliver it
     spool.spool_run(RunRecord("Default", status="FINISHED"), folder, tracking_uri="http://x")
-    journal._record_failure(folder, "http://x: <b>connection refused</b>")
+    journal.record_failure(folder, "http://x: <b>connection refused</b>")
     body = json.loads((await jp_fetch(API, "delivery")).body)
     # Then the sidebar learns the count, the oldest entry's time and the reason (as data)
     assert body["pending"] == 1 and body["oldest"] <= time.time()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from jupyter_mlops.core.errors import UsageProblem
-from jupyter_mlops.core.store import get_client, resolve_tracking_uri
+from jupyter_mlops.core.store import get_client, redact_uri, resolve_tracking_uri
 from jupyter_mlops.core.tracking import journal, spool
 from jupyter_mlops.core.tracking.journal import DeliveryStatus
 from jupyter_mlops.core.tracking.spool import ReplayResult
@@ -38,8 +38,13 @@ def sync(
     that is down is not an exception: ``result.error`` says why and the runs stay spooled.
     """
     folder = _spool_folder(spool_dir)
-    client = get_client(resolve_tracking_uri(tracking_uri))
-    return spool.replay(client, folder)
+    uri = resolve_tracking_uri(tracking_uri)
+    client = get_client(uri)
+    result = spool.replay(client, folder)
+    if result.error != spool.BUSY:  # kept for `--status`, the sidebar and the summary line
+        reason = f"{redact_uri(uri)}: {result.error}" if result.error else None
+        journal.record_failure(folder or journal.journal_root(), reason)
+    return result
 
 
 def spooled_runs(spool_dir: str | os.PathLike[str] | None = None) -> int:

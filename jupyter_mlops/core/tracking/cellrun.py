@@ -125,6 +125,7 @@ class CellRun(RunState):
             messages=self.messages,
             local_id=self.local_id,
             pending=journal.pending() if self.local_id else 0,
+            failing=journal.failing(self.uri) if self.local_id else None,
         )
 
 

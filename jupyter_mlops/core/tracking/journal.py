@@ -48,6 +48,7 @@ class _Worker:
         self.backoff = 0.0
         self.retry_at: dict[tuple[Path, str], float] = {}  # target -> next attempt (monotonic)
         self.failures: dict[tuple[Path, str], int] = {}  # target -> failures in a row
+        self.reasons: dict[tuple[Path, str], str] = {}  # target -> why its last attempt failed
         self.unsynced: list[Path] = []  # entries written by cells, not flushed to disk yet
 
     def add(
@@ -117,7 +118,8 @@ class _Worker:
             else:
                 self.retry_at.pop(target, None)
                 self.failures.pop(target, None)
-                _record_failure(root, None)
+                self.reasons.pop(target, None)
+                record_failure(root, None)
         with self.lock:
             self.mine = {k: p for k, p in self.mine.items() if p.exists()}
             waits = [at - time.monotonic() for at in self.retry_at.values()]
@@ -128,8 +130,9 @@ class _Worker:
     def _failed(self, target: tuple[Path, str], reason: str) -> None:
         count = self.failures.get(target, 0) + 1
         self.failures[target] = count
+        self.reasons[target] = reason
         self.retry_at[target] = time.monotonic() + min(MAX_BACKOFF_S, 2.0 ** (count - 1))
-        _record_failure(target[0], reason)
+        record_failure(target[0], reason)
 
 
 _WORKER = _Worker()
@@ -186,6 +189,12 @@ def pending() -> int:
     """Entries this process journaled that are not delivered yet."""
     with _WORKER.lock:
         return sum(1 for path in _WORKER.mine.values() if path.exists())
+
+
+def failing(uri: str) -> str | None:
+    """Why this kernel's last delivery to ``uri`` failed (None: it works or was not tried)."""
+    with _WORKER.lock:
+        return next((r for (_root, u), r in _WORKER.reasons.items() if u == uri), None)
 
 
 def wait_for_delivery(timeout: float = 30.0) -> bool:
@@ -270,7 +279,7 @@ def deliver_pending(uri: str, timeout: float | None = None, root: Path | None = 
         except Exception as exc:
             reason = first_line(exc)
         if reason:
-            _record_failure(folder, f"{store.redact_uri(uri)}: {reason}")
+            record_failure(folder, f"{store.redact_uri(uri)}: {reason}")
         if _pending_for(folder, uri):
             time.sleep(0.2 if reason is None else 1.0)
 
@@ -320,7 +329,7 @@ def status(root: Path | None = None) -> DeliveryStatus:
     return DeliveryStatus(len(ids), oldest, failing, quarantined)
 
 
-def _record_failure(root: Path, reason: str | None) -> None:
+def record_failure(root: Path, reason: str | None) -> None:
     """Persist the last delivery failure (None: delivery works) when it changed."""
     path = root / STATUS_FILE
     with contextlib.suppress(OSError, ValueError):

@@ -45,6 +45,7 @@ class TrackResult:
     messages: list[str] = field(default_factory=list)
     local_id: str | None = None  # the journal entry, until delivered
     pending: int = 0  # entries of this kernel not delivered yet
+    failing: str | None = None  # why delivery to this store fails, if it does
 
     def text(self) -> str:
         """The summary as one line of plain text."""
@@ -56,6 +57,8 @@ class TrackResult:
             more = f", {self.pending} pending" if self.pending > 1 else ""
             ident = f"run {self.run_id}" if self.run_id else f"local {self.local_id}"
             where = f"{ident}, delivering…{more}"
+            if self.failing:
+                where += f"; delivery failing: {self.failing}"
         else:
             where = f"run {self.run_id}"
         model = ", model logged" if self.model_uri else ""
