@@ -104,7 +104,7 @@ class _Worker:
             if spool.pending_runs(root) == 0:
                 continue
             try:
-                result = spool.replay(store.get_client(uri), root)
+                result = spool.replay(store.get_client(uri), root, before_each=_yield_to_cells)
                 error = result.error
             except Exception as exc:
                 result, error = None, first_line(exc)
@@ -136,6 +136,24 @@ class _Worker:
 
 
 _WORKER = _Worker()
+_CELL = {"since": None}  # when the cell executing now started (monotonic), None when idle
+YIELD_AT_MOST_S = 2.0  # a cell running longer than this no longer holds delivery back
+
+
+def cell_started() -> None:
+    """The kernel starts executing a cell: the worker holds back until it ends (briefly)."""
+    _CELL["since"] = time.monotonic()
+
+
+def cell_finished() -> None:
+    """The kernel is idle again."""
+    _CELL["since"] = None
+
+
+def _yield_to_cells() -> None:
+    """Wait while a short cell executes: the worker's Python would take the GIL from it."""
+    while (since := _CELL["since"]) is not None and time.monotonic() - since < YIELD_AT_MOST_S:
+        time.sleep(0.005)
 
 
 def journal_root() -> Path:
@@ -200,6 +218,7 @@ def failing(uri: str) -> str | None:
 def wait_for_delivery(timeout: float = 30.0) -> bool:
     """Wait until every entry this process journaled is delivered; False on timeout."""
     deadline = time.monotonic() + timeout
+    cell_finished()  # the cell now waits for delivery itself: the worker must not hold back
     _WORKER.wake.set()
     while pending():
         if time.monotonic() >= deadline:

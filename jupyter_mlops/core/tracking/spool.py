@@ -19,7 +19,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -236,7 +236,11 @@ BUSY = "another replay of this spool is running"
 
 
 def replay(
-    client: MlflowClient, spool_dir: Path | None = None, *, batch_size: int = 1000
+    client: MlflowClient,
+    spool_dir: Path | None = None,
+    *,
+    batch_size: int = 1000,
+    before_each: Callable[[], None] | None = None,
 ) -> ReplayResult:
     """Send every spooled run to ``client``'s store, oldest first; idempotent and resumable.
 
@@ -244,6 +248,8 @@ def replay(
     created once (its spool id is tagged and looked up before creating) and points already
     on the server are not sent again. Corrupted or refused entries are quarantined with a
     message; an unreachable backend stops the replay and leaves the rest spooled.
+    ``before_each`` is called before each entry (the kernel's worker waits there while a cell
+    runs, so delivery does not compete with the user's code).
     """
     root = _root(spool_dir)
     result = ReplayResult()
@@ -252,7 +258,7 @@ def replay(
     try:
         with _replay_lock(root) as acquired:
             if acquired:
-                _replay_all(client, root, result, batch_size)
+                _replay_all(client, root, result, batch_size, before_each)
             else:
                 result.error = BUSY
     except OSError as exc:
@@ -275,7 +281,13 @@ def _same_store(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_size: int) -> None:
+def _replay_all(
+    client: MlflowClient,
+    root: Path,
+    result: ReplayResult,
+    batch_size: int,
+    before_each: Callable[[], None] | None = None,
+) -> None:
     for leftover in root.iterdir():
         prefix = _DONE if leftover.name.startswith(_DONE) else _STAGING
         if leftover.name.startswith(prefix) and _SPOOL_ID.fullmatch(leftover.name[len(prefix) :]):
@@ -283,6 +295,10 @@ def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_si
                 continue  # another kernel may be writing this entry right now
             shutil.rmtree(leftover, ignore_errors=True)
     for entry_dir in _entry_dirs(root):
+        if before_each is not None:
+            before_each()
+        if not entry_dir.exists():
+            continue
         try:
             entry = SpoolEntry.load(entry_dir)
         except (OSError, ValueError, KeyError, TypeError) as exc:
