@@ -19,6 +19,7 @@ from jupyter_mlops.core.store import get_client
 from jupyter_mlops.core.team.server import TeamServer, free_port, is_healthy
 from jupyter_mlops.core.tracking import spool
 from jupyter_mlops.core.tracking.cellrun import track
+from jupyter_mlops.core.tracking.journal import wait_for_delivery
 
 from .conftest import BACKENDS, make_server
 from .test_spool import history, make_record, runs_of
@@ -28,11 +29,14 @@ pytestmark = [pytest.mark.team, pytest.mark.slow]
 CELL = "learning_rate = 0.05\nscore = learning_rate * 18\nlosses = [score / k for k in (1, 2, 4)]\n"
 
 
-def tracked_cell(uri: str, experiment: str, run_name: str) -> None:
-    """What ``%%track`` does for CELL, through its function twin."""
+def tracked_cell(uri: str, experiment: str, run_name: str, delivered: bool = True) -> None:
+    """What ``%%track`` does for CELL, through its function twin (then waits for the journal's
+    worker to deliver it, unless the server is known to be down)."""
     scope: dict[str, object] = {}
     with track(experiment, run_name, tracking_uri=uri, namespace=scope, source=CELL, quiet=True):
         exec(CELL, scope)
+    if delivered:
+        assert wait_for_delivery(120)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -45,9 +49,9 @@ def test_server_down_spools_then_sync_delivers_everything_once(
     url = server.url
     assert not is_healthy(url)
     for name in ("offline-1", "offline-2"):
-        tracked_cell(url, experiment_name, name)
+        tracked_cell(url, experiment_name, name, delivered=False)
     assert spool.pending_runs() == 2
-    spooled = [spool.SpoolEntry.load(p).record for p in sorted(spool_dir.iterdir())]
+    spooled = [spool.SpoolEntry.load(p).record for p in spool.entry_dirs(spool_dir)]
 
     # When `jupyter mlops sync` runs while it is down (nothing is lost), and once it is up
     assert cli_main(["sync", "--tracking-uri", url]) == 69

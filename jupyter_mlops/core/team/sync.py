@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from jupyter_mlops.core.errors import UsageProblem
@@ -13,6 +14,8 @@ from jupyter_mlops.core.tracking.journal import DeliveryStatus
 from jupyter_mlops.core.tracking.spool import ReplayResult
 
 __all__ = ["ReplayResult", "delivery_status", "spooled_runs", "sync"]
+
+BUSY_WAIT_S = 30.0  # how long sync waits for another process delivering the same journal
 
 
 def _spool_folder(spool_dir: str | os.PathLike[str] | None) -> Path | None:
@@ -41,6 +44,10 @@ def sync(
     uri = resolve_tracking_uri(tracking_uri)
     client = get_client(uri)
     result = spool.replay(client, folder)
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while result.error == spool.BUSY and time.monotonic() < deadline:
+        time.sleep(0.2)  # a kernel's delivery worker holds the journal: let it finish
+        result = spool.replay(client, folder)
     if result.error != spool.BUSY:  # kept for `--status`, the sidebar and the summary line
         reason = f"{redact_uri(uri)}: {result.error}" if result.error else None
         journal.record_failure(folder or journal.journal_root(), reason)
