@@ -162,13 +162,11 @@ def _send(
         lambda: log_inputs(client, send),
         lambda: log_files(client, send, artifact_uri),
     ]
-    calls.extend(
-        lambda chunk=points_rest[i : i + size]: log_values(
-            client, replace(send, params={}, tags={}, metrics=chunk)
-        )
-        for i in range(0, len(points_rest), size)
-    )
     _run_all(calls, parallel=client.tracking_uri.startswith(("http://", "https://")))
+    for start in range(0, len(points_rest), size):  # long histories: one batch at a time
+        log_values(
+            client, replace(send, params={}, tags={}, metrics=points_rest[start : start + size])
+        )
     if rec.status != "RUNNING":
         # set_terminated prints two "View run ..." lines per run for a server: not per replay
         with contextlib.redirect_stdout(io.StringIO()):
