@@ -204,9 +204,10 @@ def resume(uri: str) -> None:
 
 
 def pending() -> int:
-    """Entries this process journaled that are not delivered yet."""
+    """Entries this process journaled into the journal folder in use, not delivered yet."""
+    root = journal_root()
     with _WORKER.lock:
-        return sum(1 for path in _WORKER.mine.values() if path.exists())
+        return sum(1 for p in _WORKER.mine.values() if p.parent == root and p.exists())
 
 
 def failing(uri: str) -> str | None:
