@@ -19,7 +19,7 @@ from jupyter_mlops.core import active, store
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.tracking import autolog as autologging
 from jupyter_mlops.core.tracking import capture, collect, delivery, journal, start
-from jupyter_mlops.core.tracking.artifacts import figure_numbers
+from jupyter_mlops.core.tracking.artifacts import IgnoreProbe, figure_numbers
 from jupyter_mlops.core.tracking.liveness import Heartbeat
 from jupyter_mlops.core.tracking.liverun import live_run_reason
 from jupyter_mlops.core.tracking.options import TrackOptions as TrackOptions  # re-exported
@@ -52,6 +52,7 @@ class CellRun(RunState):
             self._open_live_run()
         paths = capture.candidate_files(self.named_files(), self.cwd)
         self.files_before = capture.snapshot_files(paths)
+        self.ignore_probe = IgnoreProbe(self.cwd, paths) if paths else None
         self.figures_before = figure_numbers()
 
     def _open_live_run(self) -> None:

@@ -96,7 +96,7 @@ def _collect_files(run: RunState) -> None:
     after = capture.candidate_files(run.named_files(), run.cwd)
     changed = capture.changed_files(run.files_before, after)
     explicit = [(run.cwd / a).resolve() for a in run.options.artifacts]
-    keep, skipped = ArtifactFilter(run.cwd, run.options.max_artifact_mb).split(
+    keep, skipped = ArtifactFilter(run.cwd, run.options.max_artifact_mb, run.ignore_probe).split(
         list(dict.fromkeys([*changed, *explicit]))
     )
     if skipped:

@@ -55,6 +55,7 @@ class RunState:
         self.git_probe = GitProbe(self.cwd)
         self.files_before: dict[Path, capture.FileState] = {}
         self.figures_before: set[int] = set()
+        self.ignore_probe: Any = None  # artifacts.IgnoreProbe of the named files, if any
         self.started = time.perf_counter()
 
     def experiment_name(self) -> str:
