@@ -134,6 +134,8 @@ def test_track_twin_in_a_plain_script(project, tracking_uri):
         "           namespace=globals(), autolog=False) as run:\n"
         "    acc = 0.9\n"
         "    open('out.txt', 'w').write('x')\n"
+        "from jupyter_mlops import wait_for_delivery\n"
+        "assert wait_for_delivery(120)  # the block returned at once; its run arrives now\n"
         "print('RUN', run.record.run_id)\n"
     )
     out = subprocess.run(

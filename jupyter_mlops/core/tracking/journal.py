@@ -45,6 +45,7 @@ class _Worker:
         self.targets: set[tuple[Path, str]] = set()  # (journal folder, tracking URI)
         self.mine: dict[str, Path] = {}  # spool id -> entry folder, until delivered
         self.delivered: dict[str, str] = {}  # spool id -> run id
+        self.records: dict[str, RunRecord] = {}  # spool id -> the cell's record, until delivered
         self.backoff = 0.0
         self.retry_at: dict[tuple[Path, str], float] = {}  # target -> next attempt (monotonic)
         self.failures: dict[tuple[Path, str], int] = {}  # target -> failures in a row
@@ -104,13 +105,15 @@ class _Worker:
             if spool.pending_runs(root) == 0:
                 continue
             try:
-                result = spool.replay(store.get_client(uri), root, before_each=_yield_to_cells)
+                result = spool.replay(
+                    store.get_client(uri),
+                    root,
+                    before_each=_yield_to_cells,
+                    on_delivered=self.delivered_one,
+                )
                 error = result.error
             except Exception as exc:
-                result, error = None, first_line(exc)
-            if result is not None:
-                with self.lock:
-                    self.delivered.update(result.delivered)
+                error = first_line(exc)
             if error == spool.BUSY:
                 busy = True
             elif error:
@@ -126,6 +129,14 @@ class _Worker:
         if busy:
             return 0.2
         return max(0.05, min(waits)) if waits else 0.0
+
+    def delivered_one(self, spool_id: str, run_id: str) -> None:
+        """Remember where an entry went; the cell's record now names its run."""
+        with self.lock:
+            self.delivered[spool_id] = run_id
+            record = self.records.pop(spool_id, None)
+        if record is not None and not record.run_id:
+            record.run_id = run_id
 
     def _failed(self, target: tuple[Path, str], reason: str) -> None:
         count = self.failures.get(target, 0) + 1
@@ -171,6 +182,8 @@ def write(record: RunRecord, uri: str, extras: dict) -> str:
     path = spool.spool_run(
         record, root, tracking_uri=uri, spool_id=spool_id, extras=extras, sync=in_cell
     )
+    with _WORKER.lock:
+        _WORKER.records[spool_id] = record
     _WORKER.add(root, uri, spool_id, path, unsynced=not in_cell)
     return spool_id
 

@@ -241,6 +241,7 @@ def replay(
     *,
     batch_size: int = 1000,
     before_each: Callable[[], None] | None = None,
+    on_delivered: Callable[[str, str], None] | None = None,
 ) -> ReplayResult:
     """Send every spooled run to ``client``'s store, oldest first; idempotent and resumable.
 
@@ -249,7 +250,8 @@ def replay(
     on the server are not sent again. Corrupted or refused entries are quarantined with a
     message; an unreachable backend stops the replay and leaves the rest spooled.
     ``before_each`` is called before each entry (the kernel's worker waits there while a cell
-    runs, so delivery does not compete with the user's code).
+    runs, so delivery does not compete with the user's code); ``on_delivered(spool id, run
+    id)`` after each delivered entry, before it leaves the spool.
     """
     root = _root(spool_dir)
     result = ReplayResult()
@@ -258,7 +260,7 @@ def replay(
     try:
         with _replay_lock(root) as acquired:
             if acquired:
-                _replay_all(client, root, result, batch_size, before_each)
+                _replay_all(client, root, result, batch_size, before_each, on_delivered)
             else:
                 result.error = BUSY
     except OSError as exc:
@@ -287,6 +289,7 @@ def _replay_all(
     result: ReplayResult,
     batch_size: int,
     before_each: Callable[[], None] | None = None,
+    on_delivered: Callable[[str, str], None] | None = None,
 ) -> None:
     for leftover in root.iterdir():
         prefix = _DONE if leftover.name.startswith(_DONE) else _STAGING
@@ -313,6 +316,8 @@ def _replay_all(
         if outcome.refused:
             result.skipped.append(_quarantine(root, entry_dir, outcome.message))
             continue
+        if on_delivered is not None:  # before the entry leaves: waiters then see the run id
+            on_delivered(entry.spool_id, str(outcome.run_id))
         _finish(root, entry_dir)
         result.runs_replayed += 1
         result.metric_points += outcome.metric_points
