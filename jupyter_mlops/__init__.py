@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "run_notebook": "jupyter_mlops.core.pipeline.runner",
     "gate": "jupyter_mlops.core.pipeline.gates",
     "sync": "jupyter_mlops.core.team.sync",
+    "wait_for_delivery": "jupyter_mlops.core.tracking.journal",
+    "delivery_status": "jupyter_mlops.core.team.sync",
     "serve": "jupyter_mlops.widgets.serving",
     "servers": "jupyter_mlops.widgets.serving",
     "reproduce": "jupyter_mlops.core.reproduce.rerun",

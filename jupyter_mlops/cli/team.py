@@ -79,8 +79,8 @@ def register(subparsers: Any) -> None:
 
     sync = subparsers.add_parser(
         "sync",
-        help="replay runs spooled while the tracking server was unreachable",
-        description="Send every spooled run to the tracking store, oldest first. Exit 0 when "
+        help="deliver the tracked runs waiting in the journal (spool)",
+        description="Send every journaled run to the tracking store, oldest first. Exit 0 when "
         "all arrived, 69 when the store is unreachable, 65 when entries had to be skipped.",
     )
     sync.add_argument(
@@ -91,7 +91,11 @@ def register(subparsers: Any) -> None:
     sync.add_argument(
         "--spool-dir", type=one_line, help="spool directory (default: the user's spool)"
     )
-    sync.add_argument("--status", action="store_true", help="only print how many runs are spooled")
+    sync.add_argument(
+        "--status",
+        action="store_true",
+        help="only print how many runs wait for delivery, the oldest, and why delivery fails",
+    )
     sync.set_defaults(func=run_sync, failure_code=EXIT_UNAVAILABLE)
 
 
@@ -193,10 +197,10 @@ def check_server_options(args: argparse.Namespace) -> None:
 def run_sync(args: argparse.Namespace) -> int:
     """Replay the spool into the resolved store; the summary line goes to stdout."""
     from jupyter_mlops.core.store import resolve_tracking_uri
-    from jupyter_mlops.core.team.sync import spooled_runs, sync
+    from jupyter_mlops.core.team.sync import delivery_status, sync
 
     if args.status:
-        print(f"{spooled_runs(args.spool_dir)} run(s) spooled")
+        print(delivery_status(args.spool_dir).text())
         return EXIT_OK
     result = sync(args.tracking_uri, args.spool_dir)
     print(f"{redact_uri(resolve_tracking_uri(args.tracking_uri))}: {result.summary()}")

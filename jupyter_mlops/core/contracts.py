@@ -66,7 +66,7 @@ ENV_NOTEBOOK_PATH = "JUPYTER_MLOPS_NOTEBOOK_PATH"
 ENV_PARENT_RUN_ID = "JUPYTER_MLOPS_PARENT_RUN_ID"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_EXPERIMENT = "JUPYTER_MLOPS_EXPERIMENT"  # set by `jupyter mlops run --experiment`
-ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"
+ENV_SPOOL_DIR = "JUPYTER_MLOPS_SPOOL_DIR"  # the journal (tracked runs not delivered yet)
 # credentials MLflow's client reads itself (basic auth; a token is sent as a Bearer header)
 ENV_TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
 ENV_TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
@@ -75,6 +75,8 @@ ENV_AUTH_CONFIG = "MLFLOW_AUTH_CONFIG_PATH"  # the auth app's ini (set by `serve
 # a tracking server's database, read-only, for fast run pages (c.JupyterMlops.read_uri wins)
 ENV_READ_URI = "JUPYTER_MLOPS_READ_URI"
 ENV_NO_WARMUP = "JUPYTER_MLOPS_NO_WARMUP"  # 1: %load_ext does not warm MLflow and the store
+ENV_DELIVERY_TIMEOUT = "JUPYTER_MLOPS_DELIVERY_TIMEOUT"  # seconds `run`/`gate` wait for delivery
+ENV_JOURNAL_FSYNC = "JUPYTER_MLOPS_JOURNAL_FSYNC"  # `cell`: fsync inside the cell (default worker)
 
 # --- CLI exit codes ----------------------------------------------------------------------
 EXIT_OK = 0

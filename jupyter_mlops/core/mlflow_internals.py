@@ -92,6 +92,32 @@ def multipart_upload(
     return True
 
 
+def leave_active_run() -> None:
+    """Take the active fluent run off this thread's stack without ending it on the server.
+
+    Why: a live tracked run stays RUNNING until the journal's worker has written its record and
+    set its final status (with the cell's own end time); ``mlflow.end_run`` would mark it
+    finished at once, half-written. Falls back to ``end_run`` if the stack is gone.
+    """
+    try:
+        from mlflow.environment_variables import MLFLOW_RUN_ID
+        from mlflow.tracking import fluent
+
+        stack = fluent._active_run_stack.get()
+    except (ImportError, AttributeError):
+        import mlflow
+
+        mlflow.end_run()
+        return
+    if stack:
+        MLFLOW_RUN_ID.unset()
+        run = stack.pop()
+        fluent._last_active_run_id.set(run.info.run_id)
+        monitor = fluent.run_id_to_system_metrics_monitor.pop(run.info.run_id, None)
+        if monitor is not None:
+            monitor.finish()
+
+
 def parse_search_filter(filter_string: str) -> list[dict[str, Any]]:
     """MLflow's own parse of a run filter (raises ``MlflowException`` on bad input).
 

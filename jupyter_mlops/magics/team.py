@@ -23,7 +23,7 @@ class TeamMagics(Magics):
     @magic_arguments()
     @argument("--tracking-uri", help="store to replay into (default: %%config MlopsMagics)")
     @argument("--spool-dir", help="spool directory (default: $JUPYTER_MLOPS_SPOOL_DIR or ~/.cache)")
-    @argument("--status", action="store_true", help="only say how many runs are spooled")
+    @argument("--status", action="store_true", help="only say what waits for delivery and why")
     @line_magic
     def mlops_sync(self, line: str) -> None:
         """Replay runs spooled while the tracking server was unreachable, oldest first.
@@ -31,12 +31,12 @@ class TeamMagics(Magics):
         Prints one line: runs and metric points replayed, entries skipped, runs still spooled.
         Function twin: ``jupyter_mlops.sync(tracking_uri=None, spool_dir=None)``.
         """
-        from jupyter_mlops.core.team.sync import spooled_runs, sync
+        from jupyter_mlops.core.team.sync import delivery_status, sync
 
         args = parse(self.mlops_sync, line)
         try:
             if args.status:
-                print(f"{spooled_runs(args.spool_dir)} run(s) spooled")
+                print(delivery_status(args.spool_dir).text())
                 return
             result = sync(self._tracking_uri(args.tracking_uri), args.spool_dir)
         except MlopsError as exc:

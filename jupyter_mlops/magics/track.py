@@ -21,6 +21,7 @@ from traitlets import Bool, Float, Unicode
 from jupyter_mlops.core import active, contracts
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
 from jupyter_mlops.core.tracking import cellrun as tracking
+from jupyter_mlops.core.tracking import journal
 from jupyter_mlops.core.tracking.writer import valid_key
 from jupyter_mlops.magics.arguments import pairs, parse
 from jupyter_mlops.magics.reproduce import attach_slice
@@ -64,8 +65,14 @@ class MlopsMagics(Magics):
         self._cell_id: str | None = None
 
     def pre_run_cell(self, info: Any) -> None:
-        """Remember the nbformat cell id the front end sent with this execution."""
+        """Remember the nbformat cell id the front end sent with this execution; the journal's
+        worker holds back while the cell runs."""
         self._cell_id = getattr(info, "cell_id", None) or None
+        journal.cell_started()
+
+    def post_run_cell(self, result: Any) -> None:
+        """The cell ended: the journal's worker may deliver again."""
+        journal.cell_finished()
 
     @magic_arguments()
     @argument("-e", "--experiment", help="MLflow experiment (default: %%mlops_experiment's)")
@@ -206,10 +213,11 @@ def _reconcile_in_background(magics: MlopsMagics) -> None:
     def work() -> None:
         try:
             from jupyter_mlops.core import store
-            from jupyter_mlops.core.tracking import liveness, warmup
+            from jupyter_mlops.core.tracking import journal, liveness, warmup
 
             warmup.wait_for_imports()  # two threads importing mlflow at once can deadlock
             uri = store.resolve_tracking_uri(magics.tracking_uri or None)
+            journal.resume(uri)  # deliver what a kernel that died left in the journal
             if store.sqlite_path(uri) is not None and not store.sqlite_path(uri).exists():
                 return
             liveness.reconcile_orphans(store.get_client(uri), user=store.current_user())
@@ -226,6 +234,7 @@ def on_load(ipython: Any) -> None:
         return
     on_unload(ipython)
     ipython.events.register("pre_run_cell", magics.pre_run_cell)
+    ipython.events.register("post_run_cell", magics.post_run_cell)
     _reconcile_in_background(magics)
 
 
@@ -233,7 +242,11 @@ def on_unload(ipython: Any) -> None:
     """Stop following cell ids."""
     magics = ipython.magics_manager.registry.get("MlopsMagics")
     if magics is not None:
-        try:
-            ipython.events.unregister("pre_run_cell", magics.pre_run_cell)
-        except ValueError:
-            pass
+        for event, callback in (
+            ("pre_run_cell", magics.pre_run_cell),
+            ("post_run_cell", magics.post_run_cell),
+        ):
+            try:
+                ipython.events.unregister(event, callback)
+            except ValueError:
+                pass

@@ -14,6 +14,7 @@ HANDLER_MODULES = (
     "jupyter_mlops.server.models_handlers",
     "jupyter_mlops.server.serving_handlers",
     "jupyter_mlops.server.reproduce_handlers",
+    "jupyter_mlops.server.delivery_handlers",
 )
 
 

@@ -352,6 +352,9 @@ class CompareRuns(StaticFallback, widgets.VBox):
         return f"Run comparison — {self._summary_line()}\n{self._best_line()}\n{table}"
 
 
+COMPARE_DELIVERY_WAIT_S = 5.0  # never longer: the view shows what has arrived
+
+
 def compare_runs(
     experiment: str | None = None,
     run_ids: list[str] | None = None,
@@ -361,7 +364,12 @@ def compare_runs(
     page_size: int = 100,
     tracking_uri: str | None = None,
 ) -> CompareRuns:
-    """Inline comparison of the runs of ``experiment`` (default: the current one) or ``run_ids``."""
+    """Inline comparison of the runs of ``experiment`` (default: the current one) or ``run_ids``.
+
+    It shows delivered runs: this kernel's journaled runs get a few seconds to arrive first."""
+    from jupyter_mlops.core.tracking.journal import wait_for_delivery
+
+    wait_for_delivery(COMPARE_DELIVERY_WAIT_S)
     return CompareRuns(
         experiment,
         run_ids,

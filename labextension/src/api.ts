@@ -189,7 +189,15 @@ async function getJson<T>(path: string, query: Query = {}): Promise<T> {
   return (await send(path, query)).json() as Promise<T>;
 }
 
+export interface IDelivery {
+  pending: number;
+  oldest: number | null;
+  failing: string | null;
+  quarantined: number;
+}
+
 export const api = {
+  delivery: (): Promise<IDelivery> => getJson<IDelivery>('delivery'),
   experiments: async (): Promise<IExperiment[]> =>
     (await getJson<{ experiments: IExperiment[] }>('experiments')).experiments,
   runs: (

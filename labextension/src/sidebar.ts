@@ -2,8 +2,19 @@
 import { LabIcon, refreshIcon, Toolbar, ToolbarButton } from '@jupyterlab/ui-components';
 import { Panel, TabPanel, Widget } from '@lumino/widgets';
 
+import { api, IDelivery } from './api';
 import { ModelsView } from './modelsview';
 import { RunsView } from './runsview';
+
+const DELIVERY_POLL_MS = 5000;
+
+/** The text of the journal indicator: empty when nothing waits. */
+export function deliveryText(status: IDelivery): string {
+  if (status.failing) {
+    return `${status.pending} waiting · delivery failing: ${status.failing}`;
+  }
+  return status.pending > 0 ? `${status.pending} delivering…` : '';
+}
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
   <g class="jp-icon3" fill="#616161">
@@ -19,6 +30,8 @@ export const mlopsIcon = new LabIcon({ name: 'jupyter-mlops:icon', svgstr: ICON_
 export class MlopsSidebar extends Panel {
   readonly runs: RunsView;
   readonly models: ModelsView;
+  readonly delivery: Widget;
+  private _poll: number | undefined;
 
   constructor(openRun: (runId: string) => void, insert: (code: string) => Promise<boolean>) {
     super();
@@ -34,6 +47,9 @@ export class MlopsSidebar extends Panel {
     heading.node.textContent = 'MLOps';
     heading.addClass('jp-mlops-heading');
     toolbar.addItem('title', heading);
+    this.delivery = new Widget({ node: document.createElement('span') });
+    this.delivery.addClass('jp-mlops-delivery');
+    toolbar.addItem('delivery', this.delivery);
     toolbar.addItem('spacer', Toolbar.createSpacerItem());
     toolbar.addItem(
       'refresh',
@@ -50,10 +66,35 @@ export class MlopsSidebar extends Panel {
     tabs.currentChanged.connect(() => void this.refresh());
     this.addWidget(toolbar);
     this.addWidget(tabs);
+    this._poll = window.setInterval(() => void this.refreshDelivery(), DELIVERY_POLL_MS);
+    void this.refreshDelivery();
   }
 
-  /** Reload both tabs now. */
+  /** Reload both tabs and the delivery indicator now. */
   async refresh(): Promise<void> {
-    await Promise.all([this.runs.refresh(), this.models.refresh()]);
+    await Promise.all([this.runs.refresh(), this.models.refresh(), this.refreshDelivery()]);
+  }
+
+  /** Show how many tracked runs wait in the journal, and why delivery fails (as text). */
+  async refreshDelivery(): Promise<void> {
+    const node = this.delivery.node;
+    try {
+      const status = await api.delivery();
+      node.textContent = deliveryText(status);
+      node.title = status.failing
+        ? `Tracked runs wait in the journal; delivery failing: ${status.failing}`
+        : 'Tracked runs not delivered to the tracking store yet';
+      node.classList.toggle('jp-mlops-delivery-failing', Boolean(status.failing));
+    } catch {
+      node.textContent = '';
+    }
+  }
+
+  dispose(): void {
+    if (this._poll !== undefined) {
+      window.clearInterval(this._poll);
+      this._poll = undefined;
+    }
+    super.dispose();
   }
 }

@@ -105,6 +105,9 @@ def _tracked_run(root: Path, uri: str) -> str:
             quiet=True,
         ):
             exec(TRACKED_SOURCE, scope)
+        from jupyter_mlops.core.tracking.journal import wait_for_delivery
+
+        assert wait_for_delivery(120)  # the run is delivered from the journal in the background
     finally:
         os.chdir(here)
     client = MlflowClient(tracking_uri=uri)

@@ -118,7 +118,9 @@ def test_server_killed_mid_notebook_then_sync_loses_and_duplicates_nothing(
         f"spooled while down: {spooled_while_down}; notebook counted {counted}; "
         f"server holds {len(runs)} runs / {points} points"
     )
-    assert spooled_while_down == PER_PHASE + 1
+    # every run made while the server was down waits in the journal (and maybe some made just
+    # before, which the journal's worker had not delivered yet)
+    assert spooled_while_down >= PER_PHASE + 1
     assert counted == {"runs": 3 * PER_PHASE + 1, "points": 6 * (3 * PER_PHASE + 1)}
     assert len(names) == len(set(names)) == counted["runs"]
     assert points == counted["points"], held

@@ -26,7 +26,10 @@ class Tracked:
         return self.shell.run_cell_magic("track", line, body)
 
     def runs(self) -> list[Run]:
-        """All runs of the store, newest first."""
+        """All runs of the store, newest first (once the journal has delivered them)."""
+        from jupyter_mlops.core.tracking.journal import wait_for_delivery
+
+        assert wait_for_delivery(120), "tracked runs not delivered within 120 s"
         ids = [e.experiment_id for e in self.client.search_experiments()]
         return self.client.search_runs(ids, order_by=["attributes.start_time DESC"])
 

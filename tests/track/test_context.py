@@ -113,7 +113,11 @@ def test_nbconvert_execute_names_the_notebook(project: Path, tracking_uri: str) 
     assert kernel[TAG_KERNEL_ID]
     assert kernel[TAG_KERNEL_HOST] == socket.gethostname()
     assert kernel[TAG_KERNEL_PID] != str(os.getpid())
-    # and the tracked run carries that context
+    # and the tracked run carries that context (delivered from the journal by `sync`: the
+    # kernel exits right after the cell, before its delivery worker is done)
+    from jupyter_mlops.core.team.sync import sync
+
+    assert sync(tracking_uri).ok
     client = MlflowClient(tracking_uri)
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     tags = run.data.tags

@@ -24,6 +24,7 @@ from IPython.core.error import UsageError
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.core import active
+from jupyter_mlops.core.tracking.journal import wait_for_delivery
 
 FUZZ_EXAMPLES = int(os.environ.get("JUPYTER_MLOPS_FUZZ_EXAMPLES", "12"))  # inputs per magic
 DEEP = os.environ.get("JUPYTER_MLOPS_FUZZ_DEEP", "") == "1"  # fresh random inputs each run
@@ -107,6 +108,8 @@ def check_magic(shell: Any, project: Path, uri: str, name: str, line: str) -> No
     """Run one magic with ``line``; assert the outcome and that nothing it must not touch moved."""
     kind, _flags = TARGETS[name]
     COUNTS[name] += 1
+    # runs of earlier %%track examples arrive from the journal: let them land first
+    assert wait_for_delivery(120)
     before_repo, before_store = repo_state(project), store_state(uri)
     try:
         if kind == "cell":

@@ -115,10 +115,11 @@ def test_run_of_a_killed_jupyter_kernel_is_reconciled(
     env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(project), env=env)
     try:
-        # Given a real kernel in the middle of a long %%track cell
+        # Given a real kernel in the middle of a long %%track cell whose run is live (the cell
+        # uses MLflow; a cell that does not has no run in the store until it ends)
         reply = kc.execute_interactive("%load_ext jupyter_mlops", timeout=120)
         assert reply["content"]["status"] == "ok"
-        kc.execute("%%track --no-autolog\nimport time\ntime.sleep(300)")
+        kc.execute("%%track --no-autolog\nimport time, mlflow\ntime.sleep(300)")
         run = wait_for_running_run(client)
         tags = run.data.tags
         assert tags[TAG_KERNEL_HOST] == socket.gethostname()

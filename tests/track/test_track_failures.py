@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 import time
@@ -11,6 +12,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from jupyter_mlops.core import contracts as c
+from jupyter_mlops.core.tracking import journal, spool
 
 
 def test_rerun_with_changed_code_links_previous_run_and_diff(tracked):
@@ -152,8 +154,10 @@ def test_disable_env_passes_the_cell_through(tracked, monkeypatch):
 
 
 def test_unreachable_server_keeps_the_cell_result_and_says_so(shell, monkeypatch, capsys):
+    # a cell that uses MLflow needs its run before its code runs, so it meets the server now
+    # (a cell that does not is journaled and never waits: see test_journal.py)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
-    result = shell.run_cell("%%track --no-autolog\nanswer = 6 * 7\nanswer\n")
+    result = shell.run_cell("%%track --no-autolog\nimport mlflow\nanswer = 6 * 7\nanswer\n")
     assert result.result == 42
     assert shell.user_ns["answer"] == 42
     err = capsys.readouterr().err
@@ -163,9 +167,18 @@ def test_unreachable_server_keeps_the_cell_result_and_says_so(shell, monkeypatch
 
 def test_bad_store_uri_keeps_the_cell_result(shell, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "notascheme://nowhere")
-    result = shell.run_cell("%%track --no-autolog\nanswer = 6 * 7\nanswer\n")
+    result = shell.run_cell("%%track --no-autolog\nimport mlflow\nanswer = 6 * 7\nanswer\n")
     assert result.result == 42
     assert "jupyter-mlops:" in capsys.readouterr().err
+    # a cell without MLflow is journaled; the delivery failure is kept for the status
+    result = shell.run_cell("%%track --no-autolog\nanswer = 6 * 7\nanswer\n")
+    assert result.result == 42
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not journal.status().failing:
+        time.sleep(0.1)
+    assert "notascheme://nowhere" in (journal.status().failing or "")
+    for entry in spool.entry_dirs(journal.journal_root()):  # not for the tests that follow
+        shutil.rmtree(entry)
 
 
 def test_database_locked_for_a_moment_is_retried_not_lost(tracked, tracking_uri):
@@ -215,9 +228,10 @@ def test_after_an_unreachable_server_cells_back_off_instead_of_waiting(shell, mo
     uri = "http://127.0.0.1:7"  # nothing listens there
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     STATE.offline_until.pop(uri, None)
-    shell.run_cell("%%track --no-autolog\nfirst = 2 * 1.5")
+    # cells that use MLflow (so they need their run now); other cells never wait at all
+    shell.run_cell("%%track --no-autolog\nimport mlflow\nfirst = 2 * 1.5")
     assert "retrying in" not in capsys.readouterr().err
-    result = shell.run_cell("%%track --no-autolog\nsecond = 2 * 2.5\nsecond")
+    result = shell.run_cell("%%track --no-autolog\nimport mlflow\nsecond = 2 * 2.5\nsecond")
     assert result.result == 5.0
     err = capsys.readouterr().err
     assert "retrying in" in err and "1 run spooled" in err

@@ -31,6 +31,13 @@ def _notebook(path: Path, cells: list[str]) -> Path:
 
 
 def _runs(uri: str) -> list:
+    """Runs of ``uri``, oldest first, once delivered: by this process's journal worker, and
+    by ``sync`` for what a kernel that has exited left in the journal."""
+    from jupyter_mlops.core.team.sync import sync
+    from jupyter_mlops.core.tracking.journal import wait_for_delivery
+
+    assert wait_for_delivery(120)
+    assert sync(uri).ok
     client = MlflowClient(tracking_uri=uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     return client.search_runs(ids, order_by=["attributes.start_time ASC"])
@@ -127,6 +134,8 @@ def test_track_twin_in_a_plain_script(project, tracking_uri):
         "           namespace=globals(), autolog=False) as run:\n"
         "    acc = 0.9\n"
         "    open('out.txt', 'w').write('x')\n"
+        "from jupyter_mlops import wait_for_delivery\n"
+        "assert wait_for_delivery(120)  # the block returned at once; its run arrives now\n"
         "print('RUN', run.record.run_id)\n"
     )
     out = subprocess.run(

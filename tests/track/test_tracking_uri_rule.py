@@ -10,6 +10,9 @@ from mlflow.tracking import MlflowClient
 
 
 def _run_count(uri: str) -> int:
+    from jupyter_mlops.core.tracking.journal import wait_for_delivery
+
+    assert wait_for_delivery(120)
     client = MlflowClient(tracking_uri=uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     return len(client.search_runs(ids)) if ids else 0

@@ -237,4 +237,9 @@ def gate(
     gate_texts = list(gates)
     parse_gates(gate_texts, model)  # bad input is refused before any store is opened
     check_run_id(run_id)
-    return check_run(get_client(resolve_tracking_uri(tracking_uri)), run_id, gate_texts, model)
+    uri = resolve_tracking_uri(tracking_uri)
+    client = get_client(uri)
+    from jupyter_mlops.core.tracking.journal import deliver_pending
+
+    deliver_pending(uri)  # never gate on a run whose record still waits in the journal
+    return check_run(client, run_id, gate_texts, model)

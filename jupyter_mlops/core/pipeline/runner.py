@@ -159,6 +159,9 @@ def run_notebook(
         if "run_id" in opened:
             get_client(uri).set_terminated(opened["run_id"], status)
     if result.failure is None:
+        from jupyter_mlops.core.tracking.journal import deliver_pending
+
+        deliver_pending(uri)  # the kernel's tracked cells may still wait in the journal
         result.gates = evaluate_run(client, run_id, gate_list, model)
     return result
 

@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from jupyter_mlops.core.errors import UsageProblem
-from jupyter_mlops.core.store import get_client, resolve_tracking_uri
-from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.store import get_client, redact_uri, resolve_tracking_uri
+from jupyter_mlops.core.tracking import journal, spool
+from jupyter_mlops.core.tracking.journal import DeliveryStatus
 from jupyter_mlops.core.tracking.spool import ReplayResult
 
-__all__ = ["ReplayResult", "spooled_runs", "sync"]
+__all__ = ["ReplayResult", "delivery_status", "spooled_runs", "sync"]
+
+BUSY_WAIT_S = 30.0  # how long sync waits for another process delivering the same journal
 
 
 def _spool_folder(spool_dir: str | os.PathLike[str] | None) -> Path | None:
@@ -37,10 +41,24 @@ def sync(
     that is down is not an exception: ``result.error`` says why and the runs stay spooled.
     """
     folder = _spool_folder(spool_dir)
-    client = get_client(resolve_tracking_uri(tracking_uri))
-    return spool.replay(client, folder)
+    uri = resolve_tracking_uri(tracking_uri)
+    client = get_client(uri)
+    result = spool.replay(client, folder)
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while result.error == spool.BUSY and time.monotonic() < deadline:
+        time.sleep(0.2)  # a kernel's delivery worker holds the journal: let it finish
+        result = spool.replay(client, folder)
+    if result.error != spool.BUSY:  # kept for `--status`, the sidebar and the summary line
+        reason = f"{redact_uri(uri)}: {result.error}" if result.error else None
+        journal.record_failure(folder or journal.journal_root(), reason)
+    return result
 
 
 def spooled_runs(spool_dir: str | os.PathLike[str] | None = None) -> int:
     """How many runs wait in the spool (``--status``)."""
     return spool.pending_runs(_spool_folder(spool_dir))
+
+
+def delivery_status(spool_dir: str | os.PathLike[str] | None = None) -> DeliveryStatus:
+    """Pending runs, the oldest, quarantined entries and why delivery fails (``--status``)."""
+    return journal.status(_spool_folder(spool_dir))

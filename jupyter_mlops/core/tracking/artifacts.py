@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from jupyter_mlops.core import git
@@ -12,14 +13,16 @@ from jupyter_mlops.core import git
 class ArtifactFilter:
     """Splits candidate files into uploads and skips (too large, git-ignored, DVC-tracked)."""
 
-    def __init__(self, cwd: Path, max_mb: float) -> None:
+    def __init__(self, cwd: Path, max_mb: float, probe: IgnoreProbe | None = None) -> None:
         self.cwd = cwd
         self.max_bytes = int(max_mb * 1024 * 1024)
+        self.probe = probe
 
     def split(self, paths: list[Path]) -> tuple[list[Path], list[str]]:
         """``(kept, reasons)``: files to upload, and one short reason per skipped file."""
         kept, skipped = [], []
-        ignored = self._git_ignored(paths)
+        asked, ignored = self.probe.result() if self.probe is not None else (set(), set())
+        ignored = ignored | self._git_ignored([p for p in paths if p not in asked])
         for path in paths:
             rel = self._rel(path)
             if path in ignored:
@@ -46,6 +49,30 @@ class ArtifactFilter:
             self.cwd, "check-ignore", "--stdin", "-z", input="\0".join(map(str, paths)) + "\0"
         )
         return {Path(p).resolve() for p in out.stdout.split("\0") if p}
+
+
+class IgnoreProbe:
+    """``git check-ignore`` of the files a cell names, asked in a thread while the cell runs
+    (a git process inside the cell's time otherwise)."""
+
+    def __init__(self, cwd: Path, paths: list[Path]) -> None:
+        self.paths = {p.resolve() for p in paths}
+        self._ignored: set[Path] = set()
+        self._thread = threading.Thread(target=self._ask, args=(cwd,), daemon=True)
+        self._thread.start()
+
+    def _ask(self, cwd: Path) -> None:
+        try:
+            self._ignored = ArtifactFilter(cwd, 0)._git_ignored(sorted(self.paths))
+        except Exception:  # asked again in the cell by ``split``
+            self.paths = set()
+
+    def result(self, timeout: float = 10.0) -> tuple[set[Path], set[Path]]:
+        """``(paths asked, paths git ignores)``."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            return set(), set()
+        return self.paths, self._ignored
 
 
 def _dvc_tracked(path: Path) -> bool:

@@ -29,6 +29,16 @@ MLFLOW_AUTOLOG_FLAVORS: dict[str, str] = {
 _installed: set[str] = set()
 
 
+def live_frameworks() -> frozenset[str]:
+    """Modules of the frameworks whose autolog is MLflow's (not covered by our capture): a
+    tracked cell using one needs its MLflow run live, since MLflow's autolog writes into it."""
+    return frozenset(
+        module
+        for flavor, module in MLFLOW_AUTOLOG_FLAVORS.items()
+        if flavor not in COVERED_FRAMEWORKS
+    )
+
+
 def mlflow_flavors() -> list[str]:
     """The MLflow autolog flavors a tracked cell would switch on now (imported, not covered)."""
     return [

@@ -2,8 +2,9 @@
 
 ``CellRun`` is what ``%%track`` drives (start → the cell runs → finish); ``track()`` is its
 function twin for plain scripts. The phases live beside it: ``start`` (checks, tags, opening
-the run), ``collect`` (the record), ``delivery`` (write or spool). MLflow failures never break
-the user's code: the run is spooled or skipped and the reason comes back as one message.
+the run when the cell needs it live), ``collect`` (the record), ``delivery`` (the record into
+the journal, delivered by a background worker). The cell never waits on MLflow unless its code
+uses MLflow itself; failures never break the user's code and come back as one message.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from jupyter_mlops.core import access, active, store
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.tracking import autolog as autologging
-from jupyter_mlops.core.tracking import capture, collect, delivery, estimators, start
-from jupyter_mlops.core.tracking.artifacts import figure_numbers
+from jupyter_mlops.core.tracking import capture, collect, delivery, estimators, journal, start
+from jupyter_mlops.core.tracking.artifacts import IgnoreProbe, figure_numbers
 from jupyter_mlops.core.tracking.liveness import Heartbeat
+from jupyter_mlops.core.tracking.liverun import live_run_reason
 from jupyter_mlops.core.tracking.options import TrackOptions as TrackOptions  # re-exported
 from jupyter_mlops.core.tracking.options import TrackResult
 from jupyter_mlops.core.tracking.record import now_ms
@@ -41,9 +43,21 @@ class CellRun(RunState):
     """One tracked execution: ``start()`` before the code, ``finish()`` after it."""
 
     def start(self) -> None:
-        """Open the MLflow run (or go offline), start heartbeat, autolog and file watching."""
+        """Check the options; open the MLflow run now only when the cell needs it live
+        (``liverun``), else the run is created at delivery. Start autolog and file watching."""
         start.check_options(self)
         self.record.tags.update(start.start_tags(self))
+        self.live_reason = live_run_reason(self.transformed, self.options)
+        if self.live_reason is not None:
+            self._open_live_run()
+        if self.options.autolog:  # scikit-learn fits are captured into the record, offline too
+            self.capturing_fits = estimators.begin(self.source)
+        paths = capture.candidate_files(self.named_files(), self.cwd)
+        self.files_before = capture.snapshot_files(paths)
+        self.ignore_probe = IgnoreProbe(self.cwd, paths) if paths else None
+        self.figures_before = figure_numbers()
+
+    def _open_live_run(self) -> None:
         retry_at = STATE.offline_until.get(self.uri, 0.0)
         try:
             if time.monotonic() < retry_at:
@@ -60,7 +74,7 @@ class CellRun(RunState):
             if denied is not None:  # retrying cannot help: say so once, spool nothing
                 self.refused = True
                 self.messages.append(f"run not logged: {denied}")
-                return self._before_code()
+                return
             self.messages.append(
                 f"tracking store {store.redact_uri(self.uri)} unavailable ({first_line(exc)})"
             )
@@ -71,18 +85,9 @@ class CellRun(RunState):
             active.set_current_run(self.record.run_id)
             self.heartbeat = Heartbeat(self.client, self.record.run_id, beat_now=False)
             self.heartbeat.start()
-            delivery.replay_spool(self)
+            journal.resume(self.uri)
             if self.options.autolog:
                 self.autolog_on = autologging.switch(True)
-        self._before_code()
-
-    def _before_code(self) -> None:
-        """Watch the files and figures the cell may change, and capture its scikit-learn fits."""
-        if self.options.autolog:  # scikit-learn fits are captured into the record, offline too
-            self.capturing_fits = estimators.begin(self.source)
-        paths = capture.candidate_files(self.named_files(), self.cwd)
-        self.files_before = capture.snapshot_files(paths)
-        self.figures_before = figure_numbers()
 
     def finish(
         self, namespace: Mapping[str, Any], error: BaseException | None = None
@@ -113,12 +118,11 @@ class CellRun(RunState):
             self.messages.append(f"model not logged: {first_line(exc)}")
         finally:
             record.end_time_ms = now_ms()
-        spooled = delivery.deliver(self)
         if self.heartbeat is not None:
             self.heartbeat.stop()
+        delivery.hand_over(self)
+        self.messages.extend(journal.take_notes())
         active.set_current_run(None)
-        if record.run_id and not spooled:
-            STATE.last_run = (self.uri, record.run_id)
         return TrackResult(
             run_id=record.run_id,
             run_name=record.run_name,
@@ -127,9 +131,12 @@ class CellRun(RunState):
             params=len(record.params),
             metrics=len({m.key for m in record.metrics}),
             artifacts=len(record.artifacts) + len(record.texts),
-            spooled=spooled,
+            spooled=self.spooled,
             model_uri=model_uri,
             messages=self.messages,
+            local_id=self.local_id,
+            pending=journal.pending() if self.local_id else 0,
+            failing=journal.failing(self.uri) if self.local_id else None,
         )
 
 

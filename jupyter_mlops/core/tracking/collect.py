@@ -6,24 +6,19 @@ from __future__ import annotations
 import traceback as tb
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyter_mlops.core import contracts as c
-from jupyter_mlops.core import store
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
 from jupyter_mlops.core.tracking import capture, context, secrets
 from jupyter_mlops.core.tracking.artifacts import ArtifactFilter, save_new_figures
-from jupyter_mlops.core.tracking.record import ArtifactFile, MetricPoint, RunRecord, now_ms
-from jupyter_mlops.core.tracking.runstate import STATE, RunState
-
-if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
+from jupyter_mlops.core.tracking.record import ArtifactFile, MetricPoint, now_ms
+from jupyter_mlops.core.tracking.runstate import RunState
 
 
 def collect(run: RunState, namespace: Mapping[str, Any], error: BaseException | None) -> None:
     """Fill ``run.record`` from the namespace after the cell, and from what start observed."""
     record = run.record
-    masked = secrets.mask_text(run.source)
     literals = capture.unchanged_params(run.analysis.params, namespace)
     params = {k: capture.param_text(v) for k, v in literals.items()}
     params.update(run.options.params)
@@ -48,8 +43,9 @@ def collect(run: RunState, namespace: Mapping[str, Any], error: BaseException | 
         run.messages.append(
             f"--metric not logged: {', '.join(missing)} (no number of that name after the cell)"
         )
-    record.texts[c.ART_CELL_SOURCE] = masked
-    _link_previous(run, masked)
+    # the cell's own text is masked here, so no secret of it reaches the journal on disk; the
+    # other texts are masked at delivery (deferred.prepare), where the previous run is linked
+    record.texts[c.ART_CELL_SOURCE] = secrets.mask_text(run.source)
     if error is not None:
         text = "".join(tb.format_exception(type(error), error, error.__traceback__))
         # the traceback may quote a secret literal of the cell (masked in the source by now)
@@ -83,44 +79,6 @@ def _merge_logged_params(run: RunState) -> None:
             )
 
 
-def _link_previous(run: RunState, masked_source: str) -> None:
-    """Tag the previous run of the same cell and log the diff of the cell against it."""
-    key, record = run.options.cell_id, run.record
-    if not key:
-        return
-    previous = STATE.previous.get((run.uri, key))
-    if previous is None and run.client is not None:
-        previous = _previous_from_store(run.client, run.uri, record, key)
-    if previous is not None and previous[0] != record.run_id:
-        record.tags[c.TAG_CELL_PREVIOUS_RUN_ID] = previous[0]
-        diff = capture.cell_diff(previous[1], masked_source, previous[0])
-        if diff:
-            record.texts[c.ART_CELL_DIFF] = diff
-    if record.run_id:
-        STATE.previous[(run.uri, key)] = (record.run_id, masked_source)
-
-
-def _previous_from_store(
-    client: MlflowClient, uri: str, record: RunRecord, cell_id: str
-) -> tuple[str, str] | None:
-    """The last run of the same cell in this store (first run of the cell in this kernel)."""
-    try:
-        runs = client.search_runs(
-            [store.ensure_experiment(client, record.experiment_name, uri)],
-            filter_string=f"tags.`{c.TAG_CELL_ID}` = '{cell_id.replace(chr(39), '')}'",
-            order_by=["attributes.start_time DESC"],
-            max_results=2,
-        )
-        for found in runs:
-            if found.info.run_id == record.run_id:
-                continue
-            path = client.download_artifacts(found.info.run_id, c.ART_CELL_SOURCE)
-            return found.info.run_id, Path(path).read_text(encoding="utf-8")
-    except Exception:
-        return None
-    return None
-
-
 def _collect_context(run: RunState) -> None:
     record = run.record
     state = run.git_probe.result()
@@ -138,7 +96,7 @@ def _collect_files(run: RunState) -> None:
     after = capture.candidate_files(run.named_files(), run.cwd)
     changed = capture.changed_files(run.files_before, after)
     explicit = [(run.cwd / a).resolve() for a in run.options.artifacts]
-    keep, skipped = ArtifactFilter(run.cwd, run.options.max_artifact_mb).split(
+    keep, skipped = ArtifactFilter(run.cwd, run.options.max_artifact_mb, run.ignore_probe).split(
         list(dict.fromkeys([*changed, *explicit]))
     )
     if skipped:

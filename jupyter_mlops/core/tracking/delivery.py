@@ -1,63 +1,65 @@
-"""Delivering a tracked cell's record: write it into its run and close it, or spool it when
-the store fails; and replay what earlier cells spooled once the store answers again."""
+"""Handing a tracked cell's record over at the end of the cell: into the journal (delivered by
+the background worker), or straight to the store when the journal cannot be written."""
 
 from __future__ import annotations
 
 import contextlib
 
-from jupyter_mlops.core import access, store
-from jupyter_mlops.core.errors import first_line
-from jupyter_mlops.core.tracking import spool
-from jupyter_mlops.core.tracking.runstate import RunState
-from jupyter_mlops.core.tracking.writer import log_record, sanitise
+from jupyter_mlops.core.errors import TrackingUnavailable, first_line
+from jupyter_mlops.core.tracking import journal
+from jupyter_mlops.core.tracking.deferred import CELL_KEY
+from jupyter_mlops.core.tracking.runstate import STATE, RunState
+from jupyter_mlops.core.tracking.writer import check_names
+
+LOCAL_PREFIX = "journal:"  # STATE.last_run of a run not delivered yet: journal:<local id>
 
 
-def deliver(run: RunState) -> bool:
-    """Write the record into its run and close it; spool it when MLflow fails (True)."""
-    import mlflow
-
+def hand_over(run: RunState) -> None:
+    """Journal the record (a live run is left open for the worker to fill and close)."""
     record = run.record
-    run.messages.extend(sanitise(record))
+    run.messages.extend(check_names(record))
+    if run.refused:  # the store refused this user the experiment: a delivery would be too
+        return
     if run.client is not None and record.run_id:
-        try:
-            log_record(run.client, record, run.written_tags, run.artifact_uri)
-            store.retry_locked(lambda: mlflow.end_run(status=record.status))
-            return False
-        except Exception as exc:
-            denied = access.refusal(exc, "EDIT", f"experiment {record.experiment_name!r}")
-            run.refused = run.refused or denied is not None
-            run.messages.append(
-                f"run not fully logged: {denied}"
-                if denied
-                else f"tracking store failed mid-run ({first_line(exc)})"
-            )
-            with contextlib.suppress(Exception):
-                mlflow.end_run(status=record.status)
-    if run.refused:  # a replay would be refused the same way
-        return False
-    return _spool_record(run)
+        from jupyter_mlops.core.mlflow_internals import leave_active_run
 
-
-def _spool_record(run: RunState) -> bool:
+        with contextlib.suppress(Exception):
+            leave_active_run()
+    elif run.live_reason is not None:  # the live run could not be opened: the cell is offline
+        run.spooled = True
+    extras = {CELL_KEY: run.options.cell_id} if run.options.cell_id else {}
     try:
-        spool.spool_run(run.record, tracking_uri=run.uri)
-    except Exception as exc:
-        run.messages.append(f"run not logged, spool failed: {first_line(exc)}")
-        return False
-    run.messages.append("tracking server unreachable: 1 run spooled (replayed later)")
-    return True
-
-
-def replay_spool(run: RunState) -> None:
-    """Send runs spooled by earlier cells to the store this cell just reached."""
-    if run.client is None:
+        run.local_id = journal.write(record, run.uri, extras)
+    except TrackingUnavailable as exc:
+        _deliver_now(run, extras, str(exc))
         return
+    if run.spooled:
+        run.messages.append("tracking server unreachable: 1 run spooled (replayed later)")
+    STATE.last_run = (run.uri, record.run_id or f"{LOCAL_PREFIX}{run.local_id}")
+
+
+def _deliver_now(run: RunState, extras: dict, why: str) -> None:
+    """The journal failed: deliver synchronously, or say in one line that nothing was logged."""
+    run.spooled = False
     try:
-        if spool.pending_runs() == 0:
-            return
-        result = spool.replay(run.client)
+        run_id = journal.deliver_now(run.record, run.uri, extras)
     except Exception as exc:
-        run.messages.append(f"offline runs not replayed yet: {first_line(exc)}")
+        run.record.run_id = None
+        run.messages.append(
+            f"run not logged: spool failed: {why}, and the tracking store failed too "
+            f"({first_line(exc)})"
+        )
         return
-    if result.runs_replayed or result.skipped or result.error:
-        run.messages.append(result.summary())
+    run.record.run_id = run_id
+    run.messages.append(f"not journaled ({why}); delivered directly instead")
+    STATE.last_run = (run.uri, run_id)
+
+
+def resolve_last_run(uri: str, run_ref: str, timeout: float = 30.0) -> str:
+    """The run id of ``STATE.last_run``'s reference, waiting for its delivery if needed."""
+    if not run_ref.startswith(LOCAL_PREFIX):
+        return run_ref
+    found = journal.run_id_of(run_ref[len(LOCAL_PREFIX) :], uri, timeout)
+    if found is None:
+        raise TrackingUnavailable("--continue: the previous run is not delivered yet")
+    return found

@@ -43,12 +43,24 @@ class TrackResult:
     spooled: bool = False
     model_uri: str | None = None
     messages: list[str] = field(default_factory=list)
+    local_id: str | None = None  # the journal entry, until delivered
+    pending: int = 0  # entries of this kernel not delivered yet
+    failing: str | None = None  # why delivery to this store fails, if it does
 
     def text(self) -> str:
         """The summary as one line of plain text."""
-        if self.run_id is None and not self.spooled:
+        if self.run_id is None and not self.spooled and self.local_id is None:
             return f"jupyter-mlops: not logged ({'; '.join(self.messages) or 'tracking failed'})"
-        where = "spooled offline" if self.spooled else f"run {self.run_id}"
+        if self.spooled:
+            where = "spooled offline"
+        elif self.local_id is not None:
+            more = f", {self.pending} pending" if self.pending > 1 else ""
+            ident = f"run {self.run_id}" if self.run_id else f"local {self.local_id}"
+            where = f"{ident}, delivering…{more}"
+            if self.failing:
+                where += f"; delivery failing: {self.failing}"
+        else:
+            where = f"run {self.run_id}"
         model = ", model logged" if self.model_uri else ""
         return (
             f"{self.status.lower()}: {self.run_name or ''} ({where}) in {self.experiment!r} — "

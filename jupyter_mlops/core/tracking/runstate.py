@@ -37,6 +37,10 @@ class RunState:
 
     def __init__(self, source: str, options: TrackOptions, cwd: Path | None = None) -> None:
         self.source = source
+        self.transformed = source  # the code as Python runs it (the adapter may reset source)
+        self.live_reason: str | None = None  # why the run was opened before the code ran
+        self.local_id: str | None = None  # the journal entry of this run
+        self.spooled = False  # the store was unreachable when the cell needed it live
         self.options = options
         self.cwd = (cwd or Path.cwd()).resolve()
         self.analysis = capture.analyse_cell(source)
@@ -53,6 +57,7 @@ class RunState:
         self.git_probe = GitProbe(self.cwd)
         self.files_before: dict[Path, capture.FileState] = {}
         self.figures_before: set[int] = set()
+        self.ignore_probe: Any = None  # artifacts.IgnoreProbe of the named files, if any
         self.started = time.perf_counter()
 
     def experiment_name(self) -> str:

@@ -19,7 +19,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 _STAGING = ".staging-"
 _DONE = ".done-"
 _QUARANTINE = ".quarantine"
+QUARANTINE = _QUARANTINE
 _SPOOL_ID = re.compile(r"\d{20}-[0-9a-f]{12}")
 
 
@@ -56,59 +57,94 @@ def _root(spool_dir: Path | str | None) -> Path:
 
 
 # --- writing -------------------------------------------------------------------------------
-def _copy_synced(src: Path, dest: Path) -> None:
-    """Copy a file or folder and fsync every file and folder of the copy."""
+def _copy(src: Path, dest: Path, sync: bool) -> None:
+    """Copy a file or folder (fsync every file and folder of the copy when ``sync``)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not src.is_dir():
         shutil.copyfile(src, dest)
-        fsync_path(dest)
+    else:
+        shutil.copytree(src, dest)
+    if sync:
+        sync_tree(dest)
+
+
+def sync_tree(path: Path) -> None:
+    """fsync ``path`` and, for a folder, every file and folder inside it."""
+    if not path.is_dir():
+        fsync_path(path)
         return
-    shutil.copytree(src, dest)
-    for folder, _dirs, files in os.walk(dest):
+    for folder, _dirs, files in os.walk(path):
         for name in files:
             fsync_path(Path(folder) / name)
         fsync_path(Path(folder))
 
 
-def _stage(record: RunRecord, staging: Path, spool_id: str, tracking_uri: str | None) -> None:
-    staging.mkdir(parents=True)
+def _stage(
+    record: RunRecord,
+    staging: Path,
+    spool_id: str,
+    tracking_uri: str | None,
+    extras: dict,
+    sync: bool,
+) -> None:
+    staging.mkdir(mode=0o700)  # a record holds the cell's text before secrets are masked
     copied = []
     for index, art in enumerate(record.artifacts):
         src = Path(art.local_path)
         if src.exists():  # a file gone before the cell ended cannot be logged online either
             rel = Path("files") / str(index) / src.name
-            _copy_synced(src, staging / rel)
+            _copy(src, staging / rel, sync)
             copied.append(ArtifactFile(rel.as_posix(), art.artifact_path))
     entry = {
         "version": FORMAT_VERSION,
         "spool_id": spool_id,
         "tracking_uri": tracking_uri,
         "record": replace(record, artifacts=copied).to_dict(),
+        "extras": extras,
     }
-    write_durably(staging / ENTRY_FILE, json.dumps(entry).encode())
+    data = json.dumps(entry).encode()
+    if sync:
+        write_durably(staging / ENTRY_FILE, data)
+    else:  # written once into a folder nobody reads before the rename that publishes it
+        (staging / ENTRY_FILE).write_bytes(data)
+
+
+def new_spool_id() -> str:
+    """A fresh entry id: sorts by creation time, unique across processes."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
 
 
 def spool_run(
-    record: RunRecord, spool_dir: Path | None = None, *, tracking_uri: str | None = None
+    record: RunRecord,
+    spool_dir: Path | None = None,
+    *,
+    tracking_uri: str | None = None,
+    spool_id: str | None = None,
+    extras: dict | None = None,
+    sync: bool = True,
 ) -> Path:
     """Durably store ``record`` (artifact files copied) as one new spool entry; return its dir.
 
     ``tracking_uri``, when given, is the store the run was meant for: replay sends it only
-    there. Raises ``TrackingUnavailable`` (one line) when the spool cannot be written.
+    there; ``extras`` is the work left for delivery (see ``deferred``). ``sync=False`` skips
+    the fsyncs (the entry survives the death of this process, not yet of the machine: the
+    caller runs ``sync_tree`` on it soon after, off the cell's path). Raises
+    ``TrackingUnavailable`` (one line) when the spool cannot be written.
     """
     root = _root(spool_dir)
-    spool_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+    spool_id = spool_id or new_spool_id()
     staging = root / f"{_STAGING}{spool_id}"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        _stage(record, staging, spool_id, tracking_uri)
+        _stage(record, staging, spool_id, tracking_uri, extras or {}, sync)
         os.rename(staging, root / spool_id)
-        fsync_path(root)
+        if sync:
+            fsync_path(root)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise TrackingUnavailable(
-            f"tracking server unreachable and the offline spool {root} is not writable "
-            f"({exc.strerror or type(exc).__name__}): this run was not saved"
+            f"journal {root} is not writable ({exc.strerror or type(exc).__name__}): "
+            "this run was not saved there"
         ) from exc
     return root / spool_id
 
@@ -129,6 +165,9 @@ def _entry_dirs(root: Path) -> list[Path]:
     )
 
 
+entry_dirs = _entry_dirs
+
+
 def pending_runs(spool_dir: Path | None = None) -> int:
     """How many spooled runs wait to be replayed."""
     return len(_entry_dirs(_root(spool_dir)))
@@ -141,6 +180,7 @@ class ReplayResult:
     runs_replayed: int = 0
     metric_points: int = 0
     run_ids: list[str] = field(default_factory=list)
+    delivered: dict[str, str] = field(default_factory=dict)  # spool id -> run id
     skipped: list[str] = field(default_factory=list)  # one message per quarantined entry
     pending: int = 0  # entries still spooled afterwards (incl. ones for other stores)
     error: str | None = None  # why replay stopped early (backend unreachable, busy)
@@ -192,8 +232,16 @@ def _replay_lock(root: Path) -> Iterator[bool]:
         lock.release()
 
 
+BUSY = "another replay of this spool is running"
+
+
 def replay(
-    client: MlflowClient, spool_dir: Path | None = None, *, batch_size: int = 1000
+    client: MlflowClient,
+    spool_dir: Path | None = None,
+    *,
+    batch_size: int = 1000,
+    before_each: Callable[[], None] | None = None,
+    on_delivered: Callable[[str, str], None] | None = None,
 ) -> ReplayResult:
     """Send every spooled run to ``client``'s store, oldest first; idempotent and resumable.
 
@@ -201,6 +249,9 @@ def replay(
     created once (its spool id is tagged and looked up before creating) and points already
     on the server are not sent again. Corrupted or refused entries are quarantined with a
     message; an unreachable backend stops the replay and leaves the rest spooled.
+    ``before_each`` is called before each entry (the kernel's worker waits there while a cell
+    runs, so delivery does not compete with the user's code); ``on_delivered(spool id, run
+    id)`` after each delivered entry, before it leaves the spool.
     """
     root = _root(spool_dir)
     result = ReplayResult()
@@ -209,25 +260,48 @@ def replay(
     try:
         with _replay_lock(root) as acquired:
             if acquired:
-                _replay_all(client, root, result, batch_size)
+                _replay_all(client, root, result, batch_size, before_each, on_delivered)
             else:
-                result.error = "another replay of this spool is running"
+                result.error = BUSY
     except OSError as exc:
         result.error = f"spool {root} not usable ({exc.strerror or exc})"
     result.pending = pending_runs(root)
     return result
 
 
+STAGING_GRACE_S = 600.0  # a staging folder older than this was left by a dead writer
+
+
+def _younger_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except OSError:
+        return True
+
+
 def _same_store(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_size: int) -> None:
+def _replay_all(
+    client: MlflowClient,
+    root: Path,
+    result: ReplayResult,
+    batch_size: int,
+    before_each: Callable[[], None] | None = None,
+    on_delivered: Callable[[str, str], None] | None = None,
+) -> None:
     for leftover in root.iterdir():
         prefix = _DONE if leftover.name.startswith(_DONE) else _STAGING
         if leftover.name.startswith(prefix) and _SPOOL_ID.fullmatch(leftover.name[len(prefix) :]):
+            if prefix == _STAGING and _younger_than(leftover, STAGING_GRACE_S):
+                continue  # another kernel may be writing this entry right now
             shutil.rmtree(leftover, ignore_errors=True)
     for entry_dir in _entry_dirs(root):
+        if before_each is not None:
+            before_each()
+        if not entry_dir.exists():
+            continue
         try:
             entry = SpoolEntry.load(entry_dir)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -242,7 +316,10 @@ def _replay_all(client: MlflowClient, root: Path, result: ReplayResult, batch_si
         if outcome.refused:
             result.skipped.append(_quarantine(root, entry_dir, outcome.message))
             continue
+        if on_delivered is not None:  # before the entry leaves: waiters then see the run id
+            on_delivered(entry.spool_id, str(outcome.run_id))
         _finish(root, entry_dir)
         result.runs_replayed += 1
         result.metric_points += outcome.metric_points
         result.run_ids.append(str(outcome.run_id))
+        result.delivered[entry.spool_id] = str(outcome.run_id)

@@ -7,13 +7,14 @@ import contextlib
 import json
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_mlops.core.tracking.record import RunRecord
 
 ENTRY_FILE = "entry.json"
 PROGRESS_FILE = "progress.json"
+ATTEMPT_FILE = "attempt"  # written before a delivery first creates the entry's run
 FORMAT_VERSION = 1
 
 
@@ -45,11 +46,13 @@ def write_durably(path: Path, data: bytes) -> None:
 class SpoolEntry:
     """One spooled run as read back from disk."""
 
-    path: Path
+    path: Path | None  # None: delivered straight from memory (the journal was not writable)
     spool_id: str
     tracking_uri: str | None
     record: RunRecord
     resumed_run_id: str | None  # the run an earlier, interrupted replay created
+    extras: dict = field(default_factory=dict)  # work left for delivery (see ``deferred``)
+    attempted: bool = True  # a delivery may have created the run already: look it up first
 
     @classmethod
     def load(cls, path: Path) -> SpoolEntry:
@@ -64,8 +67,20 @@ class SpoolEntry:
                 raise ValueError(f"spooled file missing: {art.local_path}")
         progress = path / PROGRESS_FILE
         resumed = json.loads(progress.read_text())["run_id"] if progress.exists() else None
-        return cls(path, str(data["spool_id"]), data.get("tracking_uri"), record, resumed)
+        extras = data.get("extras") or {}
+        if not isinstance(extras, dict):
+            raise TypeError("spool entry extras is not an object")
+        attempted = resumed is not None or (path / ATTEMPT_FILE).exists()
+        spool_id, uri = str(data["spool_id"]), data.get("tracking_uri")
+        return cls(path, spool_id, uri, record, resumed, extras, attempted)
+
+    def mark_attempt(self) -> None:
+        """Remember durably that a delivery is about to create this entry's run."""
+        if self.path is not None and not self.attempted:
+            write_durably(self.path / ATTEMPT_FILE, b"")
+        self.attempted = True
 
     def mark_created(self, run_id: str) -> None:
         """Remember durably which server run this entry replays into."""
-        write_durably(self.path / PROGRESS_FILE, json.dumps({"run_id": run_id}).encode())
+        if self.path is not None:
+            write_durably(self.path / PROGRESS_FILE, json.dumps({"run_id": run_id}).encode())

@@ -6,11 +6,14 @@ from __future__ import annotations
 import contextlib
 import io
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from jupyter_mlops.core.access import refusal
 from jupyter_mlops.core.contracts import TAG_PARENT_RUN_ID, TAG_SPOOL_ID
 from jupyter_mlops.core.store import ensure_experiment, retry_locked
+from jupyter_mlops.core.tracking import deferred
 from jupyter_mlops.core.tracking.record import MetricPoint
 from jupyter_mlops.core.tracking.spool_entry import SpoolEntry
 from jupyter_mlops.core.tracking.writer import BATCH_METRICS, log_files, log_inputs, log_values
@@ -36,13 +39,20 @@ def replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> Ou
 
     outcome = Outcome()
     try:
-        outcome.run_id, fresh = _target_run(client, entry)
-        outcome.metric_points = _send(client, entry, outcome.run_id, fresh, batch_size)
+        deferred.prepare(client, entry)
+        outcome.run_id, fresh, artifact_uri = _target_run(client, entry)
+        outcome.metric_points = _send(
+            client, entry, outcome.run_id, fresh, batch_size, artifact_uri
+        )
+        deferred.remember(client, entry, outcome.run_id)
     except MlflowException as exc:
         outcome.message = " ".join(str(exc).split())[:300]
         code = exc.get_http_status_code()
-        # 401/403/429 are about the caller (credentials, rate), not this entry: keep it
-        outcome.refused = 400 <= code < 500 and code not in (401, 403, 429)
+        denied = refusal(exc, "EDIT", f"experiment {entry.record.experiment_name!r}")
+        if code == 403 and denied is not None:  # this user may not write there: this entry only
+            outcome.message = str(denied)
+        # 401/429 are about the caller (credentials, rate), not this entry: keep it
+        outcome.refused = 400 <= code < 500 and code not in (401, 429)
         outcome.unavailable = not outcome.refused
     except Exception as exc:  # requests/urllib3/OS errors: the backend is not reachable
         outcome.message = " ".join(str(exc).split())[:300] or type(exc).__name__
@@ -50,41 +60,54 @@ def replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> Ou
     return outcome
 
 
-def _existing_run(client: MlflowClient, run_id: str | None) -> bool:
+def _existing_run(client: MlflowClient, run_id: str | None) -> str | None:
+    """The artifact URI of run ``run_id`` when the store holds it, else None."""
     from mlflow.exceptions import MlflowException
 
     if not run_id:
-        return False
+        return None
     try:
-        retry_locked(lambda: client.get_run(run_id))
+        return retry_locked(lambda: client.get_run(run_id)).info.artifact_uri or ""
     except MlflowException as exc:
         if exc.get_http_status_code() == 404:
-            return False
+            return None
         raise
-    return True
 
 
-def _target_run(client: MlflowClient, entry: SpoolEntry) -> tuple[str, bool]:
-    """The server run to log into, and whether this replay just created it (so it is empty)."""
+def _experiment_id(client: MlflowClient, entry: SpoolEntry) -> str:
+    """The entry's experiment; a pipeline's children live in the pipeline run's experiment."""
+    parent = entry.record.parent_run_id
+    if parent:
+        return retry_locked(lambda: client.get_run(parent)).info.experiment_id
+    return ensure_experiment(client, entry.record.experiment_name, entry.tracking_uri)
+
+
+def _target_run(client: MlflowClient, entry: SpoolEntry) -> tuple[str, bool, str | None]:
+    """The server run to log into, whether this replay just created it (so it is empty), and
+    its artifact URI (None: ask the store)."""
     from mlflow.entities import ViewType
 
     rec = entry.record
     for known in (rec.run_id, entry.resumed_run_id):
-        if _existing_run(client, known):
-            return str(known), False
-    exp_id = ensure_experiment(client, rec.experiment_name)
-    # An earlier replay may have died between creating the run and writing progress.json.
-    found = retry_locked(
-        lambda: client.search_runs(
-            [exp_id],
-            filter_string=f"tags.`{TAG_SPOOL_ID}` = '{entry.spool_id}'",
-            run_view_type=ViewType.ALL,
-            max_results=1,
+        artifact_uri = _existing_run(client, known)
+        if artifact_uri is not None:
+            return str(known), False, artifact_uri or None
+    exp_id = _experiment_id(client, entry)
+    # An earlier replay may have died between creating the run and writing progress.json;
+    # an entry never attempted cannot have a run yet (one round trip saved per cell).
+    if entry.attempted:
+        found = retry_locked(
+            lambda: client.search_runs(
+                [exp_id],
+                filter_string=f"tags.`{TAG_SPOOL_ID}` = '{entry.spool_id}'",
+                run_view_type=ViewType.ALL,
+                max_results=1,
+            )
         )
-    )
-    if found:
-        entry.mark_created(found[0].info.run_id)
-        return found[0].info.run_id, False
+        if found:
+            entry.mark_created(found[0].info.run_id)
+            return found[0].info.run_id, False, found[0].info.artifact_uri
+    entry.mark_attempt()
     tags = {**rec.tags, TAG_SPOOL_ID: entry.spool_id}
     if rec.parent_run_id:
         tags[TAG_PARENT_RUN_ID] = rec.parent_run_id
@@ -94,7 +117,7 @@ def _target_run(client: MlflowClient, entry: SpoolEntry) -> tuple[str, bool]:
         )
     )
     entry.mark_created(run.info.run_id)
-    return run.info.run_id, True
+    return run.info.run_id, True, run.info.artifact_uri
 
 
 def _unsent_metrics(client: MlflowClient, run_id: str, points: list[MetricPoint]) -> list:
@@ -118,9 +141,16 @@ def _unsent_metrics(client: MlflowClient, run_id: str, points: list[MetricPoint]
 
 
 def _send(
-    client: MlflowClient, entry: SpoolEntry, run_id: str, fresh: bool, batch_size: int
+    client: MlflowClient,
+    entry: SpoolEntry,
+    run_id: str,
+    fresh: bool,
+    batch_size: int,
+    artifact_uri: str | None = None,
 ) -> int:
-    """Log what the server does not hold yet; then files, inputs and the final status."""
+    """Log what the server does not hold yet; then files, inputs and the final status.
+
+    Against a server the independent calls go out together (each waits a round trip)."""
     rec = entry.record
     params, points = dict(rec.params), list(rec.metrics)
     tags = {} if fresh else {**rec.tags, TAG_SPOOL_ID: entry.spool_id}  # fresh: set at create
@@ -129,14 +159,33 @@ def _send(
         params = {k: v for k, v in params.items() if k not in held}  # MLflow params: write-once
         points = _unsent_metrics(client, run_id, points)
     send = replace(rec, run_id=run_id, params=params, tags=tags, metrics=[])
-    log_values(client, send)
     size = max(1, min(batch_size, BATCH_METRICS))
-    for start in range(0, len(points), size):
-        log_values(client, replace(send, params={}, tags={}, metrics=points[start : start + size]))
-    log_inputs(client, send)
-    log_files(client, send)
+    first, points_rest = points[:size], points[size:]
+    calls: list[Callable[[], None]] = [
+        lambda: log_values(client, replace(send, metrics=first)),
+        lambda: log_inputs(client, send),
+        lambda: log_files(client, send, artifact_uri),
+    ]
+    _run_all(calls, parallel=client.tracking_uri.startswith(("http://", "https://")))
+    for start in range(0, len(points_rest), size):  # long histories: one batch at a time
+        log_values(
+            client, replace(send, params={}, tags={}, metrics=points_rest[start : start + size])
+        )
     if rec.status != "RUNNING":
         # set_terminated prints two "View run ..." lines per run for a server: not per replay
         with contextlib.redirect_stdout(io.StringIO()):
             retry_locked(lambda: client.set_terminated(run_id, rec.status, rec.end_time_ms))
     return len(points)
+
+
+def _run_all(calls: list[Callable[[], None]], parallel: bool) -> None:
+    """Run ``calls``, at once on a few threads when ``parallel``; the first error is raised."""
+    if not parallel:
+        for call in calls:
+            call()
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()

@@ -106,9 +106,12 @@ def open_run(run: RunState) -> None:
         ).name
     running = mlflow.active_run()
     if options.continue_run:
-        uri, run_id = STATE.last_run  # type: ignore[misc]
+        uri, run_ref = STATE.last_run  # type: ignore[misc]
         if uri != run.uri:
             raise UsageProblem("--continue: the previous run is in another tracking store")
+        from jupyter_mlops.core.tracking.delivery import resolve_last_run
+
+        run_id = resolve_last_run(uri, run_ref)
         if running is not None:
             raise UsageProblem("--continue: another MLflow run is active; end it first")
         started = store.retry_locked(lambda: mlflow.start_run(run_id=run_id))

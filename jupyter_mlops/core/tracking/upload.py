@@ -46,12 +46,20 @@ def upload_folder(artifact_uri: str, tracking_uri: str, folder: str) -> None:
     threshold = large_file_bytes()
     files = _files(Path(folder))
     large = [(path, rel) for path, rel in files if path.stat().st_size >= threshold]
-    if not large:
+    remote = tracking_uri.startswith(("http://", "https://"))
+    if not large and not remote:
         repo.log_artifacts(folder)
         return
-    for path, rel in files:
-        if (path, rel) not in large:
+    small = [(path, rel) for path, rel in files if (path, rel) not in large]
+    if not remote:
+        for path, rel in small:
             repo.log_artifact(str(path), rel)
+    elif small:  # against a server each file is one request: send them together
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(small))) as pool:
+            for job in [pool.submit(repo.log_artifact, str(p), rel) for p, rel in small]:
+                job.result()
     for path, rel in large:
         upload_large_file(repo, path, rel)
 

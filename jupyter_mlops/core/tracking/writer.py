@@ -46,6 +46,12 @@ def sanitise(record: RunRecord) -> list[str]:
     record.texts = {path: mask_text(text, known) for path, text in record.texts.items()}
     record.params = mask_values(record.params, known)
     record.tags = mask_values(record.tags, known)
+    return check_names(record)
+
+
+def check_names(record: RunRecord) -> list[str]:
+    """Drop or clip what MLflow would reject (cheap: done inside the cell so its summary can
+    say so); one message per change made."""
     notes: list[str] = []
     for mapping, limit, kind in (
         (record.params, MAX_PARAM_VALUE, "param"),
