@@ -1,8 +1,8 @@
 """Many users, one auth-enabled server on PostgreSQL: 4 users x 2 kernels x 50 tracked cells.
 
 Every run arrives (400/400), every artifact a cell wrote reads back byte for byte, and no user
-can write into another's experiment (default READ): the refused cell still runs and says why
-in one line. Artifacts go to the object store (the ``s3_store`` fixture, SeaweedFS) through the
+can write into another's experiment (default READ): the refused cell still runs, and the next
+tracked cell says why in one line. Artifacts go to the object store (the ``s3_store`` fixture, SeaweedFS) through the
 server's proxied artifact store (``artifacts_target``).
 Needs ``JUPYTER_MLOPS_TEST_POSTGRES_URI`` (``tests/team/start_postgres.sh``).
 """
@@ -137,6 +137,12 @@ def drive(session: KernelSession, victim_experiment: str) -> None:
             f"print(intruded)\n"
         )
     )
+    # The journal delivers in the background: wait for it, then the next tracked cell's line
+    # says what the server refused at delivery
+    wait = "import jupyter_mlops\nprint('delivered', jupyter_mlops.wait_for_delivery(600))\n"
+    session.outputs.append(session.run(wait, timeout=700))
+    session.outputs.append(session.run("%%track -n after --quiet\nafter = 1\n"))
+    session.outputs.append(session.run(wait, timeout=700))
 
 
 def test_four_users_two_kernels_fifty_cells_each(
@@ -170,25 +176,28 @@ def test_four_users_two_kernels_fifty_cells_each(
     assert all(not s.errors for s in sessions), [s.errors for s in sessions if s.errors]
     # Then every tracked cell said nothing (quiet, nothing refused, nothing spooled)...
     for session in sessions:
-        assert all(out == "" for out in session.outputs[:-1]), session.outputs
-        # ...and the intruding cell ran, its refusal one line naming the user and experiment
-        last = session.outputs[-1]
-        assert last.startswith("cell ran\n"), last
+        *cells, intruder, waited, after, waited_again = session.outputs
+        assert all(out == "" for out in cells), session.outputs
+        assert waited == waited_again == "delivered True\n", session.outputs
+        # ...the intruding cell ran at once, and the server's refusal at delivery is one line
+        # of the next tracked cell, naming the user and the experiment
+        assert intruder == "cell ran\n", intruder
         expected = (
-            f"run not logged: permission denied: {session.user} lacks EDIT on experiment "
-            f"{victims[session.user]!r}"
+            f"permission denied: {session.user} lacks EDIT on experiment {victims[session.user]!r}"
         )
-        assert expected in last and last.count("\n") <= 3, last
-        assert server.passwords[session.user] not in last
+        assert after.startswith("run not logged: ") and expected in after, after
+        assert after.count("\n") == 1 and server.passwords[session.user] not in after
     # And the server holds 400/400 runs, 100 per user, every artifact byte for byte
     checks = []
     with server.as_user(server.admin):
         client = get_client(server.url)
         for user in users:
             exp = client.get_experiment_by_name(experiments[user])
-            runs = client.search_runs([exp.experiment_id], max_results=1000)
+            found = client.search_runs([exp.experiment_id], max_results=1000)
+            assert not [r for r in found if r.info.run_name == "intruder"]
+            assert len([r for r in found if r.info.run_name == "after"]) == KERNELS
+            runs = [r for r in found if r.info.run_name != "after"]
             assert len(runs) == KERNELS * CELLS and {r.info.status for r in runs} == {"FINISHED"}
-            assert not [r for r in runs if r.info.run_name == "intruder"]
             checks += [(user, run) for run in runs]
 
         def same_bytes(check: tuple) -> bool:

@@ -18,7 +18,9 @@ import pytest
 from jupyter_mlops.core.errors import PermissionDenied
 from jupyter_mlops.core.models import promotion
 from jupyter_mlops.core.store import get_client
+from jupyter_mlops.core.team.sync import delivery_status
 from jupyter_mlops.core.tracking.cellrun import track
+from jupyter_mlops.core.tracking.journal import wait_for_delivery
 
 from .auth_helpers import AuthServer
 
@@ -50,7 +52,9 @@ def cli(server: AuthServer, user: str | None, *args: str, stdin: str = "") -> tu
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def tracked(server: AuthServer, experiment: str, folder: Path, **params: object) -> tuple:
+def tracked(
+    server: AuthServer, experiment: str, folder: Path, wait: bool = True, **params: object
+) -> tuple:
     """One tracked block (``track()``, the twin of ``%%track``); its result and scope."""
     scope: dict = {}
     here = Path.cwd()
@@ -64,6 +68,8 @@ def tracked(server: AuthServer, experiment: str, folder: Path, **params: object)
             exec(SOURCE, scope)
     finally:
         os.chdir(here)
+    if wait:  # delivered in the background with the credentials of now: wait while they hold
+        assert wait_for_delivery(60)
     return run, scope
 
 
@@ -138,14 +144,21 @@ def test_cross_user_write_is_refused_in_one_line_and_the_cell_result_stands(
     # When bob tracks a cell into it (default READ: he may look, not write)
     with auth_server.as_user(bob):
         refused, scope = tracked(auth_server, experiment, tmp_path / "b")
-    # Then the cell ran, its result stands, one line says why nothing was logged
-    assert scope["score"] == 1.0
-    expected = f"run not logged: permission denied: {bob} lacks EDIT on experiment {experiment!r}"
-    assert refused.messages == [expected]
+    # Then the cell ran without waiting on the server and its result stands
+    assert scope["score"] == 1.0 and refused.record.run_id is None
+    # And the store's refusal at delivery set that entry aside (never retried into a wall, no
+    # other entry held up): the next cell's line says why it was not logged, in one line
+    reason = f"permission denied: {bob} lacks EDIT on experiment {experiment!r}"
+    with auth_server.as_user(bob):
+        again, _ = tracked(auth_server, experiment, tmp_path / "b2")
+    assert [m for m in again.messages if reason in m] == again.messages
+    assert len(again.messages) == 1 and again.messages[0].startswith("run not logged: ")
+    assert "\n" not in again.messages[0]
     assert auth_server.passwords[bob] not in capsys.readouterr().err
-    # And nothing was spooled for a replay that would be refused again
+    # And nothing stays pending for a replay that would be refused again
     spool = Path(os.environ["JUPYTER_MLOPS_SPOOL_DIR"])
     assert not spool.exists() or not [p for p in spool.iterdir() if not p.name.startswith(".")]
+    assert delivery_status().quarantined == 2
     with auth_server.as_user(alice):
         client = get_client(auth_server.url)
         exp_id = client.get_experiment_by_name(experiment).experiment_id
@@ -157,7 +170,8 @@ def test_cross_user_write_is_refused_in_one_line_and_the_cell_result_stands(
     assert f"{bob} now has EDIT on experiment {experiment!r}" in out
     with auth_server.as_user(bob):
         logged, _ = tracked(auth_server, experiment, tmp_path / "c", token="s3cr3t")
-    assert logged.record.run_id and logged.messages == []
+    assert logged.record.run_id
+    assert len(logged.messages) == 1 and reason in logged.messages[0]  # the second refused cell
     with auth_server.as_user(alice):
         assert len(get_client(auth_server.url).search_runs([exp_id])) == 2
         run = get_client(auth_server.url).get_run(logged.record.run_id)
@@ -236,18 +250,35 @@ def test_wrong_or_missing_credentials_are_one_line_without_secrets(
     # Given a wrong password in MLflow's own variables
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-the-password-42")
-    run, scope = tracked(auth_server, experiment, tmp_path / "w")
-    # Then the cell ran and one line says the server refused these credentials
+    _, scope = tracked(auth_server, experiment, tmp_path / "w", wait=False)
+    # Then the cell ran at once, and the run waits in the journal (the credentials are wrong,
+    # not the run): the status says why in one line, without the secret
     assert scope["score"] == 1.0
-    assert run.messages == [
-        f"run not logged: not authenticated: the tracking server refused the credentials of "
+    assert not wait_for_delivery(3)
+    refused = (
+        f"not authenticated: the tracking server refused the credentials of "
         f"{user!r} (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)"
-    ]
+    )
+    status = delivery_status()
+    assert status.pending == 1 and status.failing and status.failing.endswith(refused)
+    assert "not-the-password-42" not in status.text()
     # Given only a token (as a JupyterHub spawner might set): MLflow sends it as Bearer, which
     # the basic-auth app does not accept, and the line says so
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "hub-token-abcdef")
-    run, _ = tracked(auth_server, experiment, tmp_path / "t")
-    [message] = run.messages
-    assert "Bearer" in message and "hub-token-abcdef" not in message
+    tracked(auth_server, experiment, tmp_path / "t", wait=False)
+    assert not wait_for_delivery(3)
+    status = delivery_status()
+    assert status.pending == 2 and "Bearer" in status.failing
+    assert "hub-token-abcdef" not in status.text()
+    # When the user sets the right credentials, both runs are delivered, as that user
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth_server.passwords[user])
+    assert wait_for_delivery(90)
+    runs = get_client(auth_server.url).search_runs(
+        [get_client(auth_server.url).get_experiment_by_name(experiment).experiment_id]
+    )
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    assert delivery_status().failing is None

@@ -45,18 +45,21 @@ def replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> Ou
             client, entry, outcome.run_id, fresh, batch_size, artifact_uri
         )
         deferred.remember(client, entry, outcome.run_id)
-    except MlflowException as exc:
-        outcome.message = " ".join(str(exc).split())[:300]
-        code = exc.get_http_status_code()
+    except Exception as exc:
         denied = refusal(exc, "EDIT", f"experiment {entry.record.experiment_name!r}")
-        if code == 403 and denied is not None:  # this user may not write there: this entry only
+        if denied is not None:
+            # 403: not this user's to write there (this entry only: set aside); 401: whoever the
+            # credentials are, every entry waits for better ones
             outcome.message = str(denied)
-        # 401/429 are about the caller (credentials, rate), not this entry: keep it
-        outcome.refused = 400 <= code < 500 and code not in (401, 429)
+            outcome.refused = outcome.message.startswith("permission denied")
+        elif isinstance(exc, MlflowException):
+            outcome.message = " ".join(str(exc).split())[:300]
+            code = exc.get_http_status_code()
+            # 401/403/429 are about the caller (credentials, rate), not this entry: keep it
+            outcome.refused = 400 <= code < 500 and code not in (401, 403, 429)
+        else:  # requests/urllib3/OS errors: the backend is not reachable
+            outcome.message = " ".join(str(exc).split())[:300] or type(exc).__name__
         outcome.unavailable = not outcome.refused
-    except Exception as exc:  # requests/urllib3/OS errors: the backend is not reachable
-        outcome.message = " ".join(str(exc).split())[:300] or type(exc).__name__
-        outcome.unavailable = True
     return outcome
 
 
