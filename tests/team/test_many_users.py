@@ -2,8 +2,8 @@
 
 Every run arrives (400/400), every artifact a cell wrote reads back byte for byte, and no user
 can write into another's experiment (default READ): the refused cell still runs, and the next
-tracked cell says why in one line. Artifacts go to the object store (the ``s3_store`` fixture, SeaweedFS) through the
-server's proxied artifact store (``artifacts_target``).
+tracked cell says why in one line. Artifacts go to the object store (the ``s3_store``
+fixture, SeaweedFS) through the server's proxied artifact store (``artifacts_target``).
 Needs ``JUPYTER_MLOPS_TEST_POSTGRES_URI`` (``tests/team/start_postgres.sh``).
 """
 
@@ -185,7 +185,7 @@ def test_four_users_two_kernels_fifty_cells_each(
         expected = (
             f"permission denied: {session.user} lacks EDIT on experiment {victims[session.user]!r}"
         )
-        assert after.startswith("run not logged: ") and expected in after, after
+        assert after.startswith("jupyter-mlops: run not logged: ") and expected in after, after
         assert after.count("\n") == 1 and server.passwords[session.user] not in after
     # And the server holds 400/400 runs, 100 per user, every artifact byte for byte
     checks = []

@@ -155,13 +155,14 @@ def test_track_twin_captures_each_runs_own_fits_when_nested(project, tracking_ur
     from sklearn.linear_model import LogisticRegression
     from sklearn.tree import DecisionTreeClassifier
 
-    from jupyter_mlops import track
+    from jupyter_mlops import track, wait_for_delivery
 
     X, y = load_iris(return_X_y=True)
     with track(run_name="outer", quiet=True):
         LogisticRegression(max_iter=300).fit(X, y)
         with track(run_name="inner", nested=True, quiet=True):
             DecisionTreeClassifier(max_depth=2).fit(X, y)
+    assert wait_for_delivery(60)  # the journal delivers both runs in the background
     client = MlflowClient(tracking_uri)
     runs = {r.info.run_name: r.data for r in client.search_runs(["0"])}
     assert runs["outer"].tags["estimator_name"] == "LogisticRegression"
@@ -185,6 +186,8 @@ assert shell.run_cell(
     "X, y = load_iris(return_X_y=True)\n"
     "model = GaussianNB().fit(X, y)\n"
 ).success
+from jupyter_mlops import wait_for_delivery
+assert wait_for_delivery(60)
 (run,) = MlflowClient().search_runs(["0"])
 print(json.dumps({"tags": run.data.tags, "metrics": run.data.metrics}))
 """

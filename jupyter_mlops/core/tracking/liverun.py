@@ -37,6 +37,8 @@ def live_run_reason(
         return "--nested"
     if options.log_model:
         return "--log-model"
+    if not source.strip():  # track() without ``source=``: the block's code is not known
+        return "the block's code is not known (track() without source=)"
     if _USES_MLFLOW.search(source):
         return "the cell calls MLflow or jupyter-mlops"
     modules = sys.modules if imported is None else imported
