@@ -7,6 +7,7 @@ else the latest tracked run of this notebook; else the latest tracked run of any
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from jupyter_mlops.core import contracts as c
@@ -56,10 +57,24 @@ def validate_experiment_name(name: str) -> None:
         raise UsageProblem(f"invalid experiment name {name[:60]!r}: one line, at most 500 chars")
 
 
+_BEFORE_LOOKUP: list[Callable[[], object]] = []
+
+
+def before_lookup(hook: Callable[[], object]) -> None:
+    """Run ``hook`` before every latest-run lookup (the journal waits for its deliveries)."""
+    if hook not in _BEFORE_LOOKUP:
+        _BEFORE_LOOKUP.append(hook)
+
+
 def latest_run_id(notebook: str | None = None, client: MlflowClient | None = None) -> str | None:
-    """Most recent tracked run of ``notebook`` (``mlflow.source.name``); any tracked run if None."""
+    """Most recent tracked run of ``notebook`` (``mlflow.source.name``); any tracked run if None.
+
+    The ``before_lookup`` hooks run first: the journal delivers what this kernel tracked
+    (bounded), so "the latest run" is the one the user just tracked, not the one before it."""
     from jupyter_mlops.core import store
 
+    for hook in list(_BEFORE_LOOKUP):
+        hook()
     client = client or store.get_client()
     experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
     if not experiments:

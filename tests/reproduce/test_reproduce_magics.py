@@ -7,6 +7,8 @@ import json
 import pytest
 from IPython.core.error import UsageError
 
+from jupyter_mlops import wait_for_delivery
+
 
 def run(shell, source: str, cell_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
     result = shell.run_cell(source, store_history=True, cell_id=cell_id)
@@ -20,6 +22,7 @@ def test_tracked_cell_stores_its_slice_with_cell_ids(shell, client):
     run(shell, "def double(v):\n    return v * base", cell_id="c")
     # When a tracked cell uses the helper
     run(shell, "%%track -n sliced\nresult = double(21)", cell_id="d")
+    assert wait_for_delivery(60)  # the journal delivers it in the background
     [found] = client.search_runs([e.experiment_id for e in client.search_experiments()])
     text = client.download_artifacts(found.info.run_id, "cell/slice.json")
     meta = json.loads(open(text).read())

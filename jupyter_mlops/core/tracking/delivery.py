@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
+from jupyter_mlops.core import active
 from jupyter_mlops.core.errors import TrackingUnavailable, first_line
 from jupyter_mlops.core.tracking import journal
 from jupyter_mlops.core.tracking.deferred import CELL_KEY
@@ -12,6 +13,14 @@ from jupyter_mlops.core.tracking.runstate import STATE, RunState
 from jupyter_mlops.core.tracking.writer import check_names
 
 LOCAL_PREFIX = "journal:"  # STATE.last_run of a run not delivered yet: journal:<local id>
+LATEST_RUN_WAIT_S = 30.0  # "the latest run" waits this long for this kernel's deliveries
+
+
+def _deliver_before_lookup() -> None:
+    journal.wait_for_delivery(LATEST_RUN_WAIT_S)
+
+
+active.before_lookup(_deliver_before_lookup)
 
 
 def hand_over(run: RunState) -> None:
