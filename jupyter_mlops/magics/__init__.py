@@ -47,6 +47,14 @@ def load_ipython_extension(ipython: Any) -> None:
             hook(ipython)
 
 
+# words of MLflow and of our API whose use imports MLflow (promote, drift, serve, ...)
+_MLFLOW_WORDS = (
+    "mlflow", "mlops", "track", "dvc", "drift", "serve", "regist", "compare", "promote",
+    "demote", "reproduce", "Monitor", "monitor", "gate", "sync", "lineage", "run_notebook",
+    "delivery", "at_revision",
+)  # fmt: skip
+
+
 def _warm_tracking(ipython: Any) -> None:
     """Import MLflow and open the store in the background, so the first tracked cell is fast;
     until its imports are done, a cell that may import MLflow waits for them first."""
@@ -62,7 +70,8 @@ def _warm_tracking(ipython: Any) -> None:
                 ipython.events.unregister("pre_run_cell", before_cell)
             return
         raw = getattr(info, "raw_cell", "") or ""
-        if any(word in raw for word in ("mlflow", "mlops", "track")):
+        # any magic (ours import MLflow: %dvc_snapshot, %mlops_*), MLflow itself, or our API
+        if "%" in raw or any(word in raw for word in _MLFLOW_WORDS):
             warmup.wait_for_imports()
         else:
             from jupyter_mlops.magics.autotrack import MODE, chooses

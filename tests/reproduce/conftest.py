@@ -61,7 +61,21 @@ class KernelSession:
                 break
         if reply["content"]["status"] != "ok":
             raise AssertionError(f"cell failed: {''.join(text)}")
+        if "%%track" in code:
+            self.settle(timeout)
         return "".join(text)
+
+    def settle(self, timeout: float = 180) -> None:
+        """Wait until the kernel's journal delivered its tracked runs (a silent execution: no
+        history, no execution count, no cell hooks — the session stays as the user made it)."""
+        code = "import jupyter_mlops as _m\nassert _m.wait_for_delivery(120)\ndel _m"
+        msg_id = self.kc.execute(code, silent=True, store_history=False)
+        while True:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        if reply["content"]["status"] != "ok":
+            raise AssertionError("tracked runs were not delivered within 120 s")
 
     def close(self) -> None:
         """Shut the kernel down."""

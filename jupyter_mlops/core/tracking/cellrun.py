@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 OFFLINE_BACKOFF_S = 30.0  # after an unreachable server, cells spool without waiting on it
+LIVE_DELIVERY_WAIT_S = 30.0  # a cell whose run is live waits this long for its delivery
 
 
 def experiment_id(client: MlflowClient, uri: str, name: str) -> str:
@@ -121,6 +122,12 @@ class CellRun(RunState):
         if self.heartbeat is not None:
             self.heartbeat.stop()
         delivery.hand_over(self)
+        if self.live_reason is not None and self.local_id and self.client is not None:
+            # code that uses MLflow may read its run back in the next cell: a live run is
+            # complete when the cell ends (bounded; else it keeps delivering in the background)
+            journal.cell_finished()
+            if journal.run_id_of(self.local_id, self.uri, LIVE_DELIVERY_WAIT_S):
+                self.local_id = None
         self.messages.extend(journal.take_notes())
         active.set_current_run(None)
         return TrackResult(
