@@ -66,6 +66,9 @@ def test_snapshot_pushes_to_s3_and_a_fresh_clone_pulls_and_reproduces(
     run(shell, "%%track -n fit\ndf = pd.read_csv('data/train.csv')\ntotal = float(df['b'].sum())")
     from mlflow.tracking import MlflowClient
 
+    from jupyter_mlops import wait_for_delivery
+
+    assert wait_for_delivery(120)  # the journal delivers the run in the background
     client = MlflowClient(tracking_uri)
     (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     run_id = found.info.run_id

@@ -16,7 +16,16 @@ from jupyter_mlops.core.team.object_store import ObjectStore
 from jupyter_mlops.core.team.server import TeamServer, free_port
 from jupyter_mlops.server.runs_adapter import RunsAdapter
 
-from .test_spool import runs_of
+from .test_spool import runs_of as stored_runs_of
+
+
+def runs_of(client, experiment: str) -> list:  # type: ignore[no-untyped-def]
+    """The experiment's runs once this process's journal delivered what it tracked."""
+    from jupyter_mlops.core.tracking.journal import wait_for_delivery
+
+    assert wait_for_delivery(120)
+    return stored_runs_of(client, experiment)
+
 
 pytestmark = [pytest.mark.team, pytest.mark.slow]
 
