@@ -93,7 +93,9 @@ def test_latency_spike_fires_on_slow_predict_calls(tracking_uri: str, trained) -
 
 def test_dashboard_shows_the_four_signals_with_thresholds(tracking_uri: str, trained) -> None:
     model, X, y = trained
-    monitor = Monitor(model, X, y, log=False)
+    # latency is timed for real: on a loaded machine a batch can spike; this test is about data
+    # and quality, so the latency alert is set out of reach (its own test is above)
+    monitor = Monitor(model, X, y, log=False, alerts={"latency_spike": 1e9})
     rng = np.random.default_rng(2)
     monitor.observe(*dataset(rng, 800))
     Xs, ys = dataset(rng, 800, shift=3.0)
