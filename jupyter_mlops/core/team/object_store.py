@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.team.child import log_tail, signal_group
 
 LOOPBACK = "127.0.0.1"
 GRPC_OFFSET = 10000  # every SeaweedFS component also listens on its port + 10000 (gRPC)
@@ -221,10 +222,7 @@ class ObjectStore:
 
     def log_tail(self, lines: int = 3) -> str:
         """The last lines of the ``weed`` log on one line."""
-        if not self.log_path.exists():
-            return "(no log)"
-        text = self.log_path.read_text(errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:]) or "(empty log)"
+        return log_tail(self.log_path, lines)
 
     def stop(self, timeout: float = 3.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` (weed's graceful gRPC stop can hang on open
@@ -241,18 +239,7 @@ class ObjectStore:
         return self.start()
 
     def _signal(self, sig: int, timeout: float) -> None:
-        proc = self.process
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=timeout)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        signal_group(self.process, sig, timeout)
         self.process = None
 
     def __enter__(self) -> ObjectStore:

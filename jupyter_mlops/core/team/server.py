@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem
+from jupyter_mlops.core.team.child import log_tail, signal_group
 
 LOOPBACK = "127.0.0.1"
 
@@ -146,10 +147,7 @@ class TeamServer:
 
     def log_tail(self, lines: int = 3) -> str:
         """The last lines of the server log, joined on one line."""
-        if self.log_path is None or not self.log_path.exists():
-            return "(no log)"
-        text = self.log_path.read_text(errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:]) or "(empty log)"
+        return log_tail(self.log_path, lines)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Terminate the server's process group (SIGTERM, then SIGKILL after ``timeout``)."""
@@ -165,29 +163,8 @@ class TeamServer:
         return self.start()
 
     def _signal(self, sig: int, timeout: float) -> None:
-        proc = self.process
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        self._reap_group(proc.pid)
+        signal_group(self.process, sig, timeout)
         self.process = None
-
-    @staticmethod
-    def _reap_group(pgid: int) -> None:
-        # Workers may outlive the parent for a moment; make sure none keeps the port.
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def __enter__(self) -> TeamServer:
         return self.start()
