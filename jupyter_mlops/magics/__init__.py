@@ -69,17 +69,24 @@ def _warm_tracking(ipython: Any) -> None:
             with contextlib.suppress(ValueError):
                 ipython.events.unregister("pre_run_cell", before_cell)
             return
-        raw = getattr(info, "raw_cell", "") or ""
-        # any magic (ours import MLflow: %dvc_snapshot, %mlops_*), MLflow itself, or our API
-        if "%" in raw or any(word in raw for word in _MLFLOW_WORDS):
+        if _may_import_mlflow(getattr(info, "raw_cell", "") or ""):
             warmup.wait_for_imports()
-        else:
-            from jupyter_mlops.magics.autotrack import MODE, chooses
-
-            if MODE.enabled and chooses(raw):
-                warmup.wait_for_imports()
 
     ipython.events.register("pre_run_cell", before_cell)
+
+
+_LIVE_TRACK_FLAGS = ("--continue", "--nested", "--log-model", "--register")
+
+
+def _may_import_mlflow(raw: str) -> bool:
+    """Whether the cell may import MLflow on the kernel's thread: any magic (ours import MLflow:
+    %dvc_snapshot, %mlops_*), MLflow itself or a word of our API. A ``%%track`` cell whose run
+    is created at delivery needs nothing of MLflow, so only its body counts (auto-tracked cells
+    are tracked the same way, so the rule on their code is the same)."""
+    first, _, body = raw.lstrip().partition("\n")
+    if first.startswith("%%track") and not any(flag in first for flag in _LIVE_TRACK_FLAGS):
+        raw = body
+    return "%" in raw or any(word in raw for word in _MLFLOW_WORDS)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 from jupyter_mlops.core import git
+from jupyter_mlops.core.tracking import background
 
 
 class ArtifactFilter:
@@ -52,27 +52,27 @@ class ArtifactFilter:
 
 
 class IgnoreProbe:
-    """``git check-ignore`` of the files a cell names, asked in a thread while the cell runs
-    (a git process inside the cell's time otherwise)."""
+    """``git check-ignore`` of the files a cell names, asked on a kept thread while the cell
+    runs (a git process inside the cell's time otherwise)."""
 
     def __init__(self, cwd: Path, paths: list[Path]) -> None:
         self.paths = {p.resolve() for p in paths}
-        self._ignored: set[Path] = set()
-        self._thread = threading.Thread(target=self._ask, args=(cwd,), daemon=True)
-        self._thread.start()
+        self._future = background.submit(self._ask, cwd)
 
-    def _ask(self, cwd: Path) -> None:
+    def _ask(self, cwd: Path) -> set[Path]:
         try:
-            self._ignored = ArtifactFilter(cwd, 0)._git_ignored(sorted(self.paths))
+            return ArtifactFilter(cwd, 0)._git_ignored(sorted(self.paths))
         except Exception:  # asked again in the cell by ``split``
             self.paths = set()
+            return set()
 
     def result(self, timeout: float = 10.0) -> tuple[set[Path], set[Path]]:
         """``(paths asked, paths git ignores)``."""
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        try:
+            ignored = self._future.result(timeout)
+        except Exception:  # still asking: ``split`` asks again in the cell
             return set(), set()
-        return self.paths, self._ignored
+        return self.paths, ignored
 
 
 def _dvc_tracked(path: Path) -> bool:

@@ -4,11 +4,11 @@ background thread started before the cell runs so it costs no wall time."""
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_mlops.core import git
+from jupyter_mlops.core.tracking import background
 
 DIFF_CAP_BYTES = 2 * 1024 * 1024
 UNTRACKED_FILE_CAP_BYTES = 256 * 1024  # larger untracked files are listed, not included
@@ -122,18 +122,15 @@ def _new_file_hunk(top: Path, path: str) -> str:
 
 
 class GitProbe:
-    """Reads the git state in a thread started before the cell runs, so it costs no wall time."""
+    """Reads the git state on a kept thread from before the cell runs, so it costs no wall
+    time."""
 
     def __init__(self, folder: Path) -> None:
-        self._folder = folder
-        self._value: GitState | None = None
-        self._thread = threading.Thread(target=self._run, name="jupyter-mlops-git", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        self._value = git_state(self._folder)
+        self._future = background.submit(git_state, folder)
 
     def result(self, timeout: float = 10.0) -> GitState | None:
         """The ``GitState`` (or None when unknown), waiting at most ``timeout`` seconds."""
-        self._thread.join(timeout)
-        return self._value
+        try:
+            return self._future.result(timeout)
+        except Exception:  # timed out, or git failed: the state is unknown
+            return None

@@ -52,10 +52,15 @@ def live_run_reason(
 
 
 def _mlflow_run_active() -> bool:
-    """Whether the user left an MLflow run active (only asked when MLflow is imported)."""
-    try:
-        import mlflow
+    """Whether the user left an MLflow run active (only asked when MLflow is imported).
 
-        return mlflow.active_run() is not None
+    Never imports: while the warm-up thread is still importing MLflow, ``import mlflow`` here
+    would wait for it, and no run of the user's can be active yet; ``active_run`` appears on the
+    package only once ``mlflow.tracking.fluent`` is fully loaded."""
+    active_run = getattr(sys.modules.get("mlflow"), "active_run", None)
+    if active_run is None:
+        return False
+    try:
+        return active_run() is not None
     except Exception:
         return False
