@@ -64,11 +64,36 @@ def capped_output(cwd: str | os.PathLike[str], *args: str, cap: int) -> str:
     return data.decode("utf-8", "replace")
 
 
+_GIT_LAYOUT_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+)
+
+
 def top_level(start: str | os.PathLike[str]) -> Path | None:
-    """Top of the git work tree holding ``start``, or None outside any repository."""
+    """Top of the git work tree holding ``start``, or None outside any repository.
+
+    Found by looking for ``.git`` upwards (a git process costs milliseconds after every
+    tracked cell); git itself answers when its environment moves the repository."""
+    if not any(os.environ.get(name) for name in _GIT_LAYOUT_ENV):
+        here = Path(start).resolve()
+        return next((f for f in (here, *here.parents) if _holds_repository(f)), None)
     done = run(start, "rev-parse", "--show-toplevel")
     top = done.stdout.strip() if done.returncode == 0 else ""
     return Path(top).resolve() if top else None
+
+
+def _holds_repository(folder: Path) -> bool:
+    """Whether ``folder/.git`` is a repository (a folder with HEAD) or a worktree's link file."""
+    dot_git = folder / ".git"
+    if dot_git.is_dir():
+        return (dot_git / "HEAD").is_file()
+    try:
+        return dot_git.is_file() and dot_git.read_bytes()[:7] == b"gitdir:"
+    except OSError:
+        return False
 
 
 def head_commit(cwd: str | os.PathLike[str]) -> str | None:

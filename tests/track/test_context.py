@@ -582,3 +582,22 @@ def test_mask_secrets_changes_only_secret_lines_of_real_code() -> None:
         if before != after:
             assert "'***'" in after
             assert any(is_secret_name(w) for w in re.findall(r"[A-Za-z_]\w*", before))
+
+
+def test_top_level_found_without_git_agrees_with_git(project: Path, tmp_path: Path) -> None:
+    from jupyter_mlops.core import git as core_git
+
+    # Given a sub-folder, a linked worktree (a .git file), a stray empty .git folder, no repo
+    (project / "pkg" / "deep").mkdir(parents=True)
+    worktree = tmp_path / "linked"
+    git(project, "worktree", "add", "-q", str(worktree))
+    stray = tmp_path / "outside" / "inner"
+    (stray / ".git").mkdir(parents=True)
+    cases = [project, project / "pkg" / "deep", worktree, stray]
+    for folder in cases:
+        # Then our answer is git's own
+        asked = ["git", "rev-parse", "--show-toplevel"]
+        by_git = subprocess.run(asked, cwd=folder, capture_output=True, text=True).stdout.strip()
+        found = core_git.top_level(folder)
+        assert found == (Path(by_git).resolve() if by_git else None), folder
+    assert core_git.top_level(tmp_path / "outside") is None
