@@ -188,3 +188,59 @@ def test_gate_waits_for_delivery_with_a_bounded_one_line_failure(tmp_path, monke
     with pytest.raises(TrackingUnavailable) as info:
         journal.deliver_pending(uri, timeout=0.5)
     assert "1 tracked run(s) not delivered" in str(info.value) and "\n" not in str(info.value)
+
+
+# --- the git state of a cell that ended before its probe ------------------------------------
+def test_a_cell_ending_before_its_git_probe_is_delivered_with_the_state_once_read(
+    tracked, project: Path
+) -> None:
+    import threading
+
+    from jupyter_mlops.core.tracking import background
+
+    # Given the kept probe threads are busy, so the cell's git probe is still queued at its end
+    release = threading.Event()
+    busy = [background.submit(release.wait, 60) for _ in range(background.WORKERS)]
+    (project / "README.md").write_text("changed while the cell ran\n")
+    try:
+        with capture_output():
+            assert tracked.cell("alpha = 0.5\n", "--no-autolog").success
+        # Then the cell returned, and its entry waits for the state instead of being delivered
+        (entry,) = spool.entry_dirs(_journal_dir())
+        assert (entry / "context.pending").read_text() == str(os.getpid())
+        assert not journal.wait_for_delivery(1.0)
+    finally:
+        release.set()
+    for job in busy:
+        job.result(10)
+    # When the probe has read the state, the run is delivered with the commit, dirt and diff
+    (run,) = tracked.runs()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True)
+    assert run.data.tags[c.TAG_GIT_COMMIT] == head.stdout.strip()
+    assert run.data.tags[c.TAG_GIT_DIRTY] == "true"
+    assert "+changed while the cell ran" in tracked.artifact_text(run, c.ART_GIT_DIFF)
+    assert run.data.params == {"alpha": "0.5"}
+
+
+def test_an_entry_whose_writer_died_before_its_git_state_is_delivered_without_it(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from jupyter_mlops.core.tracking.record import RunRecord
+
+    # Given an entry waiting for the git state of a process that is gone
+    root = tmp_path / "journal"
+    record = RunRecord(experiment_name="waits", run_name="r")
+    record.params = {"a": "1"}
+    path = spool.spool_run(record, root, tracking_uri=tracking_uri, context_later=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], text=True,
+                          capture_output=True)  # fmt: skip
+    (path / "context.pending").write_text(gone.stdout.strip())
+    # When it is replayed, delivery does not wait for it
+    began = time.monotonic()
+    result = spool.replay(MlflowClient(tracking_uri), root)
+    assert result.runs_replayed == 1 and time.monotonic() - began < 10
+    (run_id,) = result.run_ids
+    run = MlflowClient(tracking_uri).get_run(run_id)
+    assert run.data.params == {"a": "1"} and c.TAG_GIT_COMMIT not in run.data.tags

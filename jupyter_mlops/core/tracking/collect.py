@@ -12,6 +12,7 @@ from jupyter_mlops.core import contracts as c
 from jupyter_mlops.core.errors import MlopsError, UsageProblem
 from jupyter_mlops.core.tracking import capture, context, secrets
 from jupyter_mlops.core.tracking.artifacts import ArtifactFilter, save_new_figures
+from jupyter_mlops.core.tracking.gitstate import state_fields
 from jupyter_mlops.core.tracking.record import ArtifactFile, MetricPoint, now_ms
 from jupyter_mlops.core.tracking.runstate import RunState
 
@@ -81,12 +82,12 @@ def _merge_logged_params(run: RunState) -> None:
 
 def _collect_context(run: RunState) -> None:
     record = run.record
-    state = run.git_probe.result()
-    if state is not None and state.commit:
-        record.tags[c.TAG_GIT_COMMIT] = state.commit
-        record.tags[c.TAG_GIT_DIRTY] = "true" if state.dirty else "false"
-        if state.dirty and state.diff:
-            record.texts[c.ART_GIT_DIFF] = state.diff
+    if run.git_probe.done():
+        tags, texts = state_fields(run.git_probe.result(0))
+        record.tags.update(tags)
+        record.texts.update(texts)
+    else:  # the cell does not wait: the probe hands the state to the journal entry
+        run.context_later = True
     env = context.environment()
     record.texts[c.ART_PYTHON] = env.python
     record.texts[c.ART_REQUIREMENTS] = env.requirements

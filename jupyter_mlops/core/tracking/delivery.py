@@ -9,7 +9,9 @@ from jupyter_mlops.core import active
 from jupyter_mlops.core.errors import TrackingUnavailable, first_line
 from jupyter_mlops.core.tracking import journal
 from jupyter_mlops.core.tracking.deferred import CELL_KEY
+from jupyter_mlops.core.tracking.gitstate import state_fields
 from jupyter_mlops.core.tracking.runstate import STATE, RunState
+from jupyter_mlops.core.tracking.spool_entry import complete_context
 from jupyter_mlops.core.tracking.writer import check_names
 
 LOCAL_PREFIX = "journal:"  # STATE.last_run of a run not delivered yet: journal:<local id>
@@ -38,10 +40,17 @@ def hand_over(run: RunState) -> None:
         run.spooled = True
     extras = {CELL_KEY: run.options.cell_id} if run.options.cell_id else {}
     try:
-        run.local_id = journal.write(record, run.uri, extras)
+        path = journal.write(record, run.uri, extras, context_later=run.context_later)
     except TrackingUnavailable as exc:
+        if run.context_later:  # delivered now: wait for the git state
+            tags, texts = state_fields(run.git_probe.result())
+            record.tags.update(tags)
+            record.texts.update(texts)
         _deliver_now(run, extras, str(exc))
         return
+    run.local_id = path.name
+    if run.context_later:  # the cell ended before its git probe: the entry gets the state once read
+        run.git_probe.when_done(lambda state: complete_context(path, *state_fields(state)))
     if run.spooled:
         run.messages.append("tracking server unreachable: 1 run spooled (replayed later)")
     STATE.last_run = (run.uri, record.run_id or f"{LOCAL_PREFIX}{run.local_id}")

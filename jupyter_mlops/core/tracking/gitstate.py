@@ -4,9 +4,11 @@ background thread started before the cell runs so it costs no wall time."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_mlops.core import contracts as c
 from jupyter_mlops.core import git
 from jupyter_mlops.core.tracking import background
 
@@ -121,12 +123,25 @@ def _new_file_hunk(top: Path, path: str) -> str:
     return f"{header}--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
 
 
+def state_fields(state: GitState | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The run tags and texts (the diff) that record ``state``."""
+    if state is None or not state.commit:
+        return {}, {}
+    tags = {c.TAG_GIT_COMMIT: state.commit, c.TAG_GIT_DIRTY: "true" if state.dirty else "false"}
+    texts = {c.ART_GIT_DIFF: state.diff} if state.dirty and state.diff else {}
+    return tags, texts
+
+
 class GitProbe:
     """Reads the git state on a kept thread from before the cell runs, so it costs no wall
-    time."""
+    time; a cell that ends first hands the state over later (``when_done``)."""
 
     def __init__(self, folder: Path) -> None:
         self._future = background.submit(git_state, folder)
+
+    def done(self) -> bool:
+        """Whether the state is read (``result`` returns without waiting)."""
+        return self._future.done()
 
     def result(self, timeout: float = 10.0) -> GitState | None:
         """The ``GitState`` (or None when unknown), waiting at most ``timeout`` seconds."""
@@ -134,3 +149,7 @@ class GitProbe:
             return self._future.result(timeout)
         except Exception:  # timed out, or git failed: the state is unknown
             return None
+
+    def when_done(self, then: Callable[[GitState | None], None]) -> None:
+        """Call ``then(state)`` once the state is read: on the probe's thread, or now if it is."""
+        self._future.add_done_callback(lambda _future: then(self.result(0)))

@@ -184,20 +184,20 @@ def journal_root() -> Path:
     return spool.default_spool_dir()
 
 
-def write(record: RunRecord, uri: str, extras: dict) -> str:
-    """Durably journal ``record`` for store ``uri`` and wake the worker; its local id.
+def write(record: RunRecord, uri: str, extras: dict, context_later: bool = False) -> Path:
+    """Durably journal ``record`` for store ``uri`` and wake the worker; the entry's folder
+    (its name is the local id). ``context_later``: delivery waits for ``complete_context``.
 
     Raises ``TrackingUnavailable`` (one line) when the journal cannot be written."""
-    root = journal_root()
-    spool_id = spool.new_spool_id()
-    in_cell = fsync_in_cell()
+    root, spool_id, in_cell = journal_root(), spool.new_spool_id(), fsync_in_cell()
     path = spool.spool_run(
-        record, root, tracking_uri=uri, spool_id=spool_id, extras=extras, sync=in_cell
-    )
+        record, root, tracking_uri=uri, spool_id=spool_id, extras=extras, sync=in_cell,
+        context_later=context_later,
+    )  # fmt: skip
     with _WORKER.lock:
         _WORKER.records[spool_id] = record
     _WORKER.add(root, uri, spool_id, path, unsynced=not in_cell)
-    return spool_id
+    return path
 
 
 def fsync_in_cell() -> bool:

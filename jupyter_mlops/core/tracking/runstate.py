@@ -55,6 +55,7 @@ class RunState:
         self.autolog_on = False
         self.capturing_fits = False  # estimators.begin() was called for this cell
         self.git_probe = GitProbe(self.cwd)
+        self.context_later = False  # the probe outlived the cell: its state joins the entry
         self.files_before: dict[Path, capture.FileState] = {}
         self.figures_before: set[int] = set()
         self.ignore_probe: Any = None  # artifacts.IgnoreProbe of the named files, if any

@@ -5,6 +5,8 @@ Layout of a spool directory (one directory per run, published by an atomic renam
     <spool>/<ns>-<hex>/entry.json      the RunRecord, artifact paths made entry-relative
     <spool>/<ns>-<hex>/files/<i>/...   private copies of the run's artifact files
     <spool>/<ns>-<hex>/progress.json   written by replay once the run exists on the server
+    <spool>/<ns>-<hex>/context.pending the writer's pid: the cell ended before its git probe
+    <spool>/<ns>-<hex>/context.json    ... whose tags and diff arrive here (then delivery goes on)
     <spool>/.quarantine/<id>/          corrupted or refused entries, with reason.txt
 
 Entries sort by the time they were spooled, which is the order they are replayed in.
@@ -27,8 +29,14 @@ from typing import TYPE_CHECKING
 from jupyter_mlops.core.contracts import ENV_SPOOL_DIR
 from jupyter_mlops.core.errors import TrackingUnavailable
 from jupyter_mlops.core.tracking.record import ArtifactFile, RunRecord
+from jupyter_mlops.core.tracking.spool_entry import (
+    CONTEXT_PENDING_FILE,
+    FORMAT_VERSION,
+    SpoolEntry,
+    fsync_path,
+    wait_for_context,
+)
 from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE as ENTRY_FILE  # re-exported
-from jupyter_mlops.core.tracking.spool_entry import FORMAT_VERSION, SpoolEntry, fsync_path
 from jupyter_mlops.core.tracking.spool_entry import write_durably as write_durably  # re-exported
 from jupyter_mlops.core.tracking.spool_send import TAG_SPOOL_ID as TAG_SPOOL_ID  # re-exported
 from jupyter_mlops.core.tracking.spool_send import replay_entry
@@ -86,8 +94,11 @@ def _stage(
     tracking_uri: str | None,
     extras: dict,
     sync: bool,
+    context_later: bool = False,
 ) -> None:
     staging.mkdir(mode=0o700)  # a record holds the cell's text before secrets are masked
+    if context_later:  # delivery waits for complete_context (see spool_entry)
+        (staging / CONTEXT_PENDING_FILE).write_text(str(os.getpid()))
     copied = []
     for index, art in enumerate(record.artifacts):
         src = Path(art.local_path)
@@ -122,6 +133,7 @@ def spool_run(
     spool_id: str | None = None,
     extras: dict | None = None,
     sync: bool = True,
+    context_later: bool = False,
 ) -> Path:
     """Durably store ``record`` (artifact files copied) as one new spool entry; return its dir.
 
@@ -136,7 +148,7 @@ def spool_run(
     staging = root / f"{_STAGING}{spool_id}"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        _stage(record, staging, spool_id, tracking_uri, extras or {}, sync)
+        _stage(record, staging, spool_id, tracking_uri, extras or {}, sync, context_later)
         os.rename(staging, root / spool_id)
         if sync:
             fsync_path(root)
@@ -302,6 +314,7 @@ def _replay_all(
             before_each()
         if not entry_dir.exists():
             continue
+        wait_for_context(entry_dir)  # milliseconds: the cell's git probe is finishing
         try:
             entry = SpoolEntry.load(entry_dir)
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,9 @@ from jupyter_mlops.core.tracking.record import RunRecord
 ENTRY_FILE = "entry.json"
 PROGRESS_FILE = "progress.json"
 ATTEMPT_FILE = "attempt"  # written before a delivery first creates the entry's run
+CONTEXT_FILE = "context.json"  # tags and texts a probe read after the entry was published
+CONTEXT_PENDING_FILE = "context.pending"  # holds the writer's pid until context.json is there
+CONTEXT_WAIT_S = 15.0  # delivery waits at most this long for a live writer's context
 FORMAT_VERSION = 1
 
 
@@ -65,6 +69,11 @@ class SpoolEntry:
             art.local_path = str(path / art.local_path)
             if not os.path.exists(art.local_path):
                 raise ValueError(f"spooled file missing: {art.local_path}")
+        context = path / CONTEXT_FILE
+        if context.exists():
+            late = json.loads(context.read_text())
+            record.tags.update({str(k): str(v) for k, v in late.get("tags", {}).items()})
+            record.texts.update({str(k): str(v) for k, v in late.get("texts", {}).items()})
         progress = path / PROGRESS_FILE
         resumed = json.loads(progress.read_text())["run_id"] if progress.exists() else None
         extras = data.get("extras") or {}
@@ -84,3 +93,40 @@ class SpoolEntry:
         """Remember durably which server run this entry replays into."""
         if self.path is not None:
             write_durably(self.path / PROGRESS_FILE, json.dumps({"run_id": run_id}).encode())
+
+
+def complete_context(path: Path, tags: dict[str, str], texts: dict[str, str]) -> None:
+    """Add the tags and texts a probe read after the entry at ``path`` was published, and let
+    its delivery go on (nothing happens when the entry is gone already)."""
+    with contextlib.suppress(OSError):
+        if tags or texts:
+            data = json.dumps({"tags": tags, "texts": texts}).encode()
+            write_durably(path / CONTEXT_FILE, data)
+        (path / CONTEXT_PENDING_FILE).unlink()
+
+
+def wait_for_context(path: Path) -> None:
+    """Wait while a live process still completes the entry's context (``CONTEXT_WAIT_S`` at
+    most: a writer that died, or a probe that hangs, leaves the run without it)."""
+    pending = path / CONTEXT_PENDING_FILE
+    while True:
+        try:
+            age = time.time() - pending.stat().st_mtime
+            writer = int(pending.read_text() or 0)
+        except (OSError, ValueError):
+            return
+        if age > CONTEXT_WAIT_S or not _alive(writer):
+            return
+        time.sleep(0.005)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: it exists
+        return True
+    return pid > 0
