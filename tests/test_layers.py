@@ -156,3 +156,18 @@ def test_the_checker_sees_a_lazy_circle(tmp_path):
     lazy = tmp_path / "lazy.py"
     lazy.write_text("def f():\n    from jupyter_mlops.widgets import drift\n")
     assert ("jupyter_mlops.widgets.drift", 2) in _imports(lazy)
+
+
+def test_no_merge_conflict_markers_are_left():
+    # docs/architecture.md once kept a merge's markers for a whole session
+    root = PACKAGE.parent
+    files = [root / "README.md", *root.glob("docs/*.md"), *PACKAGE.rglob("*.py")]
+    files += [*root.glob("notebooks/*.ipynb"), *root.glob("tests/**/*.py")]
+    markers = ("<" * 7 + " ", "=" * 7 + "\n", ">" * 7 + " ")
+    found = [
+        f"{path.relative_to(root)}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(True), 1)
+        if line.startswith(markers)
+    ]
+    assert not found, found

@@ -8,6 +8,7 @@ holding the notebook (the notebook's own folder outside git).
 from __future__ import annotations
 
 import getpass
+import importlib
 import os
 import re
 import threading
@@ -121,12 +122,51 @@ def prepare_store(uri: str) -> None:
         _opened.add(uri)
 
 
+# what any thread of ours imports of MLflow before using it (the client, its run-context
+# providers, the entities)
+MLFLOW_MODULES = (
+    "mlflow",
+    "mlflow.tracking",
+    "mlflow.tracking.context.registry",
+    "mlflow.entities",
+)
+_mlflow_import = threading.Lock()
+_mlflow_imported = threading.Event()
+
+
+def import_mlflow() -> None:
+    """Import ``MLFLOW_MODULES``, one thread at a time, once per process.
+
+    Importing ``mlflow.x`` on two threads at once can deadlock in Python's per-module import
+    locks, which Python breaks by handing one thread a half-initialised module (``partially
+    initialized module 'mlflow'``); the journal's worker, the warm-up and the server's handler
+    threads all come through here."""
+    if _mlflow_imported.is_set():
+        return
+    with _mlflow_import:
+        for name in MLFLOW_MODULES:
+            importlib.import_module(name)
+        _mlflow_imported.set()
+
+
+def mlflow_importing() -> bool:
+    """True while a thread is inside ``import_mlflow``."""
+    return _mlflow_import.locked()
+
+
+def wait_for_mlflow_import(timeout: float = 120.0) -> None:
+    """Return once no thread is inside ``import_mlflow`` (at most ``timeout`` seconds)."""
+    if _mlflow_import.acquire(timeout=timeout):
+        _mlflow_import.release()
+
+
 def get_client(uri: str | None = None) -> MlflowClient:
     """An ``MlflowClient`` on ``uri`` (default: the resolved rule), store prepared safely.
 
     A URI MLflow has no store for (``bogus://x``, a plain path, a driver not installed) is a
     UsageProblem: building the client talks to no server, so its failure is always the URI's.
     """
+    import_mlflow()
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 

@@ -74,3 +74,49 @@ def test_no_warmup_switch_leaves_mlflow_unimported(project, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     found = _probe(project, "x = 1", JUPYTER_MLOPS_NO_WARMUP="1")
     assert not found["thread"] and not found["mlflow"] and found["ok"]
+
+
+AT_ONCE = r"""
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+cfg = Config()
+cfg.HistoryManager.enabled = False
+shell = InteractiveShell.instance(config=cfg)
+shell.run_line_magic("load_ext", "jupyter_mlops")
+from jupyter_mlops.core.tracking import journal, warmup
+result = shell.run_cell(sys.argv[1])
+pending = warmup.imports_pending()
+print(json.dumps({"ok": result.success, "pending_at_end": pending,
+                  "delivered": journal.wait_for_delivery(120)}))
+"""
+
+
+def _at_once(project: Path, cell: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", AT_ONCE, cell],
+        cwd=project, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_plain_tracked_cell_sent_at_once_does_not_wait_for_mlflow(project, tracking_uri):
+    # Given a fresh kernel that loads the extension and at once runs a plain tracked cell
+    found = _at_once(project, "%%track --quiet\nC = 2.0\nacc = C * 0.4")
+    # Then the cell ended while the warm-up was still importing MLflow (it needs none of it)
+    assert found["ok"] and found["pending_at_end"] and found["delivered"]
+    from mlflow.tracking import MlflowClient
+
+    (run,) = MlflowClient(tracking_uri).search_runs(["0"])
+    assert run.data.params == {"C": "2.0"} and run.data.metrics == {"acc": pytest.approx(0.8)}
+
+
+@pytest.mark.slow
+def test_a_cell_that_uses_mlflow_waits_for_the_warm_up_imports(project, tracking_uri):
+    # A live tracked cell (its code uses MLflow) and a cell with our other magics wait for them
+    live = _at_once(project, "%%track --quiet\nimport mlflow\nacc = 0.5")
+    nested = _at_once(project, "%%track --quiet --log-model m\nfrom sklearn.dummy import "
+                      "DummyClassifier\nm = DummyClassifier().fit([[0], [1]], [0, 1])")  # fmt: skip
+    assert live["ok"] and not live["pending_at_end"]
+    assert nested["ok"] and not nested["pending_at_end"]

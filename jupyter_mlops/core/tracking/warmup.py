@@ -19,15 +19,6 @@ import threading
 from jupyter_mlops.core import contracts as c
 from jupyter_mlops.core import store
 
-# what a tracked cell imports on its way (MLflow's fluent API, its run-context providers, ours)
-MODULES = (
-    "mlflow",
-    "mlflow.tracking",
-    "mlflow.tracking.context.registry",
-    "mlflow.entities",
-    "jupyter_mlops.core.tracking.cellrun",
-)
-
 _thread: threading.Thread | None = None
 _lock = threading.Lock()
 _imported = threading.Event()
@@ -37,8 +28,8 @@ def warm(setting: str | None = None) -> None:
     """Import MLflow and our tracking modules; open the store of the tracking-URI rule (with
     ``setting`` as its explicit step) when it already exists."""
     try:
-        for name in MODULES:
-            importlib.import_module(name)
+        store.import_mlflow()
+        importlib.import_module("jupyter_mlops.core.tracking.cellrun")
     finally:
         _imported.set()
     from jupyter_mlops.core.tracking import context
@@ -60,14 +51,16 @@ def _quietly(setting: str | None) -> None:
 
 
 def wait_for_imports(timeout: float = 120.0) -> None:
-    """Return once the warm-up thread (if any) is past its imports (see the module docstring)."""
+    """Return once the warm-up thread (if any) is past its imports, and no other thread of
+    ours is importing MLflow (see the module docstring)."""
     if _thread is not None and not _imported.is_set():
         _imported.wait(timeout)
+    store.wait_for_mlflow_import(timeout)
 
 
 def imports_pending() -> bool:
-    """True while a started warm-up thread is still importing."""
-    return _thread is not None and not _imported.is_set()
+    """True while a started warm-up thread, or another thread of ours, is importing MLflow."""
+    return (_thread is not None and not _imported.is_set()) or store.mlflow_importing()
 
 
 def warm_in_background(setting: str | None = None) -> threading.Thread | None:
