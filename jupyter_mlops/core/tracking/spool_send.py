@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from jupyter_mlops.core.access import refusal
 from jupyter_mlops.core.contracts import TAG_PARENT_RUN_ID, TAG_SPOOL_ID
+from jupyter_mlops.core.errors import KIND_FORBIDDEN
 from jupyter_mlops.core.store import ensure_experiment, retry_locked
 from jupyter_mlops.core.tracking import deferred
 from jupyter_mlops.core.tracking.record import MetricPoint
@@ -51,7 +52,7 @@ def replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> Ou
             # 403: not this user's to write there (this entry only: set aside); 401: whoever the
             # credentials are, every entry waits for better ones
             outcome.message = str(denied)
-            outcome.refused = outcome.message.startswith("permission denied")
+            outcome.refused = denied.kind == KIND_FORBIDDEN
         elif isinstance(exc, MlflowException):
             outcome.message = " ".join(str(exc).split())[:300]
             code = exc.get_http_status_code()
