@@ -38,7 +38,7 @@ def hand_over(run: RunState) -> None:
         run.spooled = True
     extras = {CELL_KEY: run.options.cell_id} if run.options.cell_id else {}
     try:
-        run.local_id = journal.write(record, run.uri, extras)
+        run.local_id = journal.write(record, run.uri, extras, run.spool_id)
     except TrackingUnavailable as exc:
         _deliver_now(run, extras, str(exc))
         return
@@ -51,7 +51,7 @@ def _deliver_now(run: RunState, extras: dict, why: str) -> None:
     """The journal failed: deliver synchronously, or say in one line that nothing was logged."""
     run.spooled = False
     try:
-        run_id = journal.deliver_now(run.record, run.uri, extras)
+        run_id = journal.deliver_now(run.record, run.uri, extras, run.spool_id)
     except Exception as exc:
         run.record.run_id = None
         run.messages.append(

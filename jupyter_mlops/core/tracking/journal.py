@@ -23,7 +23,7 @@ from pathlib import Path
 from jupyter_mlops.core import store
 from jupyter_mlops.core.contracts import ENV_DELIVERY_TIMEOUT, ENV_JOURNAL_FSYNC
 from jupyter_mlops.core.errors import first_line
-from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.tracking import inflight, spool
 from jupyter_mlops.core.tracking.record import RunRecord
 from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE, SpoolEntry, write_durably
 
@@ -184,12 +184,12 @@ def journal_root() -> Path:
     return spool.default_spool_dir()
 
 
-def write(record: RunRecord, uri: str, extras: dict) -> str:
-    """Durably journal ``record`` for store ``uri`` and wake the worker; its local id.
-
-    Raises ``TrackingUnavailable`` (one line) when the journal cannot be written."""
+def write(record: RunRecord, uri: str, extras: dict, spool_id: str | None = None) -> str:
+    """Durably journal ``record`` for store ``uri`` and wake the worker; its local id (the
+    ``spool_id`` chosen at the cell's start, if any). Raises ``TrackingUnavailable`` (one line)
+    when the journal cannot be written."""
     root = journal_root()
-    spool_id = spool.new_spool_id()
+    spool_id = spool_id or spool.new_spool_id()
     in_cell = fsync_in_cell()
     path = spool.spool_run(
         record, root, tracking_uri=uri, spool_id=spool_id, extras=extras, sync=in_cell
@@ -207,14 +207,14 @@ def fsync_in_cell() -> bool:
     return os.environ.get(ENV_JOURNAL_FSYNC, "").strip().lower() == "cell"
 
 
-def deliver_now(record: RunRecord, uri: str, extras: dict) -> str:
+def deliver_now(record: RunRecord, uri: str, extras: dict, spool_id: str | None = None) -> str:
     """Deliver ``record`` synchronously (the journal could not be written); its run id.
 
     Raises ``TrackingUnavailable`` with the store's reason when it fails."""
     from jupyter_mlops.core.errors import TrackingUnavailable
     from jupyter_mlops.core.tracking.spool_send import replay_entry
 
-    entry = SpoolEntry(None, spool.new_spool_id(), uri, record, None, extras, attempted=False)
+    entry = SpoolEntry(None, spool_id or spool.new_spool_id(), uri, record, None, extras, False)
     outcome = replay_entry(store.get_client(uri), entry, 1000)
     if outcome.unavailable or outcome.refused:
         raise TrackingUnavailable(outcome.message)
@@ -222,9 +222,9 @@ def deliver_now(record: RunRecord, uri: str, extras: dict) -> str:
 
 
 def resume(uri: str) -> None:
-    """Start delivering what earlier kernels left in the journal for ``uri`` (cheap when none)."""
+    """Deliver what dead kernels left for ``uri``: entries, and in-flight cells (as KILLED)."""
     root = journal_root()
-    if spool.pending_runs(root):
+    if inflight.recover(root) or spool.pending_runs(root):
         _WORKER.add(root, uri)
 
 
