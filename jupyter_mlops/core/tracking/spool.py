@@ -10,7 +10,8 @@ Layout of a spool directory (one directory per run, published by an atomic renam
     <spool>/.inflight/<id>.json        a tracked cell running now whose run is made at delivery
                                        (``inflight``): pid, host, start; KILLED if it dies
 
-Entries sort by the time they were spooled, which is the order they are replayed in.
+Entries sort by the time in their id (a tracked cell's start, else when it was spooled), which
+is the order they are replayed in.
 """
 
 from __future__ import annotations
