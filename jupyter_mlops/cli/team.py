@@ -96,6 +96,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="only print how many runs wait for delivery, the oldest, and why delivery fails",
     )
+    sync.add_argument(
+        "--requeue",
+        action="store_true",
+        help="first put the entries the store refused (quarantined, e.g. before a permission "
+        "was granted) back into the journal; corrupt ones stay; one line per entry",
+    )
     sync.set_defaults(func=run_sync, failure_code=EXIT_UNAVAILABLE)
 
 
@@ -199,10 +205,14 @@ def run_sync(args: argparse.Namespace) -> int:
     from jupyter_mlops.core.store import resolve_tracking_uri
     from jupyter_mlops.core.team.sync import delivery_status, sync
 
+    if args.status and args.requeue:
+        raise UsageProblem("--status only reports: it cannot be combined with --requeue")
     if args.status:
         print(delivery_status(args.spool_dir).text())
         return EXIT_OK
-    result = sync(args.tracking_uri, args.spool_dir)
+    result = sync(args.tracking_uri, args.spool_dir, requeue=args.requeue)
+    for line in result.requeued:
+        print(line)
     print(f"{redact_uri(resolve_tracking_uri(args.tracking_uri))}: {result.summary()}")
     if result.error:
         return EXIT_UNAVAILABLE

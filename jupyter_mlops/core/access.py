@@ -18,7 +18,12 @@ from jupyter_mlops.core.contracts import (
     ENV_TRACKING_TOKEN,
     ENV_TRACKING_USERNAME,
 )
-from jupyter_mlops.core.errors import PermissionDenied, TrackingUnavailable, first_line
+from jupyter_mlops.core.errors import (
+    KIND_UNAUTHENTICATED,
+    PermissionDenied,
+    TrackingUnavailable,
+    first_line,
+)
 
 FORBIDDEN = "PERMISSION_DENIED"  # MLflow's error code for HTTP 403
 UNAUTHENTICATED = "UNAUTHENTICATED"  # ... and for HTTP 401
@@ -52,7 +57,7 @@ def _refusal_code(exc: BaseException | None) -> str | None:
         if code in (FORBIDDEN, UNAUTHENTICATED):
             return str(code)
         if isinstance(exc, PermissionDenied):
-            return FORBIDDEN
+            return UNAUTHENTICATED if exc.kind == KIND_UNAUTHENTICATED else FORBIDDEN
         exc, seen = exc.__cause__, seen + 1
     return None
 
@@ -63,7 +68,8 @@ def is_refusal(exc: BaseException) -> bool:
 
 
 def refusal(exc: BaseException, needed: str, target: str) -> PermissionDenied | None:
-    """``PermissionDenied`` with one line for a 401/403 ``exc``; None for any other error.
+    """``PermissionDenied`` with one line for a 401/403 ``exc``; None for any other error. Its
+    ``kind`` is ``KIND_FORBIDDEN`` (403) or ``KIND_UNAUTHENTICATED`` (401).
 
     ``needed`` is the permission the call needs (READ, EDIT, MANAGE), ``target`` what it was
     for, e.g. ``model 'churn'``.
@@ -83,7 +89,8 @@ def not_authenticated() -> PermissionDenied:
     who = os.environ.get(ENV_TRACKING_USERNAME, "").strip()
     subject = f"the credentials of {who!r}" if who else "anonymous requests"
     return PermissionDenied(
-        f"not authenticated: the tracking server refused {subject} ({credentials_hint()})"
+        f"not authenticated: the tracking server refused {subject} ({credentials_hint()})",
+        kind=KIND_UNAUTHENTICATED,
     )
 
 

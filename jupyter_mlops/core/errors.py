@@ -43,5 +43,17 @@ class ModelNotFound(RegistryError, NotFound):
     """An unknown registered model, model version or alias."""
 
 
+KIND_FORBIDDEN = "forbidden"  # PermissionDenied.kind of a 403: the user lacks a permission
+KIND_UNAUTHENTICATED = "unauthenticated"  # ... of a 401: the credentials were refused
+
+
 class PermissionDenied(MlopsError):
-    """The tracking server refused the caller: missing credentials (401) or permission (403)."""
+    """The tracking server refused the caller: missing credentials (401) or permission (403).
+
+    ``kind`` says which (``KIND_FORBIDDEN`` or ``KIND_UNAUTHENTICATED``): callers that treat
+    them differently read it, never the message.
+    """
+
+    def __init__(self, message: str = "", kind: str = KIND_FORBIDDEN) -> None:
+        super().__init__(message)
+        self.kind = kind

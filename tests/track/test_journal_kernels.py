@@ -1,13 +1,16 @@
-"""The journal with real kernels: a kernel killed right after a tracked cell loses nothing, and
-many kernels delivering into one ``mlflow server`` make every run exactly once."""
+"""The journal with real kernels: a kernel killed right after a tracked cell loses nothing, one
+killed in the middle of a cell leaves one KILLED run, and many kernels delivering into one
+``mlflow server`` make every run exactly once."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from jupyter_client.manager import start_new_kernel
 from mlflow.tracking import MlflowClient
 
 from jupyter_mlops.core import contracts as c
-from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.tracking import inflight, spool
 
 CELL = "%%track --no-autolog\nlr = 0.25\nacc = lr * 3\nopen('weights.txt', 'w').write('w')\n"
 
@@ -132,3 +135,69 @@ def test_8_kernels_x_50_cells_into_one_server_make_400_runs_once(project, tmp_pa
         for km, kc in started:
             _stop(km, kc)
         server.stop()
+
+
+LONG_CELL = "%%track --no-autolog\nlr = 0.25\nimport time\ntime.sleep(30)\nacc = lr * 3\n"
+
+
+def _wait_for(check: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return bool(check())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resume", ["jupyter mlops sync", "the next kernel"])
+def test_kill_9_in_the_middle_of_a_tracked_cell_leaves_one_killed_run(
+    project, tracking_uri, resume
+):
+    env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
+    journal_dir = Path(env[c.ENV_SPOOL_DIR])
+    client = MlflowClient(tracking_uri)
+    # Given a kernel in the middle of a long tracked cell whose run is made at delivery
+    km, kc = _kernel(project, env)
+    pid = km.provisioner.process.pid
+    try:
+        kc.execute(LONG_CELL)
+        assert _wait_for(lambda: inflight.markers(journal_dir), 60), "no in-flight marker"
+        (path,) = inflight.markers(journal_dir)
+        marker = json.loads(path.read_text())
+        # When the kernel is killed with SIGKILL before the cell ends
+        os.kill(pid, signal.SIGKILL)
+        km.provisioner.process.wait(timeout=30)
+    finally:
+        _stop(km, kc)
+    assert _all_runs(client) == [] and spool.pending_runs(journal_dir) == 0
+    # Then `jupyter mlops sync`, or the next kernel's %load_ext, delivers one KILLED run
+    if resume == "jupyter mlops sync":
+        out = subprocess.run(
+            [sys.executable, "-m", "jupyter_mlops.cli", "sync"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "1 cell(s) of dead kernels journaled as KILLED" in out.stdout
+    else:
+        km, kc = _kernel(project, env)
+        try:
+            assert _wait_for(lambda: len(_all_runs(client)) == 1, 120)
+            assert _wait_for(lambda: _all_runs(client)[0].info.status == "KILLED", 60)
+        finally:
+            _stop(km, kc)
+    (run,) = _all_runs(client)
+    assert run.info.status == "KILLED"
+    assert run.info.start_time == marker["start_time_ms"] < run.info.end_time
+    assert run.data.params == {"lr": "0.25"} and run.data.metrics == {}
+    assert run.data.tags[c.TAG_KERNEL_PID] == str(pid)
+    assert run.data.tags[c.TAG_SPOOL_ID] == path.stem
+    source = Path(client.download_artifacts(run.info.run_id, c.ART_CELL_SOURCE)).read_text()
+    assert "time.sleep(30)" in source
+    assert inflight.markers(journal_dir) == [] and spool.pending_runs(journal_dir) == 0
+    # And syncing again makes no second run
+    again = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "sync"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert again.returncode == 0 and len(_all_runs(client)) == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jupyter_mlops.core.errors import UsageProblem
 from jupyter_mlops.core.store import get_client, redact_uri, resolve_tracking_uri
-from jupyter_mlops.core.tracking import journal, spool
+from jupyter_mlops.core.tracking import inflight, journal, quarantine, spool
 from jupyter_mlops.core.tracking.journal import DeliveryStatus
 from jupyter_mlops.core.tracking.spool import ReplayResult
 
@@ -33,16 +33,25 @@ def _spool_folder(spool_dir: str | os.PathLike[str] | None) -> Path | None:
 
 
 def sync(
-    tracking_uri: str | None = None, spool_dir: str | os.PathLike[str] | None = None
+    tracking_uri: str | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    requeue: bool = False,
 ) -> ReplayResult:
     """Send every spooled run to the store (the tracking-URI rule), oldest first.
 
-    UsageProblem for a spool folder that does not exist or a URI MLflow cannot use; a store
-    that is down is not an exception: ``result.error`` says why and the runs stay spooled.
+    First the in-flight markers of cells whose kernel died become KILLED entries; with
+    ``requeue`` the entries quarantined because the store refused them (e.g. a permission
+    granted since) go back into the journal (``result.requeued``: one line per quarantined
+    entry, moved or kept). UsageProblem for a spool folder that does not exist or a URI MLflow
+    cannot use; a store that is down is not an exception: ``result.error`` says why and the
+    runs stay spooled.
     """
     folder = _spool_folder(spool_dir)
     uri = resolve_tracking_uri(tracking_uri)
     client = get_client(uri)
+    root = folder or journal.journal_root()
+    recovered = inflight.recover(root)
+    requeued = quarantine.requeue(root).lines() if requeue else []
     result = spool.replay(client, folder)
     deadline = time.monotonic() + BUSY_WAIT_S
     while result.error == spool.BUSY and time.monotonic() < deadline:
@@ -50,7 +59,8 @@ def sync(
         result = spool.replay(client, folder)
     if result.error != spool.BUSY:  # kept for `--status`, the sidebar and the summary line
         reason = f"{redact_uri(uri)}: {result.error}" if result.error else None
-        journal.record_failure(folder or journal.journal_root(), reason)
+        journal.record_failure(root, reason)
+    result.recovered, result.requeued = recovered, requeued
     return result
 
 

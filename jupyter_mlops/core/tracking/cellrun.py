@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 from jupyter_mlops.core import access, active, store
 from jupyter_mlops.core.errors import TrackingUnavailable, UsageProblem, first_line
 from jupyter_mlops.core.tracking import autolog as autologging
-from jupyter_mlops.core.tracking import capture, collect, delivery, estimators, journal, start
+from jupyter_mlops.core.tracking import (
+    capture,
+    collect,
+    delivery,
+    estimators,
+    inflight,
+    journal,
+    start,
+)
 from jupyter_mlops.core.tracking.artifacts import IgnoreProbe, figure_numbers
 from jupyter_mlops.core.tracking.liveness import Heartbeat
 from jupyter_mlops.core.tracking.liverun import live_run_reason
@@ -45,7 +53,8 @@ class CellRun(RunState):
 
     def start(self) -> None:
         """Check the options; open the MLflow run now only when the cell needs it live
-        (``liverun``), else the run is created at delivery. Start autolog and file watching."""
+        (``liverun``), else the run is created at delivery (and an in-flight marker says the
+        cell runs). Start autolog and file watching."""
         start.check_options(self)
         self.record.tags.update(start.start_tags(self))
         self.live_reason = live_run_reason(self.transformed, self.options)
@@ -57,6 +66,7 @@ class CellRun(RunState):
         self.files_before = capture.snapshot_files(paths)
         self.ignore_probe = IgnoreProbe(self.cwd, paths) if paths else None
         self.figures_before = figure_numbers()
+        inflight.begin(self)  # last: a cell that starts leaves a trace if its kernel dies
 
     def _open_live_run(self) -> None:
         retry_at = STATE.offline_until.get(self.uri, 0.0)
@@ -121,7 +131,10 @@ class CellRun(RunState):
             record.end_time_ms = now_ms()
         if self.heartbeat is not None:
             self.heartbeat.stop()
-        delivery.hand_over(self)
+        try:
+            delivery.hand_over(self)
+        finally:
+            inflight.end(self)
         if self.live_reason is not None and self.local_id and self.client is not None:
             # code that uses MLflow may read its run back in the next cell: a live run is
             # complete when the cell ends (bounded; else it keeps delivering in the background)

@@ -40,7 +40,7 @@ def hand_over(run: RunState) -> None:
         run.spooled = True
     extras = {CELL_KEY: run.options.cell_id} if run.options.cell_id else {}
     try:
-        path = journal.write(record, run.uri, extras, context_later=run.context_later)
+        path = journal.write(record, run.uri, extras, run.spool_id, run.context_later)
     except TrackingUnavailable as exc:
         if run.context_later:  # delivered now: wait for the git state
             tags, texts = state_fields(run.git_probe.result())
@@ -60,7 +60,7 @@ def _deliver_now(run: RunState, extras: dict, why: str) -> None:
     """The journal failed: deliver synchronously, or say in one line that nothing was logged."""
     run.spooled = False
     try:
-        run_id = journal.deliver_now(run.record, run.uri, extras)
+        run_id = journal.deliver_now(run.record, run.uri, extras, run.spool_id)
     except Exception as exc:
         run.record.run_id = None
         run.messages.append(

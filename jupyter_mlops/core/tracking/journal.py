@@ -23,7 +23,7 @@ from pathlib import Path
 from jupyter_mlops.core import store
 from jupyter_mlops.core.contracts import ENV_DELIVERY_TIMEOUT, ENV_JOURNAL_FSYNC
 from jupyter_mlops.core.errors import first_line
-from jupyter_mlops.core.tracking import spool
+from jupyter_mlops.core.tracking import inflight, spool
 from jupyter_mlops.core.tracking.record import RunRecord
 from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE, SpoolEntry, write_durably
 
@@ -184,16 +184,15 @@ def journal_root() -> Path:
     return spool.default_spool_dir()
 
 
-def write(record: RunRecord, uri: str, extras: dict, context_later: bool = False) -> Path:
-    """Durably journal ``record`` for store ``uri`` and wake the worker; the entry's folder
-    (its name is the local id). ``context_later``: delivery waits for ``complete_context``.
-
-    Raises ``TrackingUnavailable`` (one line) when the journal cannot be written."""
-    root, spool_id, in_cell = journal_root(), spool.new_spool_id(), fsync_in_cell()
-    path = spool.spool_run(
-        record, root, tracking_uri=uri, spool_id=spool_id, extras=extras, sync=in_cell,
-        context_later=context_later,
-    )  # fmt: skip
+def write(
+    record: RunRecord, uri: str, extras: dict, spool_id: str | None = None, later: bool = False
+) -> Path:
+    """Durably journal ``record`` for store ``uri`` (as ``spool_id`` when the cell's start chose
+    it) and wake the worker; the entry's folder, named by its local id. ``later``: delivery
+    waits for ``complete_context``. Raises ``TrackingUnavailable`` (one line)."""
+    root, in_cell, spool_id = journal_root(), fsync_in_cell(), spool_id or spool.new_spool_id()
+    path = spool.spool_run(record, root, tracking_uri=uri, spool_id=spool_id, extras=extras,
+                           sync=in_cell, context_later=later)  # fmt: skip
     with _WORKER.lock:
         _WORKER.records[spool_id] = record
     _WORKER.add(root, uri, spool_id, path, unsynced=not in_cell)
@@ -207,14 +206,14 @@ def fsync_in_cell() -> bool:
     return os.environ.get(ENV_JOURNAL_FSYNC, "").strip().lower() == "cell"
 
 
-def deliver_now(record: RunRecord, uri: str, extras: dict) -> str:
+def deliver_now(record: RunRecord, uri: str, extras: dict, spool_id: str | None = None) -> str:
     """Deliver ``record`` synchronously (the journal could not be written); its run id.
 
     Raises ``TrackingUnavailable`` with the store's reason when it fails."""
     from jupyter_mlops.core.errors import TrackingUnavailable
     from jupyter_mlops.core.tracking.spool_send import replay_entry
 
-    entry = SpoolEntry(None, spool.new_spool_id(), uri, record, None, extras, attempted=False)
+    entry = SpoolEntry(None, spool_id or spool.new_spool_id(), uri, record, None, extras, False)
     outcome = replay_entry(store.get_client(uri), entry, 1000)
     if outcome.unavailable or outcome.refused:
         raise TrackingUnavailable(outcome.message)
@@ -222,9 +221,9 @@ def deliver_now(record: RunRecord, uri: str, extras: dict) -> str:
 
 
 def resume(uri: str) -> None:
-    """Start delivering what earlier kernels left in the journal for ``uri`` (cheap when none)."""
+    """Deliver what dead kernels left for ``uri``: entries, and in-flight cells (as KILLED)."""
     root = journal_root()
-    if spool.pending_runs(root):
+    if inflight.recover(root) or spool.pending_runs(root):
         _WORKER.add(root, uri)
 
 

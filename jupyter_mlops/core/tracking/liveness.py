@@ -148,7 +148,7 @@ def _kernel_gone(run: Run, stale_after_s: float, now: float) -> bool:
     if not host:
         return False
     if host == socket.gethostname():
-        return _process_gone(pid, run.info.start_time / 1000.0)
+        return process_gone(pid, run.info.start_time / 1000.0)
     last_sign = run.info.start_time / 1000.0
     try:
         last_sign = max(last_sign, float(tags.get(TAG_HEARTBEAT) or 0))
@@ -157,8 +157,8 @@ def _kernel_gone(run: Run, stale_after_s: float, now: float) -> bool:
     return now - last_sign > stale_after_s
 
 
-def _process_gone(pid: int, run_started: float) -> bool:
-    """Pid dead, a zombie, or reused by a process created after the run started."""
+def process_gone(pid: int, run_started: float) -> bool:
+    """Pid dead, a zombie, or reused by a process created after ``run_started`` (epoch s)."""
     if pid == os.getpid():
         return False
     import psutil

@@ -40,6 +40,8 @@ class RunState:
         self.transformed = source  # the code as Python runs it (the adapter may reset source)
         self.live_reason: str | None = None  # why the run was opened before the code ran
         self.local_id: str | None = None  # the journal entry of this run
+        self.spool_id: str | None = None  # the id its entry takes, chosen at start (inflight)
+        self.marker: Path | None = None  # its in-flight marker while the cell runs
         self.spooled = False  # the store was unreachable when the cell needed it live
         self.options = options
         self.cwd = (cwd or Path.cwd()).resolve()

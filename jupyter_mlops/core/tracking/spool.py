@@ -7,9 +7,13 @@ Layout of a spool directory (one directory per run, published by an atomic renam
     <spool>/<ns>-<hex>/progress.json   written by replay once the run exists on the server
     <spool>/<ns>-<hex>/context.pending the writer's pid: the cell ended before its git probe
     <spool>/<ns>-<hex>/context.json    ... whose tags and diff arrive here (then delivery goes on)
-    <spool>/.quarantine/<id>/          corrupted or refused entries, with reason.txt
+    <spool>/.quarantine/<id>/          corrupted or refused entries, with reason.txt and kind.txt
+                                       (``quarantine``; refused ones go back with ``requeue``)
+    <spool>/.inflight/<id>.json        a tracked cell running now whose run is made at delivery
+                                       (``inflight``): pid, host, start; KILLED if it dies
 
-Entries sort by the time they were spooled, which is the order they are replayed in.
+Entries sort by the time in their id (a tracked cell's start, else when it was spooled), which
+is the order they are replayed in.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import time
 import uuid
@@ -28,6 +31,9 @@ from typing import TYPE_CHECKING
 
 from jupyter_mlops.core.contracts import ENV_SPOOL_DIR
 from jupyter_mlops.core.errors import TrackingUnavailable
+from jupyter_mlops.core.tracking import quarantine as quarantined
+from jupyter_mlops.core.tracking.quarantine import QUARANTINE as QUARANTINE  # re-exported
+from jupyter_mlops.core.tracking.quarantine import quarantine_dir as quarantine_dir  # re-exported
 from jupyter_mlops.core.tracking.record import ArtifactFile, RunRecord
 from jupyter_mlops.core.tracking.spool_entry import (
     CONTEXT_PENDING_FILE,
@@ -37,6 +43,7 @@ from jupyter_mlops.core.tracking.spool_entry import (
     wait_for_context,
 )
 from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE as ENTRY_FILE  # re-exported
+from jupyter_mlops.core.tracking.spool_entry import is_spool_id as is_spool_id  # re-exported
 from jupyter_mlops.core.tracking.spool_entry import write_durably as write_durably  # re-exported
 from jupyter_mlops.core.tracking.spool_send import TAG_SPOOL_ID as TAG_SPOOL_ID  # re-exported
 from jupyter_mlops.core.tracking.spool_send import replay_entry
@@ -45,10 +52,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 _STAGING = ".staging-"
-_DONE = ".done-"
-_QUARANTINE = ".quarantine"
-QUARANTINE = _QUARANTINE
-_SPOOL_ID = re.compile(r"\d{20}-[0-9a-f]{12}")
+DONE = ".done-"  # an entry being removed after its delivery: .done-<id>
 
 
 def default_spool_dir() -> Path:
@@ -171,9 +175,7 @@ def _entry_dirs(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(
-        p
-        for p in root.iterdir()
-        if _SPOOL_ID.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+        p for p in root.iterdir() if is_spool_id(p.name) and p.is_dir() and not p.is_symlink()
     )
 
 
@@ -196,6 +198,8 @@ class ReplayResult:
     skipped: list[str] = field(default_factory=list)  # one message per quarantined entry
     pending: int = 0  # entries still spooled afterwards (incl. ones for other stores)
     error: str | None = None  # why replay stopped early (backend unreachable, busy)
+    recovered: list[str] = field(default_factory=list)  # KILLED entries of dead kernels' cells
+    requeued: list[str] = field(default_factory=list)  # ``sync --requeue``: one line per entry
 
     @property
     def ok(self) -> bool:
@@ -205,6 +209,8 @@ class ReplayResult:
     def summary(self) -> str:
         """One line for a user."""
         text = f"replayed {self.runs_replayed} spooled run(s), {self.metric_points} metric point(s)"
+        if self.recovered:
+            text += f"; {len(self.recovered)} cell(s) of dead kernels journaled as KILLED"
         if self.skipped:
             text += f"; skipped {len(self.skipped)}: " + "; ".join(self.skipped)
         if self.error:
@@ -212,17 +218,9 @@ class ReplayResult:
         return text + (f"; {self.pending} run(s) still spooled" if self.pending else "")
 
 
-def _quarantine(root: Path, entry_dir: Path, reason: str) -> str:
-    target = root / _QUARANTINE / entry_dir.name
-    target.parent.mkdir(exist_ok=True)
-    os.rename(entry_dir, target)
-    write_durably(target / "reason.txt", (reason + "\n").encode())
-    return f"{entry_dir.name}: {reason} (moved to {target})"
-
-
 def _finish(root: Path, entry_dir: Path) -> None:
     # Rename first: an entry is either pending or done, never half-deleted and replayed again.
-    done = root / f"{_DONE}{entry_dir.name}"
+    done = root / f"{DONE}{entry_dir.name}"
     os.rename(entry_dir, done)
     fsync_path(root)
     shutil.rmtree(done, ignore_errors=True)
@@ -304,8 +302,8 @@ def _replay_all(
     on_delivered: Callable[[str, str], None] | None = None,
 ) -> None:
     for leftover in root.iterdir():
-        prefix = _DONE if leftover.name.startswith(_DONE) else _STAGING
-        if leftover.name.startswith(prefix) and _SPOOL_ID.fullmatch(leftover.name[len(prefix) :]):
+        prefix = DONE if leftover.name.startswith(DONE) else _STAGING
+        if leftover.name.startswith(prefix) and is_spool_id(leftover.name[len(prefix) :]):
             if prefix == _STAGING and _younger_than(leftover, STAGING_GRACE_S):
                 continue  # another kernel may be writing this entry right now
             shutil.rmtree(leftover, ignore_errors=True)
@@ -318,7 +316,10 @@ def _replay_all(
         try:
             entry = SpoolEntry.load(entry_dir)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            result.skipped.append(_quarantine(root, entry_dir, f"corrupted spool entry ({exc})"))
+            reason = quarantined.corrupt_reason(exc)
+            result.skipped.append(
+                quarantined.quarantine(root, entry_dir, reason, quarantined.CORRUPT)
+            )
             continue
         if entry.tracking_uri and not _same_store(entry.tracking_uri, client.tracking_uri):
             continue  # meant for another store; replayed when that one is synced
@@ -327,7 +328,8 @@ def _replay_all(
             result.error = outcome.message
             return
         if outcome.refused:
-            result.skipped.append(_quarantine(root, entry_dir, outcome.message))
+            line = quarantined.quarantine(root, entry_dir, outcome.message, quarantined.REFUSED)
+            result.skipped.append(line)
             continue
         if on_delivered is not None:  # before the entry leaves: waiters then see the run id
             on_delivered(entry.spool_id, str(outcome.run_id))

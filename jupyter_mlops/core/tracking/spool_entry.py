@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ CONTEXT_FILE = "context.json"  # tags and texts a probe read after the entry was
 CONTEXT_PENDING_FILE = "context.pending"  # holds the writer's pid until context.json is there
 CONTEXT_WAIT_S = 15.0  # delivery waits at most this long for a live writer's context
 FORMAT_VERSION = 1
+RECOVERED = "recovered"  # extras: made from the in-flight marker of a dead process (inflight)
+_SPOOL_ID = re.compile(r"\d{20}-[0-9a-f]{12}")
+
+
+def is_spool_id(name: str) -> bool:
+    """True for an entry id ``<20 digits>-<12 hex>`` (anything else in the journal is not ours)."""
+    return _SPOOL_ID.fullmatch(name) is not None
 
 
 def fsync_path(path: Path) -> None:
@@ -79,7 +87,8 @@ class SpoolEntry:
         extras = data.get("extras") or {}
         if not isinstance(extras, dict):
             raise TypeError("spool entry extras is not an object")
-        attempted = resumed is not None or (path / ATTEMPT_FILE).exists()
+        # a recovered entry may find the run its cell's own entry made: always look first
+        attempted = resumed is not None or (path / ATTEMPT_FILE).exists() or RECOVERED in extras
         spool_id, uri = str(data["spool_id"]), data.get("tracking_uri")
         return cls(path, spool_id, uri, record, resumed, extras, attempted)
 

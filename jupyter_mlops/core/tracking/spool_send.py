@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 from jupyter_mlops.core.access import refusal
 from jupyter_mlops.core.contracts import TAG_PARENT_RUN_ID, TAG_SPOOL_ID
+from jupyter_mlops.core.errors import KIND_FORBIDDEN
 from jupyter_mlops.core.store import ensure_experiment, retry_locked
 from jupyter_mlops.core.tracking import deferred
 from jupyter_mlops.core.tracking.record import MetricPoint
-from jupyter_mlops.core.tracking.spool_entry import SpoolEntry
+from jupyter_mlops.core.tracking.spool_entry import RECOVERED, SpoolEntry
 from jupyter_mlops.core.tracking.writer import BATCH_METRICS, log_files, log_inputs, log_values
 
 if TYPE_CHECKING:
@@ -41,17 +42,18 @@ def replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> Ou
     try:
         deferred.prepare(client, entry)
         outcome.run_id, fresh, artifact_uri = _target_run(client, entry)
-        outcome.metric_points = _send(
-            client, entry, outcome.run_id, fresh, batch_size, artifact_uri
-        )
-        deferred.remember(client, entry, outcome.run_id)
+        if not _settled(client, entry, outcome.run_id, fresh):
+            outcome.metric_points = _send(
+                client, entry, outcome.run_id, fresh, batch_size, artifact_uri
+            )
+            deferred.remember(client, entry, outcome.run_id)
     except Exception as exc:
         denied = refusal(exc, "EDIT", f"experiment {entry.record.experiment_name!r}")
         if denied is not None:
             # 403: not this user's to write there (this entry only: set aside); 401: whoever the
             # credentials are, every entry waits for better ones
             outcome.message = str(denied)
-            outcome.refused = outcome.message.startswith("permission denied")
+            outcome.refused = denied.kind == KIND_FORBIDDEN
         elif isinstance(exc, MlflowException):
             outcome.message = " ".join(str(exc).split())[:300]
             code = exc.get_http_status_code()
@@ -61,6 +63,15 @@ def replay_entry(client: MlflowClient, entry: SpoolEntry, batch_size: int) -> Ou
             outcome.message = " ".join(str(exc).split())[:300] or type(exc).__name__
         outcome.unavailable = not outcome.refused
     return outcome
+
+
+def _settled(client: MlflowClient, entry: SpoolEntry, run_id: str, fresh: bool) -> bool:
+    """A KILLED entry recovered from an in-flight marker found a run of its spool id that has
+    ended: the cell's own entry was delivered (or this one was, before it could leave the
+    journal). That run is left exactly as it is."""
+    if fresh or RECOVERED not in entry.extras:
+        return False
+    return retry_locked(lambda: client.get_run(run_id)).info.status != "RUNNING"
 
 
 def _existing_run(client: MlflowClient, run_id: str | None) -> str | None:
