@@ -7,6 +7,7 @@ propagates and ``nbconvert --execute`` stops), and hands the namespace to the co
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import sys
 import threading
@@ -190,7 +191,11 @@ class MlopsMagics(Magics):
         if last is None:
             return None
         expression = ast.Expression(last.value)
-        return eval(shell.compile(expression, filename, "eval"), glob, loc)
+        value = eval(shell.compile(expression, filename, "eval"), glob, loc)
+        with contextlib.suppress(Exception):  # a trailing ';' hides the value, as untracked
+            if shell.displayhook.semicolon_at_end_of_expression(source):
+                return None
+        return value
 
     @magic_arguments()
     @argument("name", nargs="*", help="experiment name (quote it, or words joined by a space)")

@@ -291,3 +291,12 @@ def test_log_model_of_a_tree_ensemble(tracked):
     run = tracked.last()
     loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert len(loaded.predict(tracked.shell.user_ns["X"][:4])) == 4
+
+
+def test_a_trailing_semicolon_hides_the_value_as_without_tracking(tracked):
+    # Given a cell whose last expression ends with ';' (plt.plot(...); in a notebook)
+    hidden = tracked.cell("a = 1\n[a, 2];  # no Out[] line\n", "--quiet --no-autolog")
+    shown = tracked.cell("a = 1\n[a, 2]\n", "--quiet --no-autolog")
+    # Then its value is not displayed, and without the ';' it is
+    assert hidden.success and hidden.result is None
+    assert shown.success and shown.result == [1, 2]
