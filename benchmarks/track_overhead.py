@@ -44,8 +44,8 @@ BODY = """C = 1.0
 max_iter = 200
 model = LogisticRegression(C=C, max_iter=max_iter).fit(X, y)
 accuracy = model.score(X, y)
-joblib.dump(model, "model.pkl")
-"""
+joblib.dump(model, "model.pkl");
+"""  # the semicolon: no Out[] line, in all three cells alike
 
 HAND = """with mlflow.start_run():
     C = 1.0
@@ -229,6 +229,9 @@ def main() -> None:
                 f"{seconds:.1f} s after the first started (goal <= 60 s)"
             )
         print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", file=sys.stderr)
+        from jupyter_mlops.core.tracking.journal import wait_for_delivery
+
+        wait_for_delivery(300)  # before the folder goes
         os.chdir(home)
 
 
