@@ -44,15 +44,15 @@ BODY = """C = 1.0
 max_iter = 200
 model = LogisticRegression(C=C, max_iter=max_iter).fit(X, y)
 accuracy = model.score(X, y)
-joblib.dump(model, "model.pkl");
-"""  # the semicolon: no Out[] line, in all three cells alike
+saved = joblib.dump(model, "model.pkl")
+"""
 
 HAND = """with mlflow.start_run():
     C = 1.0
     max_iter = 200
     model = LogisticRegression(C=C, max_iter=max_iter).fit(X, y)
     accuracy = model.score(X, y)
-    joblib.dump(model, "model.pkl")
+    saved = joblib.dump(model, "model.pkl")
     mlflow.log_params({"C": C, "max_iter": max_iter})
     mlflow.log_metrics({"accuracy": accuracy})
     mlflow.log_artifact("model.pkl")
