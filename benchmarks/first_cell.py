@@ -80,6 +80,8 @@ def main() -> None:
     os.environ.pop("MLFLOW_TRACKING_URI", None)  # each project's own sqlite store
     times: dict[str, list[float]] = {k: [] for k in MODES}
     with tempfile.TemporaryDirectory(prefix="first-cell-bench-") as tmp:
+        # its own journal: the kernels stop right after the cell, their runs stay journaled
+        os.environ["JUPYTER_MLOPS_SPOOL_DIR"] = str(Path(tmp) / "journal")
         for _ in range(args.repeat):
             for key, (_, code, env) in MODES.items():  # interleaved: noise hits all alike
                 project = _project(Path(tmp), args.fresh_store)

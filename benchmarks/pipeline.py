@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     plain: list[float] = []
     ours: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        os.environ["JUPYTER_MLOPS_SPOOL_DIR"] = os.path.join(tmp, "journal")  # not the user's
         for i in range(args.repeat):
             order = [("nbconvert", plain), ("mlops", ours)]
             if i % 2:

@@ -97,6 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        os.environ["JUPYTER_MLOPS_SPOOL_DIR"] = os.path.join(tmp, "journal")  # not the user's
         make_project(folder)
         os.chdir(folder)
         sources = session_sources(args.cells)

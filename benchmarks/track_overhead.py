@@ -202,6 +202,7 @@ def main() -> None:
         project = Path(tmp)
         subprocess.run(["git", "init", "-q"], cwd=project, check=True)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+        os.environ["JUPYTER_MLOPS_SPOOL_DIR"] = str(project / "journal")  # not the user's
         shell = _shell(project)
         print(
             f"{'autolog':<8} {'(a) untracked':>14} {'(b) by hand':>12} {'(c) %%track':>12} "
