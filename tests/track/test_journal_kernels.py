@@ -44,6 +44,16 @@ def _all_runs(client: MlflowClient) -> list:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("resume", ["jupyter mlops sync", "the next kernel"])
+
+def _sync(project: Path, env: dict) -> subprocess.CompletedProcess:
+    """``jupyter mlops sync`` in the project, as a user runs it; it must succeed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "sync"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
 def test_kill_9_right_after_a_tracked_cell_loses_nothing(project, tracking_uri, resume):
     env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
     journal_dir = Path(env[c.ENV_SPOOL_DIR])
@@ -60,11 +70,7 @@ def test_kill_9_right_after_a_tracked_cell_loses_nothing(project, tracking_uri, 
     assert spool.pending_runs(journal_dir) == 1
     # Then the run arrives once resumed: by `jupyter mlops sync`, or by the next kernel
     if resume == "jupyter mlops sync":
-        out = subprocess.run(
-            [sys.executable, "-m", "jupyter_mlops.cli", "sync"],
-            cwd=project, env=env, capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stdout + out.stderr
+        _sync(project, env)
     else:
         km, kc = _kernel(project, env)
         try:
@@ -173,11 +179,7 @@ def test_kill_9_in_the_middle_of_a_tracked_cell_leaves_one_killed_run(
     assert _all_runs(client) == [] and spool.pending_runs(journal_dir) == 0
     # Then `jupyter mlops sync`, or the next kernel's %load_ext, delivers one KILLED run
     if resume == "jupyter mlops sync":
-        out = subprocess.run(
-            [sys.executable, "-m", "jupyter_mlops.cli", "sync"],
-            cwd=project, env=env, capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stdout + out.stderr
+        out = _sync(project, env)
         assert "1 cell(s) of dead kernels journaled as KILLED" in out.stdout
     else:
         km, kc = _kernel(project, env)
