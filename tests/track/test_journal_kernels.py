@@ -42,9 +42,6 @@ def _all_runs(client: MlflowClient) -> list:
     return client.search_runs(ids, max_results=5000) if ids else []
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("resume", ["jupyter mlops sync", "the next kernel"])
-
 def _sync(project: Path, env: dict) -> subprocess.CompletedProcess:
     """``jupyter mlops sync`` in the project, as a user runs it; it must succeed."""
     out = subprocess.run(
@@ -54,6 +51,9 @@ def _sync(project: Path, env: dict) -> subprocess.CompletedProcess:
     assert out.returncode == 0, out.stdout + out.stderr
     return out
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resume", ["jupyter mlops sync", "the next kernel"])
 def test_kill_9_right_after_a_tracked_cell_loses_nothing(project, tracking_uri, resume):
     env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
     journal_dir = Path(env[c.ENV_SPOOL_DIR])
