@@ -102,5 +102,5 @@ class RegistryAdapter:
         """Remove ``alias`` by core's demote (recorded in the history)."""
         from jupyter_mlops.core.models import promotion
 
-        promotion.demote(name, alias, tracking_uri=self.uri, user=user)
-        return self.model(name)
+        entry = promotion.demote(name, alias, tracking_uri=self.uri, user=user)
+        return {**self.model(name), "serving_notes": entry.serving}

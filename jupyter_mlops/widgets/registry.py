@@ -240,6 +240,8 @@ class RegistryWidget(StaticFallback, widgets.VBox):
             return None
         self.status.value = notice(f"removed alias {alias} (was version {entry.previous_version})")
         self.reload()
+        if entry.serving:  # a model server did not hear of it (it follows by polling)
+            self.status.value += "".join(notice(line, "warn") for line in entry.serving)
         return entry
 
     def register(self) -> core.VersionSummary | None:

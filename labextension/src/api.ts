@@ -93,6 +93,8 @@ export interface IModelDetail {
   history: IPromotion[];
   /** Whether the server's user may move aliases (MANAGE); `reason` says why not. */
   access?: IModelAccess;
+  /** After a promote or demote: one line per local model server that could not act at once. */
+  serving_notes?: string[];
 }
 
 export interface IComparison {

@@ -61,11 +61,21 @@ export function servedLine(s: IServedModel): HTMLElement {
   return h('li', { className: 'jp-mlops-served', attrs: { 'data-version': s.version ?? '', 'data-url': s.url } }, parts.join(' · '));
 }
 
+/** The lines of the model servers that could not act on an alias move (text only). */
+export function servingNotes(lines: string[]): HTMLElement | null {
+  if (!lines.length) {
+    return null;
+  }
+  return h('ul', { className: 'jp-mlops-serving-notes' }, ...lines.map(line => h('li', {}, line)));
+}
+
 /** Models → versions with aliases, promote and load-code buttons. */
 export class ModelsView extends Widget {
   private models: IModel[] = [];
   private served: IServedModel[] = [];
   private selected: string | null = null;
+  /** Servers that could not act on the last alias move, shown under that version. */
+  private notes: { model: string; version: string; lines: string[] } | null = null;
   private readonly list = h('ul', { className: 'jp-mlops-models' });
   private readonly detail = h('div', { className: 'jp-mlops-model-detail' });
   private readonly message = h('div', { className: 'jp-mlops-message' });
@@ -127,6 +137,9 @@ export class ModelsView extends Widget {
   }
 
   private async showModel(name: string): Promise<void> {
+    if (name !== this.selected) {
+      this.notes = null;
+    }
     this.selected = name;
     for (const item of Array.from(this.list.children)) {
       item.classList.toggle('jp-mod-selected', (item as HTMLElement).dataset.model === name);
@@ -189,7 +202,8 @@ export class ModelsView extends Widget {
       h('div', {}, h('strong', {}, `v${version.version}`), ' ', h('span', { className: 'jp-mlops-dim' }, when(version.creation_time)), ...badges,
         servedHere ? h('span', { className: 'jp-mlops-badge jp-mlops-served-badge' }, 'served') : null),
       metricText ? h('div', { className: 'jp-mlops-dim' }, metricText) : null,
-      actions
+      actions,
+      this.notes?.model === detail.name && this.notes.version === version.version ? servingNotes(this.notes.lines) : null
     );
   }
 
@@ -202,8 +216,10 @@ export class ModelsView extends Widget {
     if (!result.button.accept) {
       return;
     }
+    this.notes = null;
     try {
-      await api.demote(name, alias);
+      const result = await api.demote(name, alias);
+      this.notes = { model: name, version, lines: result.serving_notes ?? [] };
     } catch (error) {
       await showErrorMessage('Removing the alias failed', (error as Error).message);
       return;
@@ -227,8 +243,10 @@ export class ModelsView extends Widget {
     if (!result.button.accept) {
       return;
     }
+    this.notes = null;
     try {
-      await api.promote(name, version, alias);
+      const result = await api.promote(name, version, alias);
+      this.notes = { model: name, version, lines: result.serving_notes ?? [] };
     } catch (error) {
       await showErrorMessage('Promotion failed', (error as Error).message);
       return;

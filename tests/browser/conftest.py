@@ -10,7 +10,9 @@ stray start-up dialogs, makes it the current widget and waits for an idle kernel
 ``chromium_page`` is a Playwright page in ``/usr/bin/chromium`` that records any JS dialog (an
 XSS would open one) in ``page.dialogs`` and uncaught page errors in ``page.errors``. Fixtures
 ``write_notebook(path, sources)`` and ``screenshot(page, area, name)`` (saved to
-``test-output/<area>/<name>.png``) are the helpers, so no test imports this module.
+``test-output/<area>/<name>.png``) are the helpers, so no test imports this module;
+``branch_labextension`` serves this checkout's build of the sidebar (when built) instead of the
+installed one.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+BUILD = Path(__file__).resolve().parents[2] / "jupyter_mlops" / "labextension"
 NO_NEWS = {
     "@jupyterlab/apputils-extension:notification": {
         "fetchNews": "false",
@@ -160,6 +163,19 @@ def _open_notebook(lab: LabServer, page: object, relpath: str, timeout_s: float 
 def screenshot() -> Callable[[object, str, str], Path]:
     """``screenshot(page, area, name)``: a PNG under ``test-output/<area>/``."""
     return _screenshot
+
+
+@pytest.fixture
+def branch_labextension(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path | None:
+    """This checkout's labextension build (``jupyter_mlops/labextension``), when there is one,
+    put first on ``JUPYTER_PATH`` for the servers started next (the installed copy untouched)."""
+    if not (BUILD / "package.json").exists():
+        return None
+    path = tmp_path / "jupyter-path" / "labextensions"
+    path.mkdir(parents=True)
+    (path / "jupyter-mlops").symlink_to(BUILD)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter-path"))
+    return BUILD
 
 
 @pytest.fixture

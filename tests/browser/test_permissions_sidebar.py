@@ -18,8 +18,6 @@ from tests.team.auth_helpers import AuthServer, start_auth_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.team]
 
-BUILD = Path(__file__).resolve().parents[2] / "jupyter_mlops" / "labextension"
-
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
@@ -50,16 +48,12 @@ def jupyterlab_extra_args(
     auth_server: AuthServer,
     denied_model: tuple[str, str],
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    branch_labextension: Path | None,
 ) -> list[str]:
     """Jupyter runs as the viewer (MLflow's env credentials) with this checkout's build."""
     viewer, _ = denied_model
-    if not (BUILD / "package.json").exists():
+    if branch_labextension is None:
         pytest.skip("labextension not built in this checkout (cd labextension && jlpm build)")
-    labextensions = tmp_path / "jupyter-path" / "labextensions"
-    labextensions.mkdir(parents=True)
-    (labextensions / "jupyter-mlops").symlink_to(BUILD)
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter-path"))
     for key, value in auth_server.env_of(viewer).items():
         if key.startswith("MLFLOW_TRACKING_"):
             monkeypatch.setenv(key, value)

@@ -13,13 +13,10 @@ end>/``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-BUILD = Path(__file__).resolve().parents[2] / "jupyter_mlops" / "labextension"
 CELLS = [
     "import mlflow, numpy as np, pandas as pd\n"
     "from sklearn.linear_model import LogisticRegression\n"
@@ -50,13 +47,8 @@ RUN_FIRST_TWO = """async () => {
 
 
 @pytest.fixture(autouse=True)
-def _branch_build(tmp_path, monkeypatch):
-    """Serve this branch's labextension build (if built) ahead of the installed one."""
-    if (BUILD / "package.json").exists():
-        path = tmp_path / "jupyter-path" / "labextensions"
-        path.mkdir(parents=True)
-        (path / "jupyter-mlops").symlink_to(BUILD)
-        monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter-path"))
+def _branch_build(branch_labextension, tmp_path, monkeypatch):
+    """Serve this branch's labextension build (if built); model servers announce in tmp."""
     monkeypatch.setenv("JUPYTER_MLOPS_SERVING_DIR", str(tmp_path / "serving"))
 
 

@@ -12,7 +12,8 @@ import ast
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# this checkout's sidebar build when there is one (else the installed one)
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.usefixtures("branch_labextension")]
 
 XSS = "<script>alert(1)</script>"
 HOSTILE_MODEL = "a'); import os #"

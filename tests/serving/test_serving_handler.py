@@ -42,3 +42,34 @@ async def test_serving_refuses_unauthenticated(jp_serverapp, http_server_client,
     with pytest.raises(HTTPClientError) as info:
         await http_server_client.fetch(jp_base_url + API + "/serving")
     assert info.value.code == 403
+
+
+async def test_the_promote_route_returns_the_lines_of_servers_that_could_not_act(
+    jp_fetch, registry
+) -> None:
+    import os
+    import signal
+
+    async def move(**body) -> dict:
+        response = await jp_fetch(
+            API, "model/promote", method="POST", body=json.dumps({"name": "clf", **body})
+        )
+        return json.loads(response.body)
+
+    with serve("models:/clf@champion", poll_interval=3600.0) as server:
+        # Given a healthy server: removing its alias is no note (it was told at once)
+        assert (await move(alias="champion", remove=True))["serving_notes"] == []
+        assert "models:/clf@champion" in server.stats()["unresolved_aliases"]
+        assert (await move(alias="champion", version="1"))["serving_notes"] == []
+        # Given the server frozen, removing the alias is one line; so is a version it cannot load
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            removed = await move(alias="champion", remove=True)
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        assert removed["aliases"] == {"challenger": "2"}
+        [line] = removed["serving_notes"]
+        assert line.startswith(f"model server {server.url} (pid {server.pid}) was not told")
+        promoted = await move(alias="champion", version="4")  # v4 cannot be loaded
+        [line] = promoted["serving_notes"]
+        assert f"(pid {server.pid}) did not swap to v4: cannot load version 4" in line

@@ -7,8 +7,9 @@ Every promotion or demotion is also written as one registered-model tag
 ``jupyter_mlops.promotion.<20-digit epoch ns>-<6 hex>`` whose JSON value holds who, when, which
 alias, the new version and the version it replaced. Keys sort in time order and are never
 reused. A promotion also swaps the new version into the model servers of this host that follow
-the alias before it returns (``core.serving.notify``); ``Promotion.serving`` holds one line per
-server that could not.
+the alias before it returns (``core.serving.notify``); a demotion tells them the alias is gone
+(they keep serving their version, as their poll would). ``Promotion.serving`` holds one line per
+server that could not act.
 """
 
 from __future__ import annotations
@@ -151,14 +152,18 @@ def demote(
         raise translated(exc, f"no registered model named {model!r}") from exc
     if previous is None:
         raise ModelNotFound(f"model {model!r} has no alias {alias!r}")
+    from jupyter_mlops.core.serving.notify import tell_removed
+
     entry = _new_entry("demote", alias, None, previous, user)
-    return _apply(
+    _apply(
         client,
         model,
         entry,
         lambda: client.delete_registered_model_alias(model, alias),
         f"removing alias {alias!r} from {model} failed",
     )
+    tell_removed(model, alias, resolve_tracking_uri(tracking_uri), entry.serving)
+    return entry
 
 
 def promotion_history(model: str, tracking_uri: str | None = None) -> list[Promotion]:

@@ -7,7 +7,9 @@ the process's 0600 runtime file) takes JSON ``{"action", "model", "alias", "vers
   ``models:/model@alias`` (the champion or the shadow);
 * ``hold`` makes new scoring requests wait (at most ``HOLD_MAX_S``) while the registry moves;
 * ``commit`` swaps the prepared version in and lets the held requests go (``"swap": false``
-  only lets them go).
+  only lets them go);
+* ``check`` runs the alias poll now for those handles (a demotion's notice: an alias that no
+  longer resolves leaves the served version in place, as the poll does).
 
 So a request starts on the version that holds the alias at the moment it starts: before the
 hold it is the old holder, after the commit the new one, and the registry write lies between.
@@ -89,6 +91,8 @@ class SwapControl:
             return 200, {"following": len(handles), "held_from": self.held_from}
         if action == "commit":
             return 200, self._commit(handles, version, bool(request.get("swap", True)))
+        if action == "check":
+            return 200, await self._check(handles)
         return _error(400, f"unknown action {str(action)[:40]!r}")
 
     async def _prepare(self, handles: list[Any], version: str) -> tuple[int, dict[str, Any]]:
@@ -99,6 +103,18 @@ class SwapControl:
             except Exception as exc:  # the model cannot be loaded: say so, keep serving
                 errors.append(f"cannot load version {version}: {message_line(exc)}")
         return 200, {"following": len(handles), "errors": errors}
+
+    async def _check(self, handles: list[Any]) -> dict[str, Any]:
+        for handle in handles:
+            await asyncio.to_thread(self.follower.check, handle)
+        uris = {h.current.ref.uri for h in handles}
+        return {
+            "following": len(handles),
+            "versions": [h.current.version for h in handles],
+            "unresolved": sorted(
+                why for uri, why in self.follower.unresolved.items() if uri in uris
+            ),
+        }
 
     def _hold(self) -> None:
         if self._gate is None:

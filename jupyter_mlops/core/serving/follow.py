@@ -125,6 +125,7 @@ class AliasFollower(threading.Thread):
         self.interval = interval
         self.stopped = threading.Event()
         self.failed: dict[str, str] = {}  # version -> why it could not be loaded
+        self.unresolved: dict[str, str] = {}  # model URI -> why its alias did not resolve
         self._loading = threading.Lock()  # held while a version loads (seconds)
         self._lock = threading.Lock()  # held for dictionary updates and swaps (never long)
         self._prepared: dict[tuple[int, str], Slot] = {}  # (handle id, version) -> loaded slot
@@ -170,6 +171,7 @@ class AliasFollower(threading.Thread):
         another swap happened since the poll counted ``unless_swapped_since``)."""
         with self._lock:
             if handle.current.version == version:
+                self.unresolved.pop(handle.current.ref.uri, None)
                 return True
             if unless_swapped_since is not None and unless_swapped_since != self._swaps:
                 return False
@@ -179,6 +181,7 @@ class AliasFollower(threading.Thread):
             self._swaps += 1
             self._prepared = {k: s for k, s in self._prepared.items() if k[0] != id(handle)}
             handle.swap(slot, held_from)
+            self.unresolved.pop(slot.ref.uri, None)  # the alias names this version now
             log.info("%s now serves version %s", slot.ref.uri, version)
             return True
 
@@ -189,8 +192,10 @@ class AliasFollower(threading.Thread):
         try:
             version = resolve_version(self.client, ref)
         except Exception as exc:  # registry unreachable or alias removed: keep serving
-            log.warning("cannot resolve %s: %s", ref.uri, message_line(exc))
+            self.unresolved[ref.uri] = message_line(exc)
+            log.warning("cannot resolve %s: %s", ref.uri, self.unresolved[ref.uri])
             return False
+        self.unresolved.pop(ref.uri, None)
         if version == handle.current.version or version in self.failed:
             return False
         try:

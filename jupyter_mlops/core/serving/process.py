@@ -146,6 +146,7 @@ class Serving:
         out["shadow_uri"] = self.spec.get("shadow_uri")
         out["pid"] = os.getpid()
         out["load_failures"] = dict(self.follower.failed)
+        out["unresolved_aliases"] = dict(self.follower.unresolved)
         out["monitor"] = self.traffic.summary() if self.traffic else None
         out["tap_dropped"] = self.app.tap_dropped
         return out
