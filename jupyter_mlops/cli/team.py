@@ -208,7 +208,8 @@ def run_sync(args: argparse.Namespace) -> int:
     if args.status and args.requeue:
         raise UsageProblem("--status only reports: it cannot be combined with --requeue")
     if args.status:
-        print(delivery_status(args.spool_dir).text())
+        uri = resolve_tracking_uri(args.tracking_uri)
+        print(f"{redact_uri(uri)}: {delivery_status(args.spool_dir, uri).text()}")
         return EXIT_OK
     result = sync(args.tracking_uri, args.spool_dir, requeue=args.requeue)
     for line in result.requeued:

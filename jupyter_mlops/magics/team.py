@@ -46,7 +46,8 @@ class TeamMagics(Magics):
             )
         try:
             if args.status:
-                print(delivery_status(args.spool_dir).text())
+                uri = self._tracking_uri(args.tracking_uri)
+                print(delivery_status(args.spool_dir, uri).text())
                 return
             result = sync(self._tracking_uri(args.tracking_uri), args.spool_dir, args.requeue)
         except MlopsError as exc:

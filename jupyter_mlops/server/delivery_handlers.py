@@ -8,14 +8,16 @@ from jupyter_mlops.server.base import MlopsHandler
 
 
 class DeliveryHandler(MlopsHandler):
-    """GET ``delivery``: ``{"pending", "oldest", "failing", "quarantined"}`` of the journal."""
+    """GET ``delivery``: ``{"pending", "oldest", "failing", "quarantined", "other_stores"}`` of
+    the journal's entries for this server's store."""
 
     @web.authenticated
     async def get(self) -> None:
         """The journal's delivery status (the folder of ``$JUPYTER_MLOPS_SPOOL_DIR``)."""
         from jupyter_mlops.core.tracking.journal import status
 
-        await self.reply("read the journal", lambda: status().to_dict())
+        uri = self.runs.tracking_uri  # the store this sidebar shows
+        await self.reply("read the journal", lambda: status(uri=uri).to_dict())
 
 
 ROUTES = [("delivery", DeliveryHandler)]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_mlops
+from jupyter_mlops.core.store import default_tracking_uri
 from jupyter_mlops.core.tracking import journal, spool
 from jupyter_mlops.core.tracking.record import RunRecord
 
@@ -35,12 +36,13 @@ def _this_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_sidebar_shows_pending_deliveries_and_why_they_fail(
-    jupyterlab, chromium_page, screenshot
+    jupyterlab, chromium_page, screenshot, project
 ) -> None:
-    # Given two runs waiting in the journal and a store that refused them
+    # Given two runs waiting in the journal for the sidebar's store, which refused them, and
+    # one for another store (not counted here)
     folder = Path(os.environ["JUPYTER_MLOPS_SPOOL_DIR"])
-    for _ in range(2):
-        spool.spool_run(RunRecord("Default", status="FINISHED"), folder, tracking_uri="http://x")
+    for uri in (default_tracking_uri(project), default_tracking_uri(project), "http://other"):
+        spool.spool_run(RunRecord("Default", status="FINISHED"), folder, tracking_uri=uri)
     journal.record_failure(folder, f"http://x: {HOSTILE}")
     page = chromium_page
     # When the MLOps sidebar is open

@@ -180,7 +180,8 @@ def test_cli_sync_exit_codes_in_a_real_process(tmp_path: Path, spool_dir: Path) 
     assert down.returncode == 69 and "1 run(s) still spooled" in down.stdout
     status = subprocess.run([*cmd, "--status"], capture_output=True, text=True, env=env)
     assert status.returncode == 0
-    assert status.stdout.strip().startswith("1 run(s) waiting for delivery, oldest journaled ")
+    store, _, line = status.stdout.strip().partition(": ")  # the line is for the resolved store
+    assert store.startswith("sqlite:///") and line.startswith("1 run(s) waiting for delivery, ")
     assert f"; delivery failing: {dead}: " in status.stdout
     bad = subprocess.run([*cmd, "--spool-dir", str(tmp_path / "nope")], capture_output=True)
     assert bad.returncode == 64 and len(bad.stderr.decode().strip().splitlines()) == 1

@@ -69,6 +69,9 @@ def spooled_runs(spool_dir: str | os.PathLike[str] | None = None) -> int:
     return spool.pending_runs(_spool_folder(spool_dir))
 
 
-def delivery_status(spool_dir: str | os.PathLike[str] | None = None) -> DeliveryStatus:
-    """Pending runs, the oldest, quarantined entries and why delivery fails (``--status``)."""
-    return journal.status(_spool_folder(spool_dir))
+def delivery_status(
+    spool_dir: str | os.PathLike[str] | None = None, tracking_uri: str | None = None
+) -> DeliveryStatus:
+    """Pending runs, the oldest, quarantined entries and why delivery fails (``--status``);
+    with ``tracking_uri``, of that store's entries (the others are counted apart)."""
+    return journal.status(_spool_folder(spool_dir), tracking_uri)

@@ -17,17 +17,18 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_mlops.core import store
 from jupyter_mlops.core.contracts import ENV_DELIVERY_TIMEOUT, ENV_JOURNAL_FSYNC
 from jupyter_mlops.core.errors import first_line
 from jupyter_mlops.core.tracking import inflight, spool
+from jupyter_mlops.core.tracking.journal_status import STATUS_FILE as STATUS_FILE  # re-exported
+from jupyter_mlops.core.tracking.journal_status import DeliveryStatus as DeliveryStatus
+from jupyter_mlops.core.tracking.journal_status import record_failure, status
 from jupyter_mlops.core.tracking.record import RunRecord
-from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE, SpoolEntry, write_durably
+from jupyter_mlops.core.tracking.spool_entry import ENTRY_FILE, SpoolEntry
 
-STATUS_FILE = ".delivery.json"  # {"failing": reason | null, "since": epoch s}
 IDLE_WAKE_S = 60.0  # the worker looks again this often even when nobody wakes it
 MAX_BACKOFF_S = 30.0  # longest wait between attempts while the store is failing
 DEFAULT_DELIVERY_TIMEOUT_S = 120.0
@@ -326,62 +327,6 @@ def deliver_pending(uri: str, timeout: float | None = None, root: Path | None = 
             record_failure(folder, f"{store.redact_uri(uri)}: {reason}")
         if _pending_for(folder, uri):
             time.sleep(0.2 if reason is None else 1.0)
-
-
-@dataclass
-class DeliveryStatus:
-    """What waits in a journal folder and why it is not delivered."""
-
-    pending: int
-    oldest: float | None  # epoch seconds the oldest pending entry was journaled
-    failing: str | None  # the last delivery failure, None once delivery works again
-    quarantined: int
-
-    def to_dict(self) -> dict:
-        """JSON form (server API)."""
-        return {
-            "pending": self.pending,
-            "oldest": self.oldest,
-            "failing": self.failing,
-            "quarantined": self.quarantined,
-        }
-
-    def text(self) -> str:
-        """One line for a user."""
-        line = f"{self.pending} run(s) waiting for delivery"
-        if self.oldest is not None:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.oldest))
-            line += f", oldest journaled {when}"
-        if self.quarantined:
-            line += f", {self.quarantined} quarantined"
-        if self.failing:
-            line += f"; delivery failing: {self.failing}"
-        return line
-
-
-def status(root: Path | None = None) -> DeliveryStatus:
-    """Pending entries, the oldest, quarantined ones and the last failure of a journal folder."""
-    folder = root if root is not None else journal_root()
-    ids = [p.name for p in spool.entry_dirs(folder)]
-    oldest = int(ids[0].split("-")[0]) / 1e9 if ids else None
-    quarantine = folder / spool.QUARANTINE
-    quarantined = sum(1 for _ in quarantine.iterdir()) if quarantine.is_dir() else 0
-    failing = None
-    if ids:  # a failure with nothing pending is history
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            failing = json.loads((folder / STATUS_FILE).read_text()).get("failing")
-    return DeliveryStatus(len(ids), oldest, failing, quarantined)
-
-
-def record_failure(root: Path, reason: str | None) -> None:
-    """Persist the last delivery failure (None: delivery works) when it changed."""
-    path = root / STATUS_FILE
-    with contextlib.suppress(OSError, ValueError):
-        before = json.loads(path.read_text()).get("failing") if path.exists() else None
-        if before == reason:
-            return
-        data = {"failing": reason, "since": time.time()}
-        write_durably(path, json.dumps(data).encode())
 
 
 def _flush_at_exit() -> None:

@@ -113,7 +113,7 @@ def _stage(
     entry = {
         "version": FORMAT_VERSION,
         "spool_id": spool_id,
-        "tracking_uri": tracking_uri,
+        "tracking_uri": tracking_uri,  # before the record: spool_entry.entry_uri reads it first
         "record": replace(record, artifacts=copied).to_dict(),
         "extras": extras,
     }

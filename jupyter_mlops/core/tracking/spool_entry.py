@@ -139,3 +139,19 @@ def _alive(pid: int) -> bool:
     except OSError:  # another user's process: it exists
         return True
     return pid > 0
+
+
+_TRACKING_URI = re.compile(rb'"tracking_uri": ("(?:[^"\\]|\\.)*"|null)')
+HEAD_BYTES = 4096  # entry.json names its store before the record (``spool._stage``)
+
+
+def entry_uri(path: Path) -> str | None:
+    """The store the entry at ``path`` is meant for (None: whichever syncs it), read from the
+    first bytes of its entry.json, not the whole record. Raises OSError/ValueError."""
+    with open(path / ENTRY_FILE, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    found = _TRACKING_URI.search(head)
+    if found is None:
+        raise ValueError(f"no tracking_uri in the first {HEAD_BYTES} bytes of {path}")
+    value = json.loads(found.group(1))
+    return None if value is None else str(value)
