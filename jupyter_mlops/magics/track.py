@@ -25,6 +25,7 @@ from jupyter_mlops.core.tracking import cellrun as tracking
 from jupyter_mlops.core.tracking import journal
 from jupyter_mlops.core.tracking.writer import valid_key
 from jupyter_mlops.magics.arguments import pairs, parse
+from jupyter_mlops.magics.autotrack import transform_body
 from jupyter_mlops.magics.reproduce import attach_slice
 
 
@@ -132,7 +133,7 @@ class MlopsMagics(Magics):
         )
         if args.log_model:
             self._check_model_var(args.log_model, cell)
-        source = self.shell.transform_cell(cell)
+        source = transform_body(self.shell, cell)
         run = tracking.CellRun(source, options)
         run.source = cell  # the user's text is what gets hashed, diffed and stored
         try:
@@ -156,7 +157,7 @@ class MlopsMagics(Magics):
         """Refuse ``--log-model`` of a name the cell never binds and that does not exist."""
         ns = self.shell.user_ns
         try:
-            bound = tracking.capture.analyse_cell(self.shell.transform_cell(cell)).assigned
+            bound = tracking.capture.analyse_cell(transform_body(self.shell, cell)).assigned
         except Exception:
             bound = []
         if name not in ns and name not in bound and f"{name} =" not in cell:
@@ -179,7 +180,7 @@ class MlopsMagics(Magics):
         """Run the cell in the user namespace; its exception propagates; returns its value."""
         __tracebackhide__ = True
         shell = self.shell
-        source = transformed if transformed is not None else shell.transform_cell(cell)
+        source = transformed if transformed is not None else transform_body(shell, cell)
         filename = shell.compile.cache(source, shell.execution_count, raw_code=cell)
         tree = shell.compile.ast_parse(source, filename=filename)
         tree = shell.transform_ast(tree)

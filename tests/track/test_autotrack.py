@@ -4,6 +4,7 @@ model or bind a metric become runs exactly as under ``%%track``; other cells sta
 from __future__ import annotations
 
 import pytest
+from IPython.core.completer import provisionalcompleter
 from IPython.core.error import UsageError
 
 from jupyter_mlops.core.contracts import TAG_AUTOTRACKED, TAG_CELL_HASH
@@ -46,6 +47,26 @@ def test_fit_cell_becomes_the_run_track_makes(auto) -> None:
     auto.cell(FIT + "acc")
     assert auto.last().data.tags[TAG_CELL_HASH] == run.data.tags[TAG_CELL_HASH]
     assert auto.artifact_text(auto.last(), "cell/source.py") == source
+
+
+def test_the_mode_adds_no_magic_and_no_name_users_would_see(auto) -> None:
+    # Given auto-track mode on, and the names of the user's namespace
+    names = set(auto.shell.user_ns)
+    # When a chosen cell runs
+    assert auto.shell.run_cell(FIT, store_history=True).success
+    assert len(auto.runs()) == 1
+    # Then %lsmagic, the magics table and tab completion show the user's magics only
+    table = auto.shell.magics_manager.lsmagic()
+    assert "mlops_autotrack" in table["line"] and "notrack" in table["cell"]
+    assert [n for kind in table.values() for n in kind if "autotracked" in n] == []
+    listing = auto.shell.run_line_magic("lsmagic", "")
+    assert "%mlops_autotrack" in repr(listing) and "autotracked" not in repr(listing)
+    with provisionalcompleter():
+        matches = [m.text for m in auto.shell.Completer.completions("%mlops_", 7)]
+    assert "%mlops_autotrack" in matches and not [m for m in matches if "autotracked" in m]
+    # and the namespace gained the cell's names and IPython's history names only
+    added = set(auto.shell.user_ns) - names
+    assert {n for n in added if not n.startswith("_")} == {"C", "model", "acc"}
 
 
 def test_other_cells_stay_untracked_and_the_choice_is_cached(auto) -> None:
