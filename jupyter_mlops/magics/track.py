@@ -26,7 +26,7 @@ from jupyter_mlops.core.tracking import journal
 from jupyter_mlops.core.tracking.writer import valid_key
 from jupyter_mlops.magics.arguments import pairs, parse
 from jupyter_mlops.magics.autotrack import transform_body
-from jupyter_mlops.magics.reproduce import attach_slice
+from jupyter_mlops.magics.reproduce import attach_slice, running_cell_id
 
 
 class _Summary:
@@ -62,14 +62,9 @@ class MlopsMagics(Magics):
     quiet = Bool(False, help="Hide the one-line summary after tracked cells").tag(config=True)
     max_artifact_mb = Float(100.0, help="Files larger than this are not uploaded").tag(config=True)
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
-        self._cell_id: str | None = None
-
     def pre_run_cell(self, info: Any) -> None:
-        """Remember the nbformat cell id the front end sent with this execution; the journal's
-        worker holds back while the cell runs."""
-        self._cell_id = getattr(info, "cell_id", None) or None
+        """A cell starts: the journal's worker holds back while it runs (its cell id is learnt
+        by ``magics.reproduce``'s hook)."""
         journal.cell_started()
 
     def post_run_cell(self, result: Any) -> None:
@@ -111,6 +106,7 @@ class MlopsMagics(Magics):
         if not cell.strip():
             raise UsageError("%%track: the cell is empty")
         args = parse(self.track, line)
+        cell_id = running_cell_id(self.shell)
         if args.register and not args.log_model:
             raise UsageError("--register needs --log-model VAR")
         options = tracking.TrackOptions(
@@ -127,7 +123,7 @@ class MlopsMagics(Magics):
             autolog=self.autolog and not args.no_autolog,
             tracking_uri=self.tracking_uri or None,
             max_artifact_mb=self.max_artifact_mb,
-            cell_id=self._cell_id,
+            cell_id=cell_id,
             execution_count=getattr(self.shell, "execution_count", None),
             kernel_connection_file=_kernel_connection_file(),
         )
@@ -146,7 +142,7 @@ class MlopsMagics(Magics):
             value = self._execute(cell, transformed=source)
         except BaseException as exc:
             error = exc
-        attach_slice(self.shell, run.record, self._cell_id)  # cell/slice.py, cell/slice.json
+        attach_slice(self.shell, run.record, cell_id)  # cell/slice.py, cell/slice.json
         result = run.finish(self.shell.user_ns, error)
         self._report(result, quiet=args.quiet or self.quiet)
         if error is not None:
@@ -234,7 +230,8 @@ def _reconcile_in_background(magics: MlopsMagics) -> None:
 
 
 def on_load(ipython: Any) -> None:
-    """After registration: follow cell ids, and mark runs of dead kernels KILLED."""
+    """After registration: tell the journal when cells run, and mark runs of dead kernels
+    KILLED."""
     magics = ipython.magics_manager.registry.get("MlopsMagics")
     if magics is None:
         return
@@ -245,7 +242,7 @@ def on_load(ipython: Any) -> None:
 
 
 def on_unload(ipython: Any) -> None:
-    """Stop following cell ids."""
+    """Stop following cells."""
     magics = ipython.magics_manager.registry.get("MlopsMagics")
     if magics is not None:
         for event, callback in (
