@@ -3,7 +3,7 @@
 The kernel's input history (``In``) and the cell ids the front end sends are handed to
 ``core.reproduce.history``; ``%%track`` calls ``attach_slice`` so each run stores its slice.
 This module owns the one ``pre_run_cell`` hook that learns which cell runs: ``%%track`` reads
-it with ``running_cell_id``.
+it with ``running_cell_id`` and numbers its run with ``execution_count``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,18 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from jupyter_mlops.core.errors import MlopsError
+
+
+def execution_count(shell: Any) -> int | None:
+    """The number the front end shows beside the running cell (``In [N]``, the execute_reply's
+    ``execution_count``); None before any cell was numbered.
+
+    IPython 9 counts the running cell before ``pre_run_cell`` (8.x after it ends), so
+    ``shell.execution_count`` is one ahead or not; the display hook numbers ``Out[N]`` with
+    this count in either version.
+    """
+    count = getattr(getattr(shell, "displayhook", None), "prompt_count", None)
+    return count if isinstance(count, int) and count > 0 else None
 
 
 def running_cell_id(shell: Any) -> str | None:
@@ -79,8 +91,7 @@ class ReproduceMagics(Magics):
 
         self.cell_id = getattr(info, "cell_id", None) or None
         if getattr(info, "store_history", False) and not getattr(info, "silent", False):
-            # the shell counts the running cell before pre_run_cell fires
-            SESSION.note_cell_id(self.shell.execution_count - 1, self.cell_id)
+            SESSION.note_cell_id(execution_count(self.shell), self.cell_id)
 
     @magic_arguments()
     @argument("run_id", help="the run to reproduce")

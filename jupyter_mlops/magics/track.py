@@ -26,7 +26,7 @@ from jupyter_mlops.core.tracking import journal
 from jupyter_mlops.core.tracking.writer import valid_key
 from jupyter_mlops.magics.arguments import pairs, parse
 from jupyter_mlops.magics.autotrack import transform_body
-from jupyter_mlops.magics.reproduce import attach_slice, running_cell_id
+from jupyter_mlops.magics.reproduce import attach_slice, execution_count, running_cell_id
 
 
 class _Summary:
@@ -124,7 +124,7 @@ class MlopsMagics(Magics):
             tracking_uri=self.tracking_uri or None,
             max_artifact_mb=self.max_artifact_mb,
             cell_id=cell_id,
-            execution_count=getattr(self.shell, "execution_count", None),
+            execution_count=execution_count(self.shell),
             kernel_connection_file=_kernel_connection_file(),
         )
         if args.log_model:
@@ -177,7 +177,8 @@ class MlopsMagics(Magics):
         __tracebackhide__ = True
         shell = self.shell
         source = transformed if transformed is not None else transform_body(shell, cell)
-        filename = shell.compile.cache(source, shell.execution_count, raw_code=cell)
+        number = execution_count(shell) or 0  # tracebacks name the cell as its prompt does
+        filename = shell.compile.cache(source, number, raw_code=cell)
         tree = shell.compile.ast_parse(source, filename=filename)
         tree = shell.transform_ast(tree)
         last = None
