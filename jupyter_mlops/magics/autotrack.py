@@ -31,11 +31,20 @@ _USAGE = "usage: %mlops_autotrack on|off"
 
 
 class _Mode:
-    """Whether auto-track mode is on, and how deep we are inside our own cell magics."""
+    """Whether auto-track mode is on (and in which shell), and how deep we are inside our own
+    cell magics."""
 
     def __init__(self) -> None:
         self.enabled = False
         self.inside = 0
+        self.shell: Any = None
+
+    def cell_running(self) -> bool:
+        """Whether the shell executes a cell now: the text to transform is then a cell magic's
+        body (``%%time``'s) or code run by the cell, not a cell the user typed. (IPython hands
+        its display hook the running cell's result for exactly that time.)"""
+        hook = getattr(self.shell, "displayhook", None)
+        return getattr(hook, "exec_result", None) is not None
 
 
 MODE = _Mode()
@@ -78,6 +87,8 @@ def autotrack_transform(lines: list[str]) -> list[str]:
     it alone, ``%%track`` transforms it itself)."""
     if not MODE.enabled or MODE.inside or not lines or lines[0].startswith("%%"):
         return lines
+    if MODE.cell_running():
+        return lines
     cell = "".join(lines)
     if contracts.tracking_disabled() or not chooses(cell):
         return lines
@@ -104,6 +115,7 @@ def set_autotrack(shell: Any, enable: bool) -> None:
     if enable:
         transforms.append(autotrack_transform)
     MODE.enabled = enable
+    MODE.shell = shell if enable else None
 
 
 def autotrack(enable: bool = True) -> None:

@@ -94,6 +94,7 @@ def test_track_wins_notrack_exempts_off_stops(auto) -> None:
     mine = auto.last()
     assert mine.info.run_name == "mine" and TAG_AUTOTRACKED not in mine.data.tags
     assert "solver" not in mine.data.params  # its own flags applied
+    assert mine.data.metrics["acc"] > 0.9  # and its body captured as typed, not re-chosen
     assert auto.shell.run_cell("%%notrack\n" + FIT).success
     assert auto.shell.user_ns["acc"] > 0.9
     auto.shell.run_line_magic("mlops_autotrack", "off")
@@ -102,6 +103,17 @@ def test_track_wins_notrack_exempts_off_stops(auto) -> None:
     adapter.autotrack(True)  # the function twin
     assert auto.shell.run_cell(FIT).success
     assert len(auto.runs()) == 2
+
+
+def test_a_cell_under_another_cell_magic_is_left_alone(auto) -> None:
+    # When a cell that binds a metric runs under %%time (which transforms its body itself)
+    assert auto.shell.run_cell("%%time\nval_accuracy = 0.5 * 2\n").success
+    # Then it ran, untracked, as the mode promises for cells that start with a cell magic
+    assert auto.shell.user_ns["val_accuracy"] == 1.0
+    assert auto.runs() == []
+    # and the same cell without the magic is still chosen
+    assert auto.shell.run_cell("val_accuracy = 0.5 * 2\n").success
+    assert len(auto.runs()) == 1
 
 
 def test_an_open_mlflow_run_leaves_the_cell_untracked_but_running(auto) -> None:

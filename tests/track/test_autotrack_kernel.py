@@ -53,3 +53,4 @@ def test_autotrack_notebook_tracks_the_fit_and_metric_cells_only(tmp_path: Path,
     assert explicit.info.run_name == "explicit-run"
     assert TAG_AUTOTRACKED not in explicit.data.tags
     assert explicit.data.params["C"] == "1.0"
+    assert explicit.data.metrics["test_accuracy"] > 0.9  # its body is captured as typed
