@@ -1,7 +1,9 @@
 """``%mlops_autotrack on|off`` and ``%%notrack``: cells that train or score a model become runs.
 
-Auto-track mode adds an input transformer that puts ``%%mlops_autotracked`` on top of every
-cell ``core.tracking.autotrack`` chooses; that magic hands the cell to ``%%track`` itself
+Auto-track mode adds an input transformer that rewrites every cell ``core.tracking.autotrack``
+chooses into one call, ``get_ipython().magics_manager.registry['AutotrackMagics']
+.run_autotracked(<the cell as a literal>)``: no magic users would see in ``%lsmagic`` or tab
+completion, no name in their namespace. That method hands the cell to ``%%track`` itself
 (``run_cell_magic("track", ...)``), so an auto-tracked cell is captured by exactly the code
 path of a ``%%track`` cell, with the tag ``jupyter_mlops.autotracked=true``. A cell that
 starts with any cell magic (``%%track`` with its own flags, ``%%notrack``, ``%%time``...) is
@@ -22,17 +24,27 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from jupyter_mlops.core import contracts
 from jupyter_mlops.core.tracking.autotrack import wants_run
 
-AUTOTRACKED_MAGIC = "mlops_autotracked"
+# the call a chosen cell becomes (through IPython's own handle, so nothing enters the namespace)
+_RUN_AUTOTRACKED = "get_ipython().magics_manager.registry['AutotrackMagics'].run_autotracked"
 TRACK_LINE = f"--tag {contracts.TAG_AUTOTRACKED}=true"
 _USAGE = "usage: %mlops_autotrack on|off"
 
 
 class _Mode:
-    """Whether auto-track mode is on, and how deep we are inside our own cell magics."""
+    """Whether auto-track mode is on (and in which shell), and how deep we are inside our own
+    cell magics."""
 
     def __init__(self) -> None:
         self.enabled = False
         self.inside = 0
+        self.shell: Any = None
+
+    def cell_running(self) -> bool:
+        """Whether the shell executes a cell now: the text to transform is then a cell magic's
+        body (``%%time``'s) or code run by the cell, not a cell the user typed. (IPython hands
+        its display hook the running cell's result for exactly that time.)"""
+        hook = getattr(self.shell, "displayhook", None)
+        return getattr(hook, "exec_result", None) is not None
 
 
 MODE = _Mode()
@@ -46,6 +58,13 @@ def _inside() -> Iterator[None]:
         yield
     finally:
         MODE.inside -= 1
+
+
+def transform_body(shell: Any, cell: str) -> str:
+    """IPython's transformation of a cell magic's body (``%%track``'s): auto-track passes it
+    through, its cell was already chosen or left alone as a whole."""
+    with _inside():
+        return shell.transform_cell(cell)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -63,15 +82,20 @@ def chooses(raw_cell: str) -> bool:
 
 
 def autotrack_transform(lines: list[str]) -> list[str]:
-    """Input transformer: mark the cells auto-track mode makes runs of."""
+    """Input transformer: the cells auto-track mode makes runs of become one call that runs
+    them as ``%%track`` does (the text is a Python literal: IPython's later transformers leave
+    it alone, ``%%track`` transforms it itself)."""
     if not MODE.enabled or MODE.inside or not lines or lines[0].startswith("%%"):
         return lines
-    if contracts.tracking_disabled() or not chooses("".join(lines)):
+    if MODE.cell_running():
         return lines
-    return [f"%%{AUTOTRACKED_MAGIC}\n", *lines]
+    cell = "".join(lines)
+    if contracts.tracking_disabled() or not chooses(cell):
+        return lines
+    return [f"{_RUN_AUTOTRACKED}({cell!r})\n"]
 
 
-# check_complete (a console asking "is this input finished?") must not see a cell magic here
+# check_complete (a console asking "is this input finished?") must judge the cell as typed
 autotrack_transform.has_side_effects = True  # type: ignore[attr-defined]
 
 
@@ -91,6 +115,7 @@ def set_autotrack(shell: Any, enable: bool) -> None:
     if enable:
         transforms.append(autotrack_transform)
     MODE.enabled = enable
+    MODE.shell = shell if enable else None
 
 
 def autotrack(enable: bool = True) -> None:
@@ -135,9 +160,9 @@ class AutotrackMagics(Magics):
         with _inside():
             return self.shell.magics_manager.registry["MlopsMagics"]._execute(cell)
 
-    @cell_magic
-    def mlops_autotracked(self, line: str, cell: str) -> Any:
-        """(Auto-track mode puts this on cells it tracks.) Run the cell as ``%%track`` does."""
+    def run_autotracked(self, cell: str) -> Any:
+        """(Auto-track mode rewrites the cells it tracks to this call; not a magic, so
+        ``%lsmagic`` does not list it.) Run the cell as ``%%track`` does; returns its value."""
         __tracebackhide__ = True
         with _inside():
             if _mlflow_run_active():  # %%track would refuse; an auto-tracked cell just runs

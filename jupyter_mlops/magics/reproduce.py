@@ -2,6 +2,8 @@
 
 The kernel's input history (``In``) and the cell ids the front end sends are handed to
 ``core.reproduce.history``; ``%%track`` calls ``attach_slice`` so each run stores its slice.
+This module owns the one ``pre_run_cell`` hook that learns which cell runs: ``%%track`` reads
+it with ``running_cell_id`` and numbers its run with ``execution_count``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,24 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from jupyter_mlops.core.errors import MlopsError
+
+
+def execution_count(shell: Any) -> int | None:
+    """The number the front end shows beside the running cell (``In [N]``, the execute_reply's
+    ``execution_count``); None before any cell was numbered.
+
+    IPython 9 counts the running cell before ``pre_run_cell`` (8.x after it ends), so
+    ``shell.execution_count`` is one ahead or not; the display hook numbers ``Out[N]`` with
+    this count in either version.
+    """
+    count = getattr(getattr(shell, "displayhook", None), "prompt_count", None)
+    return count if isinstance(count, int) and count > 0 else None
+
+
+def running_cell_id(shell: Any) -> str | None:
+    """The nbformat id of the cell running now, as the front end sent it (None if unknown)."""
+    magics = shell.magics_manager.registry.get("ReproduceMagics")
+    return getattr(magics, "cell_id", None)
 
 
 def _history(shell: Any) -> list[str]:
@@ -61,13 +81,17 @@ def attach_slice(shell: Any, record: Any, cell_id: str | None = None) -> None:
 class ReproduceMagics(Magics):
     """Re-run a tracked run's code slice in a clean checkout, on the same or newer data."""
 
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.cell_id: str | None = None  # the cell running now (``running_cell_id``)
+
     def pre_run_cell(self, info: Any) -> None:
         """Remember which cell each execution came from (front ends send the id)."""
         from jupyter_mlops.core.reproduce.history import SESSION
 
+        self.cell_id = getattr(info, "cell_id", None) or None
         if getattr(info, "store_history", False) and not getattr(info, "silent", False):
-            # the shell counts the running cell before pre_run_cell fires
-            SESSION.note_cell_id(self.shell.execution_count - 1, getattr(info, "cell_id", None))
+            SESSION.note_cell_id(execution_count(self.shell), self.cell_id)
 
     @magic_arguments()
     @argument("run_id", help="the run to reproduce")
@@ -110,7 +134,8 @@ class ReproduceMagics(Magics):
 
 
 def on_load(ipython: Any) -> None:
-    """Follow cell ids of executions (JupyterLab sends them with each request)."""
+    """Follow cell ids of executions (JupyterLab sends them with each request): the one hook
+    that learns them, for the session history and for ``%%track``."""
     magics = ipython.magics_manager.registry.get("ReproduceMagics")
     if magics is None:
         return

@@ -25,7 +25,8 @@ from jupyter_mlops.core.tracking import cellrun as tracking
 from jupyter_mlops.core.tracking import journal
 from jupyter_mlops.core.tracking.writer import valid_key
 from jupyter_mlops.magics.arguments import pairs, parse
-from jupyter_mlops.magics.reproduce import attach_slice
+from jupyter_mlops.magics.autotrack import transform_body
+from jupyter_mlops.magics.reproduce import attach_slice, execution_count, running_cell_id
 
 
 class _Summary:
@@ -61,14 +62,9 @@ class MlopsMagics(Magics):
     quiet = Bool(False, help="Hide the one-line summary after tracked cells").tag(config=True)
     max_artifact_mb = Float(100.0, help="Files larger than this are not uploaded").tag(config=True)
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
-        self._cell_id: str | None = None
-
     def pre_run_cell(self, info: Any) -> None:
-        """Remember the nbformat cell id the front end sent with this execution; the journal's
-        worker holds back while the cell runs."""
-        self._cell_id = getattr(info, "cell_id", None) or None
+        """A cell starts: the journal's worker holds back while it runs (its cell id is learnt
+        by ``magics.reproduce``'s hook)."""
         journal.cell_started()
 
     def post_run_cell(self, result: Any) -> None:
@@ -110,6 +106,7 @@ class MlopsMagics(Magics):
         if not cell.strip():
             raise UsageError("%%track: the cell is empty")
         args = parse(self.track, line)
+        cell_id = running_cell_id(self.shell)
         if args.register and not args.log_model:
             raise UsageError("--register needs --log-model VAR")
         options = tracking.TrackOptions(
@@ -126,13 +123,13 @@ class MlopsMagics(Magics):
             autolog=self.autolog and not args.no_autolog,
             tracking_uri=self.tracking_uri or None,
             max_artifact_mb=self.max_artifact_mb,
-            cell_id=self._cell_id,
-            execution_count=getattr(self.shell, "execution_count", None),
+            cell_id=cell_id,
+            execution_count=execution_count(self.shell),
             kernel_connection_file=_kernel_connection_file(),
         )
         if args.log_model:
             self._check_model_var(args.log_model, cell)
-        source = self.shell.transform_cell(cell)
+        source = transform_body(self.shell, cell)
         run = tracking.CellRun(source, options)
         run.source = cell  # the user's text is what gets hashed, diffed and stored
         try:
@@ -145,7 +142,7 @@ class MlopsMagics(Magics):
             value = self._execute(cell, transformed=source)
         except BaseException as exc:
             error = exc
-        attach_slice(self.shell, run.record, self._cell_id)  # cell/slice.py, cell/slice.json
+        attach_slice(self.shell, run.record, cell_id)  # cell/slice.py, cell/slice.json
         result = run.finish(self.shell.user_ns, error)
         self._report(result, quiet=args.quiet or self.quiet)
         if error is not None:
@@ -156,7 +153,7 @@ class MlopsMagics(Magics):
         """Refuse ``--log-model`` of a name the cell never binds and that does not exist."""
         ns = self.shell.user_ns
         try:
-            bound = tracking.capture.analyse_cell(self.shell.transform_cell(cell)).assigned
+            bound = tracking.capture.analyse_cell(transform_body(self.shell, cell)).assigned
         except Exception:
             bound = []
         if name not in ns and name not in bound and f"{name} =" not in cell:
@@ -179,8 +176,9 @@ class MlopsMagics(Magics):
         """Run the cell in the user namespace; its exception propagates; returns its value."""
         __tracebackhide__ = True
         shell = self.shell
-        source = transformed if transformed is not None else shell.transform_cell(cell)
-        filename = shell.compile.cache(source, shell.execution_count, raw_code=cell)
+        source = transformed if transformed is not None else transform_body(shell, cell)
+        number = execution_count(shell) or 0  # tracebacks name the cell as its prompt does
+        filename = shell.compile.cache(source, number, raw_code=cell)
         tree = shell.compile.ast_parse(source, filename=filename)
         tree = shell.transform_ast(tree)
         last = None
@@ -233,7 +231,8 @@ def _reconcile_in_background(magics: MlopsMagics) -> None:
 
 
 def on_load(ipython: Any) -> None:
-    """After registration: follow cell ids, and mark runs of dead kernels KILLED."""
+    """After registration: tell the journal when cells run, and mark runs of dead kernels
+    KILLED."""
     magics = ipython.magics_manager.registry.get("MlopsMagics")
     if magics is None:
         return
@@ -244,7 +243,7 @@ def on_load(ipython: Any) -> None:
 
 
 def on_unload(ipython: Any) -> None:
-    """Stop following cell ids."""
+    """Stop following cells."""
     magics = ipython.magics_manager.registry.get("MlopsMagics")
     if magics is not None:
         for event, callback in (

@@ -32,6 +32,9 @@ def test_tracked_cell_stores_its_slice_with_cell_ids(shell, client):
         (3, "c"),
         (4, "d"),
     ]  # execution 2 is unrelated
+    # and the run names its cell as its slice does (one hook learnt the id for both)
+    tags = found.data.tags
+    assert (tags["jupyter_mlops.cell.id"], tags["jupyter_mlops.cell.execution_count"]) == ("d", "4")
     script = open(client.download_artifacts(found.info.run_id, "cell/slice.py")).read()
     assert "# %% [execution 3] cell c\ndef double(v):" in script
     assert found.data.metrics["result"] == 42

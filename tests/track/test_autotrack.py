@@ -4,6 +4,7 @@ model or bind a metric become runs exactly as under ``%%track``; other cells sta
 from __future__ import annotations
 
 import pytest
+from IPython.core.completer import provisionalcompleter
 from IPython.core.error import UsageError
 
 from jupyter_mlops.core.contracts import TAG_AUTOTRACKED, TAG_CELL_HASH
@@ -48,6 +49,26 @@ def test_fit_cell_becomes_the_run_track_makes(auto) -> None:
     assert auto.artifact_text(auto.last(), "cell/source.py") == source
 
 
+def test_the_mode_adds_no_magic_and_no_name_users_would_see(auto) -> None:
+    # Given auto-track mode on, and the names of the user's namespace
+    names = set(auto.shell.user_ns)
+    # When a chosen cell runs
+    assert auto.shell.run_cell(FIT, store_history=True).success
+    assert len(auto.runs()) == 1
+    # Then %lsmagic, the magics table and tab completion show the user's magics only
+    table = auto.shell.magics_manager.lsmagic()
+    assert "mlops_autotrack" in table["line"] and "notrack" in table["cell"]
+    assert [n for kind in table.values() for n in kind if "autotracked" in n] == []
+    listing = auto.shell.run_line_magic("lsmagic", "")
+    assert "%mlops_autotrack" in repr(listing) and "autotracked" not in repr(listing)
+    with provisionalcompleter():
+        matches = [m.text for m in auto.shell.Completer.completions("%mlops_", 7)]
+    assert "%mlops_autotrack" in matches and not [m for m in matches if "autotracked" in m]
+    # and the namespace gained the cell's names and IPython's history names only
+    added = set(auto.shell.user_ns) - names
+    assert {n for n in added if not n.startswith("_")} == {"C", "model", "acc"}
+
+
 def test_other_cells_stay_untracked_and_the_choice_is_cached(auto) -> None:
     for cell in ["z = 3\nprint(z)", "import math", "labels = list(y[:5])", "accuracy = 0.9"]:
         assert auto.shell.run_cell(cell).success
@@ -73,6 +94,7 @@ def test_track_wins_notrack_exempts_off_stops(auto) -> None:
     mine = auto.last()
     assert mine.info.run_name == "mine" and TAG_AUTOTRACKED not in mine.data.tags
     assert "solver" not in mine.data.params  # its own flags applied
+    assert mine.data.metrics["acc"] > 0.9  # and its body captured as typed, not re-chosen
     assert auto.shell.run_cell("%%notrack\n" + FIT).success
     assert auto.shell.user_ns["acc"] > 0.9
     auto.shell.run_line_magic("mlops_autotrack", "off")
@@ -81,6 +103,17 @@ def test_track_wins_notrack_exempts_off_stops(auto) -> None:
     adapter.autotrack(True)  # the function twin
     assert auto.shell.run_cell(FIT).success
     assert len(auto.runs()) == 2
+
+
+def test_a_cell_under_another_cell_magic_is_left_alone(auto) -> None:
+    # When a cell that binds a metric runs under %%time (which transforms its body itself)
+    assert auto.shell.run_cell("%%time\nval_accuracy = 0.5 * 2\n").success
+    # Then it ran, untracked, as the mode promises for cells that start with a cell magic
+    assert auto.shell.user_ns["val_accuracy"] == 1.0
+    assert auto.runs() == []
+    # and the same cell without the magic is still chosen
+    assert auto.shell.run_cell("val_accuracy = 0.5 * 2\n").success
+    assert len(auto.runs()) == 1
 
 
 def test_an_open_mlflow_run_leaves_the_cell_untracked_but_running(auto) -> None:

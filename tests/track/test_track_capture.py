@@ -152,7 +152,9 @@ def test_code_and_context_are_recorded(tracked, project):
         ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
     ).stdout.strip()
     body = "a = 1\nb = a + 0.5\n"
-    tracked.cell(body, "--no-autolog -n my-run --tag team=vision")
+    shell = tracked.shell
+    assert shell.run_cell("warm = 1", store_history=True).success  # In [1]
+    result = shell.run_cell(f"%%track --no-autolog -n my-run --tag team=vision\n{body}", True)
     run = tracked.last()
     tags = run.data.tags
     assert run.info.run_name == "my-run"
@@ -161,7 +163,7 @@ def test_code_and_context_are_recorded(tracked, project):
     assert tags[c.TAG_GIT_DIRTY] in {"true", "false"}
     assert tags["team"] == "vision"
     assert len(tags[c.TAG_CELL_HASH]) == 16
-    assert tags[c.TAG_CELL_EXECUTION_COUNT].isdigit()
+    assert tags[c.TAG_CELL_EXECUTION_COUNT] == str(result.execution_count) == "2"  # In [2]
     assert tags[c.TAG_KERNEL_PID].isdigit()
     assert tracked.artifact_text(run, c.ART_CELL_SOURCE) == body
     assert "mlflow==" in tracked.artifact_text(run, c.ART_REQUIREMENTS)

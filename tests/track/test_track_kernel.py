@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,8 @@ def test_nbclient_kernel_logs_runs_with_notebook_path_and_cell_ids(project, trac
     for run, cell in zip(runs, nb.cells[1:], strict=True):
         assert run.data.tags[c.TAG_SOURCE_NAME] == "train.ipynb"
         assert run.data.tags[c.TAG_CELL_ID] == cell.id
+        # the number shown beside the cell (the execute_reply's), not IPython's next one
+        assert run.data.tags[c.TAG_CELL_EXECUTION_COUNT] == str(cell.execution_count)
         assert run.data.tags[c.TAG_KERNEL_PID] != str(os.getpid())
     # the summary line is HTML in the notebook
     html = nb.cells[1].outputs[-1]["data"]["text/html"]
@@ -97,6 +100,10 @@ def test_nbclient_failing_cell_stops_execution_and_run_is_failed(project, tracki
     # the traceback is shown once, with the user's frame
     errors = [o for o in nb.cells[1].outputs if o["output_type"] == "error"]
     assert len(errors) == 1 and errors[0]["ename"] == "RuntimeError"
+    # and names the cell as its prompt does
+    frames = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(errors[0]["traceback"]))
+    assert f"Cell In[{nb.cells[1].execution_count}]" in frames
+    assert run.data.tags[c.TAG_CELL_EXECUTION_COUNT] == str(nb.cells[1].execution_count)
 
 
 @pytest.mark.slow
