@@ -34,6 +34,10 @@ def test_replay_returns_a_latency_summary_and_paces_by_rps(registry, tmp_path):
         frame.to_csv(tmp_path / "rows.csv", index=False)
         batched = server.replay(tmp_path / "rows.csv", batch_rows=10, progress=False)
         assert batched["requests"] == 3
+        # rows are counted by the tap thread after each response is sent: wait for it to drain
+        deadline = time.monotonic() + 30
+        while server.stats()["rows"] < 30 + 10 + 30 and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert server.stats()["rows"] == 30 + 10 + 30
         with pytest.raises(UsageProblem, match="no file"):
             server.replay(tmp_path / "missing.csv")
