@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from jupyter_mlops.core import contracts
 from jupyter_mlops.core.tracking.autotrack import wants_run
+from jupyter_mlops.core.tracking.liverun import mlflow_run_active
 
 # the call a chosen cell becomes (through IPython's own handle, so nothing enters the namespace)
 _RUN_AUTOTRACKED = "get_ipython().magics_manager.registry['AutotrackMagics'].run_autotracked"
@@ -99,14 +99,6 @@ def autotrack_transform(lines: list[str]) -> list[str]:
 autotrack_transform.has_side_effects = True  # type: ignore[attr-defined]
 
 
-def _mlflow_run_active() -> bool:
-    mlflow = sys.modules.get("mlflow")
-    try:
-        return mlflow is not None and mlflow.active_run() is not None
-    except Exception:
-        return False
-
-
 def set_autotrack(shell: Any, enable: bool) -> None:
     """Switch auto-track mode of ``shell`` on or off (idempotent)."""
     transforms = shell.input_transformers_cleanup
@@ -165,7 +157,7 @@ class AutotrackMagics(Magics):
         ``%lsmagic`` does not list it.) Run the cell as ``%%track`` does; returns its value."""
         __tracebackhide__ = True
         with _inside():
-            if _mlflow_run_active():  # %%track would refuse; an auto-tracked cell just runs
+            if mlflow_run_active():  # %%track would refuse; an auto-tracked cell just runs
                 return self.shell.magics_manager.registry["MlopsMagics"]._execute(cell)
             return self.shell.run_cell_magic("track", TRACK_LINE, cell)
 

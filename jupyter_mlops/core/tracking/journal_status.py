@@ -76,7 +76,7 @@ def _meant_for(entry: Path, uri: str) -> bool:
         meant = entry_uri(entry)
     except (OSError, ValueError):
         return True  # unreadable: counted here, where it shows (sync quarantines it)
-    return meant is None or meant.rstrip("/") == uri.rstrip("/")
+    return meant is None or spool.same_store(meant, uri)
 
 
 def record_failure(root: Path, reason: str | None) -> None:

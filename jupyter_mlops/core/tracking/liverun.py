@@ -42,7 +42,7 @@ def live_run_reason(
     if _USES_MLFLOW.search(source):
         return "the cell calls MLflow or jupyter-mlops"
     modules = sys.modules if imported is None else imported
-    if "mlflow" in modules and _mlflow_run_active():
+    if "mlflow" in modules and mlflow_run_active():
         return "an MLflow run is active"  # the cell nests under it, or is refused
     if options.autolog:
         for framework in sorted(LIVE_AUTOLOG_FRAMEWORKS):
@@ -51,7 +51,7 @@ def live_run_reason(
     return None
 
 
-def _mlflow_run_active() -> bool:
+def mlflow_run_active() -> bool:
     """Whether the user left an MLflow run active (only asked when MLflow is imported).
 
     Never imports: while the warm-up thread is still importing MLflow, ``import mlflow`` here

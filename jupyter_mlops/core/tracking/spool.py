@@ -289,7 +289,8 @@ def _younger_than(path: Path, seconds: float) -> bool:
         return True
 
 
-def _same_store(a: str, b: str) -> bool:
+def same_store(a: str, b: str) -> bool:
+    """Whether two tracking URIs name the same store (a trailing slash aside)."""
     return a.rstrip("/") == b.rstrip("/")
 
 
@@ -321,7 +322,7 @@ def _replay_all(
                 quarantined.quarantine(root, entry_dir, reason, quarantined.CORRUPT)
             )
             continue
-        if entry.tracking_uri and not _same_store(entry.tracking_uri, client.tracking_uri):
+        if entry.tracking_uri and not same_store(entry.tracking_uri, client.tracking_uri):
             continue  # meant for another store; replayed when that one is synced
         outcome = replay_entry(client, entry, batch_size)
         if outcome.unavailable:

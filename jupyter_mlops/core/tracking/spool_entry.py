@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jupyter_mlops.core.tracking.liveness import process_gone
 from jupyter_mlops.core.tracking.record import RunRecord
 
 ENTRY_FILE = "entry.json"
@@ -120,25 +121,13 @@ def wait_for_context(path: Path) -> None:
     pending = path / CONTEXT_PENDING_FILE
     while True:
         try:
-            age = time.time() - pending.stat().st_mtime
+            written = pending.stat().st_mtime
             writer = int(pending.read_text() or 0)
         except (OSError, ValueError):
             return
-        if age > CONTEXT_WAIT_S or not _alive(writer):
+        if time.time() - written > CONTEXT_WAIT_S or process_gone(writer, written):
             return
         time.sleep(0.005)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: it exists
-        return True
-    return pid > 0
 
 
 _TRACKING_URI = re.compile(rb'"tracking_uri": ("(?:[^"\\]|\\.)*"|null)')
