@@ -83,6 +83,10 @@ def tracking_uri(
     while mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
+    # a test's mlflow.set_experiment must not reach the next test's store (no public reset;
+    # MLflow also exports the choice as MLFLOW_EXPERIMENT_ID)
+    mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 @pytest.fixture

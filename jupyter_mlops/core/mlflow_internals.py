@@ -9,7 +9,7 @@ PostgreSQL) directly (read-only, falling back to MLflow's search for anything it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 CHECKED_AGAINST = "3.17.2"
@@ -155,6 +155,24 @@ def active_experiment_id() -> str | None:
 
     value = getattr(fluent, "_active_experiment_id", None)
     return str(value) if value else None
+
+
+@contextlib.contextmanager
+def active_experiment(experiment_id: str) -> Iterator[None]:
+    """``mlflow.set_experiment``'s choice set to ``experiment_id`` for the block, then restored.
+
+    Why: ``mlflow.start_run(run_id=...)`` refuses a run outside the experiment the user chose
+    with ``set_experiment``; reopening our own run (``--continue``) must neither depend on that
+    choice nor change it, and MLflow has no public way to start a run without it.
+    """
+    from mlflow.tracking import fluent
+
+    before = getattr(fluent, "_active_experiment_id", None)
+    fluent._active_experiment_id = experiment_id
+    try:
+        yield
+    finally:
+        fluent._active_experiment_id = before
 
 
 def scoring_app(model: Any) -> Any:

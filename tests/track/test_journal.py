@@ -244,3 +244,22 @@ def test_an_entry_whose_writer_died_before_its_git_state_is_delivered_without_it
     (run_id,) = result.run_ids
     run = MlflowClient(tracking_uri).get_run(run_id)
     assert run.data.params == {"a": "1"} and c.TAG_GIT_COMMIT not in run.data.tags
+
+
+def test_continue_ignores_and_keeps_the_experiment_mlflow_set_experiment_chose(tracked):
+    import mlflow
+
+    # Given a tracked run, then the user's own mlflow.set_experiment in another cell
+    tracked.cell("first = 1.0 * 1\n", "--no-autolog")
+    chosen = mlflow.set_experiment("chosen-by-the-user").experiment_id
+    # When the next cell continues the tracked run
+    with capture_output() as out:
+        tracked.cell("second = 2.0 * 1\n", "--no-autolog --continue")
+    # Then it logs into that run (MLflow's start_run refused it before), one run in all
+    assert "unavailable" not in _said(out), _said(out)
+    (run,) = [r for r in tracked.runs() if r.data.metrics]
+    assert run.data.metrics == {"first": 1.0, "second": 2.0}
+    # And the user's choice of experiment is still theirs
+    from jupyter_mlops.core.mlflow_internals import active_experiment_id
+
+    assert active_experiment_id() == chosen

@@ -114,7 +114,10 @@ def open_run(run: RunState) -> None:
         run_id = resolve_last_run(uri, run_ref)
         if running is not None:
             raise UsageProblem("--continue: another MLflow run is active; end it first")
-        started = store.retry_locked(lambda: mlflow.start_run(run_id=run_id))
+        from jupyter_mlops.core.mlflow_internals import active_experiment
+
+        with active_experiment(client.get_run(run_id).info.experiment_id):
+            started = store.retry_locked(lambda: mlflow.start_run(run_id=run_id))
     else:
         if options.nested and running is None:
             raise UsageProblem("--nested: no active MLflow run to nest under")
