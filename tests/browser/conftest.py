@@ -72,6 +72,15 @@ class LabServer:
         """Open a notebook of the served root, ready to run (see the module docstring)."""
         _open_notebook(self, page, relpath, timeout_s)
 
+    def open_model(self, page: object, model: str) -> None:
+        """Open JupyterLab with the MLOps sidebar's Models tab on ``model``."""
+        page.goto(self.url("lab"))  # type: ignore[attr-defined]
+        page.click("li[data-id='jupyter-mlops-sidebar']", timeout=120_000)  # type: ignore[attr-defined]
+        page.click("#jupyter-mlops-sidebar .lm-TabBar-tab:has-text('Models')")  # type: ignore[attr-defined]
+        item = page.locator(f"#jupyter-mlops-sidebar .jp-mlops-model[data-model='{model}']")  # type: ignore[attr-defined]
+        item.wait_for(timeout=120_000)
+        item.click()
+
 
 def free_port() -> int:
     """A free TCP port on loopback."""

@@ -68,13 +68,8 @@ def test_promote_disabled_with_reason_for_a_user_without_manage(
     page = chromium_page
     try:
         # Given JupyterLab running as a user with READ on the model
-        page.goto(jupyterlab.url("lab"))
-        page.click("li[data-id='jupyter-mlops-sidebar']", timeout=120_000)
-        # When they open the model in the Models tab
-        page.click("#jupyter-mlops-sidebar .lm-TabBar-tab:has-text('Models')")
-        item = page.locator(f"#jupyter-mlops-sidebar .jp-mlops-model[data-model='{model}']")
-        item.wait_for(timeout=120_000)
-        item.click()
+        # When they open the model in the sidebar's Models tab
+        jupyterlab.open_model(page, model)
         versions = page.locator("#jupyter-mlops-sidebar .jp-mlops-version")
         versions.first.wait_for(timeout=120_000)
         # Then both versions are listed, each Promote button disabled with the reason as title

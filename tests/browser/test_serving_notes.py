@@ -100,12 +100,7 @@ def _scenario(lab, page, srv, uri: str, shot) -> None:
     import mlflow
 
     # Given the Models tab open on the model whose champion (v1) a local server follows
-    page.goto(lab.url("lab"))
-    page.click("li[data-id='jupyter-mlops-sidebar']", timeout=120_000)
-    page.click("#jupyter-mlops-sidebar .lm-TabBar-tab:has-text('Models')")
-    item = page.locator(f"#jupyter-mlops-sidebar .jp-mlops-model[data-model='{MODEL}']")
-    item.wait_for(timeout=120_000)
-    item.click()
+    lab.open_model(page, MODEL)
     version2 = page.locator("#jupyter-mlops-sidebar .jp-mlops-version[data-version='2']")
     version2.wait_for(timeout=60_000)
     assert page.locator("#jupyter-mlops-sidebar .jp-mlops-serving-notes").count() == 0

@@ -112,11 +112,17 @@ def test_a_plain_tracked_cell_sent_at_once_does_not_wait_for_mlflow(project, tra
     assert run.data.params == {"C": "2.0"} and run.data.metrics == {"acc": pytest.approx(0.8)}
 
 
-@pytest.mark.slow
-def test_a_cell_that_uses_mlflow_waits_for_the_warm_up_imports(project, tracking_uri):
-    # A live tracked cell (its code uses MLflow) and a cell with our other magics wait for them
-    live = _at_once(project, "%%track --quiet\nimport mlflow\nacc = 0.5")
-    nested = _at_once(project, "%%track --quiet --log-model m\nfrom sklearn.dummy import "
-                      "DummyClassifier\nm = DummyClassifier().fit([[0], [1]], [0, 1])")  # fmt: skip
-    assert live["ok"] and not live["pending_at_end"]
-    assert nested["ok"] and not nested["pending_at_end"]
+def test_which_cells_wait_for_the_warm_up_imports():
+    from jupyter_mlops.magics import _may_import_mlflow
+
+    # A %%track cell whose run is made at delivery needs nothing of MLflow on the kernel's thread
+    assert not _may_import_mlflow("%%track --quiet -e demo\nC = 2.0\nacc = C * 0.4\n")
+    assert not _may_import_mlflow("x = 1\n")
+    # ... but its body may (MLflow, our magics or API), and so do flags that open the run live
+    assert _may_import_mlflow("%%track\nimport mlflow\nacc = 0.5\n")
+    assert _may_import_mlflow("%%track\n%dvc_snapshot data.csv\n")
+    assert _may_import_mlflow("%%track\nreport = drift(a, b)\n")
+    for flag in ("--continue", "--nested", "--log-model m", "--log-model m --register r"):
+        assert _may_import_mlflow(f"%%track {flag}\nC = 1\n"), flag
+    # ... as does any other magic of ours, or a cell naming MLflow
+    assert _may_import_mlflow("%mlops_compare\n") and _may_import_mlflow("import mlflow\n")

@@ -23,7 +23,13 @@ from jupyter_mlops.core.runs.summaries import (
     run_keys,
     summary_from_run,
 )
-from views.test_runs import FILTERS, ORDERS, _make_runs, _mlflow_ids
+from views.test_runs import (
+    FILTERS,
+    ORDERS,
+    _make_runs,
+    _mlflow_ids,
+    assert_pages_of_7_match_mlflow,
+)
 
 pytestmark = pytest.mark.slow  # a PostgreSQL database and MLflow's migrations per module
 
@@ -84,13 +90,7 @@ def test_the_postgres_store_is_read_by_sql(pg):
 @pytest.mark.parametrize("order", ORDERS)
 def test_order_and_paging_match_mlflow(pg, order):
     uri, exps, _, _ = pg
-    expected = _mlflow_ids(uri, exps, None, order)
-    got = []
-    for offset in range(0, 30, 7):
-        page = query_runs(uri, exps, order_by=order, offset=offset, limit=7)
-        assert page.total == len(expected) == 25
-        got.extend(page.runs)
-    assert [r.run_id for r in got] == [r.info.run_id for r in expected]
+    assert_pages_of_7_match_mlflow(uri, exps, order)
 
 
 @pytest.mark.parametrize("filter_string", FILTERS)
